@@ -1,0 +1,124 @@
+import { getOption, hasOption } from "@bufbuild/protobuf";
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { access } from "../../gen/scaivault/v1/options_pb.js";
+import { appendAuditEntries } from "../audit/audit-store.js";
+import { auditEntryOf } from "../audit/call-audit.js";
+import type { Clock } from "../clock.js";
+import type { Db } from "../db/database.js";
+import { contractCodeOf, ScaiVaultError, toConnectError } from "../errors.js";
+import type { Logger } from "../log.js";
+import {
+  callContextKey,
+  clientAddressKey,
+  hasScope,
+  requestIdKey,
+  targetTenantHeader,
+  type CallContext,
+  type Principal,
+} from "./principal.js";
+import type { TenantDirectory } from "./tenant-directory.js";
+import type { TokenVerifier } from "./token-verifier.js";
+
+export interface AuthInterceptorDeps {
+  verifier: TokenVerifier;
+  directory: TenantDirectory;
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * The one place that authenticates, authorises and audits every call, for all four protocols:
+ * reads the method's `(scaivault.v1.access)` rule, verifies the bearer token, resolves the target
+ * tenant, and turns every error into the contract's error (ErrorInfo reason = code).
+ * Methods without a rule (health, reflection) are public.
+ */
+export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
+  const { verifier, directory, db, clock, logger } = deps;
+
+  async function auditFailure(call: CallContext, outcome: string, path: string | undefined) {
+    try {
+      await appendAuditEntries(db, [auditEntryOf(call, clock.now(), outcome, { path })]);
+    } catch (err) {
+      logger.error("audit write failed", { requestId: call.requestId, err });
+    }
+  }
+
+  return (next) => async (req) => {
+    if (!hasOption(req.method, access)) return next(req);
+    const rule = getOption(req.method, access);
+    const path = targetPathOf(req);
+    const requestId = req.contextValues.get(requestIdKey);
+    const clientAddress = req.contextValues.get(clientAddressKey);
+    const anonymous: Principal = { subject: "anonymous", tenantId: "", scopes: new Set(), partnerAdmin: false };
+    const call: CallContext = {
+      principal: anonymous,
+      tenantId: "",
+      requestId,
+      clientAddress,
+      action: req.method.name,
+      audited: false,
+    };
+    try {
+      const authorization = req.header.get("authorization") ?? "";
+      const match = /^Bearer\s+(\S+)$/i.exec(authorization);
+      if (!match) throw new ScaiVaultError("unauthenticated", "missing bearer token");
+      call.principal = await verifier.verify(match[1]!);
+      call.tenantId = call.principal.tenantId;
+      await directory.learn(call.principal);
+
+      const target = req.header.get(targetTenantHeader);
+      if (target && target !== call.principal.tenantId) {
+        call.tenantId = target;
+        await authorizeCrossTenant(call.principal, target, directory);
+      }
+      if (rule.partnerAdmin && !call.principal.partnerAdmin) {
+        throw new ScaiVaultError("access_denied", "only partner admins may do this");
+      }
+      if (rule.anyScope.length > 0 && !rule.anyScope.some((s) => hasScope(call.principal, s))) {
+        throw new ScaiVaultError("access_denied", `requires scope ${rule.anyScope.join(" or ")}`);
+      }
+    } catch (err) {
+      const { code } = contractCodeOf(err);
+      await auditFailure(call, code, path);
+      throw asConnectError(err, logger, requestId);
+    }
+
+    req.contextValues.set(callContextKey, call);
+    try {
+      return await next(req);
+    } catch (err) {
+      if (!call.audited) await auditFailure(call, contractCodeOf(err).code, path);
+      throw asConnectError(err, logger, requestId);
+    }
+  };
+}
+
+/** The secret path a unary request names (`path` or `secret_path`), for audit entries of failed calls. */
+function targetPathOf(req: { stream: boolean; message?: unknown }): string | undefined {
+  if (req.stream) return undefined;
+  const m = req.message as { path?: unknown; secretPath?: unknown } | undefined;
+  const p = m?.path ?? m?.secretPath;
+  return typeof p === "string" && p.length <= 512 ? p : undefined;
+}
+
+async function authorizeCrossTenant(principal: Principal, target: string, directory: TenantDirectory) {
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(target)) throw new ScaiVaultError("access_denied", "no access to that tenant");
+  if (!principal.partnerAdmin) throw new ScaiVaultError("access_denied", "only partner admins may act for another tenant");
+  const partner = await directory.partnerOf(target);
+  if (partner !== principal.partnerId) throw new ScaiVaultError("access_denied", "no access to that tenant");
+}
+
+/** Our errors become ConnectErrors with the contract code; anything unknown becomes `internal`, logged with its cause. */
+function asConnectError(err: unknown, logger: Logger, requestId: string): ConnectError {
+  if (err instanceof ScaiVaultError) {
+    if (err.code === "internal" || err.code === "unavailable") logger.error("call failed", { requestId, code: err.code, err: err.cause ?? err });
+    return toConnectError(err);
+  }
+  if (err instanceof ConnectError) {
+    const { code } = contractCodeOf(err);
+    if (code !== "internal") return err;
+  }
+  logger.error("call failed", { requestId, code: "internal", err });
+  return toConnectError(new ScaiVaultError("internal", "internal error"));
+}

@@ -1,0 +1,133 @@
+import { createPublicKey, type KeyObject } from "node:crypto";
+import { createRemoteJWKSet, errors as joseErrors, importJWK, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import type { Clock } from "../clock.js";
+import { ScaiVaultError } from "../errors.js";
+import type { Principal } from "./principal.js";
+
+/** Where verification keys come from; exactly one is used, in this order. */
+export interface TokenKeySource {
+  jwksUrl?: string;
+  /** PEM (SPKI) or a JWK as JSON. */
+  publicKey?: string;
+  /** HS256 shared secret (development). */
+  secret?: string;
+}
+
+export interface TokenVerifierOptions {
+  keys: TokenKeySource;
+  issuer?: string;
+  audience?: string;
+  clockSkewSeconds: number;
+  clock: Clock;
+}
+
+/** Verifies bearer tokens into principals. */
+export interface TokenVerifier {
+  verify(token: string): Promise<Principal>;
+}
+
+const MAX_TOKEN_LENGTH = 8192;
+const asymmetricAlgorithms = {
+  rsa: ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"],
+  "rsa-pss": ["PS256", "PS384", "PS512"],
+  ec: ["ES256", "ES384", "ES512"],
+  ed25519: ["EdDSA", "Ed25519"],
+} as Record<string, string[]>;
+
+/** Creates the verifier: algorithm allow-list by key type, `exp` required, `iss`/`aud` when configured. */
+export async function createTokenVerifier(options: TokenVerifierOptions): Promise<TokenVerifier> {
+  const { key, algorithms } = await resolveKey(options.keys);
+  return {
+    async verify(token) {
+      if (!token || token.length > MAX_TOKEN_LENGTH) throw unauthenticated("malformed token");
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, key as JWTVerifyGetKey, {
+          algorithms,
+          requiredClaims: ["exp"],
+          issuer: options.issuer,
+          audience: options.audience,
+          clockTolerance: options.clockSkewSeconds,
+          currentDate: options.clock.now(),
+        }));
+      } catch (err) {
+        throw unauthenticated(describeJoseError(err), err);
+      }
+      return principalFromClaims(payload);
+    },
+  };
+}
+
+async function resolveKey(keys: TokenKeySource): Promise<{ key: unknown; algorithms: string[] }> {
+  if (keys.jwksUrl) {
+    return {
+      key: createRemoteJWKSet(new URL(keys.jwksUrl)),
+      algorithms: [...new Set(Object.values(asymmetricAlgorithms).flat())],
+    };
+  }
+  if (keys.publicKey) {
+    const text = keys.publicKey.trim();
+    let keyObject: KeyObject;
+    if (text.startsWith("{")) {
+      const jwk = JSON.parse(text);
+      keyObject = (await importJWK(jwk, jwk.alg ?? defaultAlgForJwk(jwk))) as unknown as KeyObject;
+    } else {
+      keyObject = createPublicKey(text);
+    }
+    if (keyObject.type !== "public") throw new Error("SCAIVAULT_JWT_PUBLIC_KEY must be a public key");
+    const algorithms = asymmetricAlgorithms[keyObject.asymmetricKeyType ?? ""];
+    if (!algorithms) throw new Error(`unsupported public key type ${keyObject.asymmetricKeyType}`);
+    return { key: keyObject, algorithms };
+  }
+  if (keys.secret) {
+    if (Buffer.byteLength(keys.secret) < 32) throw new Error("SCAIVAULT_JWT_SECRET must be at least 32 bytes");
+    return { key: new TextEncoder().encode(keys.secret), algorithms: ["HS256"] };
+  }
+  throw new Error("no token verification key configured");
+}
+
+function defaultAlgForJwk(jwk: { kty?: string; crv?: string }): string {
+  if (jwk.kty === "RSA") return "RS256";
+  if (jwk.kty === "EC") return jwk.crv === "P-384" ? "ES384" : jwk.crv === "P-521" ? "ES512" : "ES256";
+  if (jwk.kty === "OKP") return "EdDSA";
+  throw new Error("unsupported JWK");
+}
+
+/** Reads the contract's claims (`sub`, `tenant_id`, `scope`/`scp`, `partner_id`, `roles`) into a principal. */
+export function principalFromClaims(claims: JWTPayload): Principal {
+  const tenantId = claims["tenant_id"];
+  if (typeof tenantId !== "string" || !/^[A-Za-z0-9._-]{1,128}$/.test(tenantId)) {
+    throw unauthenticated("token has no valid tenant_id claim");
+  }
+  const scopes = new Set<string>();
+  const scope = claims["scope"];
+  if (typeof scope === "string") scope.split(" ").filter(Boolean).forEach((s) => scopes.add(s));
+  const scp = claims["scp"];
+  if (Array.isArray(scp)) scp.filter((s): s is string => typeof s === "string").forEach((s) => scopes.add(s));
+  const partnerId = claims["partner_id"];
+  if (partnerId !== undefined && (typeof partnerId !== "string" || !/^[A-Za-z0-9._-]{1,128}$/.test(partnerId))) {
+    throw unauthenticated("token has an invalid partner_id claim");
+  }
+  const roles = Array.isArray(claims["roles"]) ? (claims["roles"] as unknown[]) : [];
+  return {
+    subject: typeof claims.sub === "string" && claims.sub ? claims.sub : "unknown",
+    tenantId,
+    scopes,
+    partnerId: partnerId as string | undefined,
+    partnerAdmin: partnerId !== undefined && roles.includes("partner_admin"),
+    expiresAt: claims.exp ? new Date(claims.exp * 1000) : undefined,
+  };
+}
+
+function describeJoseError(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return "token expired";
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `token claim ${err.claim} is invalid`;
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return "token algorithm not allowed";
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return "token signature invalid";
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return "no key matches the token";
+  return "invalid token";
+}
+
+function unauthenticated(message: string, cause?: unknown): ScaiVaultError {
+  return new ScaiVaultError("unauthenticated", message, { cause });
+}

@@ -1,0 +1,177 @@
+import { parseDuration } from "./duration.js";
+import { createAllowList } from "./webhooks/ssrf-guard.js";
+
+/** Every setting of the service, validated at once and frozen. */
+export interface Config {
+  port: number;
+  host: string;
+  /** PostgreSQL URL; when absent the embedded PGlite database in `dataDir` is used. */
+  databaseUrl?: string;
+  dataDir: string;
+  /** Base64 of 32 bytes; when absent the embedded default keeps a generated key file in `dataDir`. */
+  masterKey?: string;
+  jwt: {
+    secret?: string;
+    publicKey?: string;
+    jwksUrl?: string;
+    issuer?: string;
+    audience?: string;
+    clockSkewSeconds: number;
+  };
+  tls?: { certFile: string; keyFile: string };
+  logLevel: "debug" | "info" | "warn" | "error";
+  maxBodyBytes: number;
+  softDeleteRetentionSeconds: number;
+  purgeCron: string;
+  accessFlushMs: number;
+  shutdownTimeoutMs: number;
+  dbPoolSize: number;
+  scheduler: {
+    /** Whether this replica runs the rotation scheduler (replicas may all run it; claims keep rotations exactly-once). */
+    enabled: boolean;
+    /** Seconds between scheduler ticks. */
+    tickSeconds: number;
+    /** Assignments claimed per transaction. */
+    batchSize: number;
+  };
+  webhooks: {
+    /** Overall timeout of one delivery attempt. */
+    timeoutMs: number;
+    /** Hosts, addresses and CIDR ranges the SSRF guard lets webhooks reach. */
+    allowHosts: string[];
+    /** How often the dispatcher and delivery worker run. */
+    pollMs: number;
+  };
+}
+
+/** The settings table: one place that names every environment variable, its default and its check. */
+export const settings = [
+  ["PORT", "8080", "Port for all four protocols"],
+  ["HOST", "0.0.0.0", "Interface to listen on"],
+  ["DATABASE_URL", "", "PostgreSQL URL; unset = embedded PGlite in SCAIVAULT_DATA_DIR"],
+  ["SCAIVAULT_DATA_DIR", "./data", "Embedded database, generated dev master key and JWT secret"],
+  ["SCAIVAULT_MASTER_KEY", "", "Base64 of 32 bytes wrapping the data keys; unset = generated key file (development)"],
+  ["SCAIVAULT_JWT_SECRET", "", "HS256 secret (development); unset with no other key = generated into the data dir"],
+  ["SCAIVAULT_JWT_PUBLIC_KEY", "", "PEM (SPKI) or JWK public key for RS/ES/EdDSA tokens"],
+  ["SCAIVAULT_JWKS_URL", "", "Remote JWKS URL"],
+  ["SCAIVAULT_JWT_ISSUER", "", "Required `iss` when set"],
+  ["SCAIVAULT_JWT_AUDIENCE", "", "Required `aud` when set"],
+  ["SCAIVAULT_JWT_CLOCK_SKEW", "30s", "Tolerated clock skew for exp/nbf"],
+  ["SCAIVAULT_TLS_CERT_FILE", "", "PEM certificate; with the key file enables TLS + ALPN"],
+  ["SCAIVAULT_TLS_KEY_FILE", "", "PEM private key"],
+  ["SCAIVAULT_LOG_LEVEL", "info", "debug, info, warn or error"],
+  ["SCAIVAULT_MAX_BODY_BYTES", "1048576", "Request body limit (413 above)"],
+  ["SCAIVAULT_SOFT_DELETE_RETENTION", "30d", "How long a soft-deleted secret can be restored"],
+  ["SCAIVAULT_PURGE_CRON", "17 * * * *", "Cron pattern of the soft-delete purge job"],
+  ["SCAIVAULT_ACCESS_FLUSH_MS", "1000", "How often read counts are flushed"],
+  ["SCAIVAULT_SHUTDOWN_TIMEOUT", "10s", "Grace for in-flight requests on SIGTERM"],
+  ["SCAIVAULT_DB_POOL_SIZE", "10", "PostgreSQL connections per replica"],
+  ["SCAIVAULT_SCHEDULER_ENABLED", "true", "Run the rotation scheduler in this replica"],
+  ["SCAIVAULT_SCHEDULER_TICK", "30s", "Time between rotation scheduler ticks"],
+  ["SCAIVAULT_SCHEDULER_BATCH", "100", "Rotation assignments claimed per transaction"],
+  ["SCAIVAULT_WEBHOOK_TIMEOUT", "10s", "Timeout of one webhook delivery attempt (1s to 2m)"],
+  ["SCAIVAULT_WEBHOOK_ALLOW_HOSTS", "", "Comma list of host names, IPs or CIDR ranges webhooks may reach although private or loopback"],
+  ["SCAIVAULT_WEBHOOK_POLL", "1s", "How often the webhook worker fans out events and sends due deliveries"],
+] as const;
+
+type Env = Record<string, string | undefined>;
+
+/** Reads and validates every setting; throws one error listing every problem. */
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const problems: string[] = [];
+  const get = (name: string) => {
+    const row = settings.find((s) => s[0] === name);
+    const v = env[name];
+    return v === undefined || v === "" ? (row?.[1] ?? "") : v;
+  };
+  const int = (name: string, min: number, max: number) => {
+    const raw = get(name);
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max}`);
+      return min;
+    }
+    return n;
+  };
+  const seconds = (name: string) => {
+    try {
+      return parseDuration(get(name));
+    } catch {
+      problems.push(`${name} must be a duration such as 30s, 10m, 48h or 30d`);
+      return 1;
+    }
+  };
+  const bool = (name: string) => {
+    const raw = get(name).toLowerCase();
+    if (!["true", "false", "1", "0"].includes(raw)) problems.push(`${name} must be true or false`);
+    return raw === "true" || raw === "1";
+  };
+  const optional = (name: string) => get(name) || undefined;
+
+  const masterKey = optional("SCAIVAULT_MASTER_KEY");
+  if (masterKey && Buffer.from(masterKey, "base64").length !== 32) {
+    problems.push("SCAIVAULT_MASTER_KEY must be base64 of exactly 32 bytes");
+  }
+  const databaseUrl = optional("DATABASE_URL");
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) problems.push("DATABASE_URL must be a postgres:// URL");
+  const jwksUrl = optional("SCAIVAULT_JWKS_URL");
+  if (jwksUrl && !/^https?:\/\//.test(jwksUrl)) problems.push("SCAIVAULT_JWKS_URL must be an http(s) URL");
+  const certFile = optional("SCAIVAULT_TLS_CERT_FILE");
+  const keyFile = optional("SCAIVAULT_TLS_KEY_FILE");
+  if (Boolean(certFile) !== Boolean(keyFile)) {
+    problems.push("SCAIVAULT_TLS_CERT_FILE and SCAIVAULT_TLS_KEY_FILE must be set together");
+  }
+  const logLevel = get("SCAIVAULT_LOG_LEVEL");
+  if (!["debug", "info", "warn", "error"].includes(logLevel)) {
+    problems.push("SCAIVAULT_LOG_LEVEL must be debug, info, warn or error");
+  }
+  const purgeCron = get("SCAIVAULT_PURGE_CRON");
+  if (purgeCron.trim().split(/\s+/).length < 5) problems.push("SCAIVAULT_PURGE_CRON must be a cron pattern");
+
+  const webhookTimeoutSeconds = seconds("SCAIVAULT_WEBHOOK_TIMEOUT");
+  if (webhookTimeoutSeconds > 120) problems.push("SCAIVAULT_WEBHOOK_TIMEOUT must be at most 2m");
+  const webhookAllowHosts = get("SCAIVAULT_WEBHOOK_ALLOW_HOSTS").split(",").map((h) => h.trim()).filter(Boolean);
+  try {
+    createAllowList(webhookAllowHosts);
+  } catch (err) {
+    problems.push(`SCAIVAULT_WEBHOOK_ALLOW_HOSTS: ${(err as Error).message}`);
+  }
+
+  const config: Config = {
+    port: int("PORT", 0, 65535),
+    host: get("HOST"),
+    databaseUrl,
+    dataDir: get("SCAIVAULT_DATA_DIR"),
+    masterKey,
+    jwt: {
+      secret: optional("SCAIVAULT_JWT_SECRET"),
+      publicKey: optional("SCAIVAULT_JWT_PUBLIC_KEY"),
+      jwksUrl,
+      issuer: optional("SCAIVAULT_JWT_ISSUER"),
+      audience: optional("SCAIVAULT_JWT_AUDIENCE"),
+      clockSkewSeconds: seconds("SCAIVAULT_JWT_CLOCK_SKEW"),
+    },
+    tls: certFile && keyFile ? { certFile, keyFile } : undefined,
+    logLevel: logLevel as Config["logLevel"],
+    maxBodyBytes: int("SCAIVAULT_MAX_BODY_BYTES", 1024, 64 * 1024 * 1024),
+    softDeleteRetentionSeconds: seconds("SCAIVAULT_SOFT_DELETE_RETENTION"),
+    purgeCron,
+    accessFlushMs: int("SCAIVAULT_ACCESS_FLUSH_MS", 10, 3_600_000),
+    shutdownTimeoutMs: seconds("SCAIVAULT_SHUTDOWN_TIMEOUT") * 1000,
+    dbPoolSize: int("SCAIVAULT_DB_POOL_SIZE", 1, 1000),
+    scheduler: {
+      enabled: bool("SCAIVAULT_SCHEDULER_ENABLED"),
+      tickSeconds: seconds("SCAIVAULT_SCHEDULER_TICK"),
+      batchSize: int("SCAIVAULT_SCHEDULER_BATCH", 1, 10_000),
+    },
+    webhooks: {
+      timeoutMs: webhookTimeoutSeconds * 1000,
+      allowHosts: webhookAllowHosts,
+      pollMs: seconds("SCAIVAULT_WEBHOOK_POLL") * 1000,
+    },
+  };
+  if (problems.length > 0) {
+    throw new Error(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+  }
+  return Object.freeze(config);
+}

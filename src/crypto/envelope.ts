@@ -1,0 +1,151 @@
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { sql } from "kysely";
+import type { Db, Executor } from "../db/database.js";
+import { ScaiVaultError } from "../errors.js";
+import type { MasterKey } from "./master-key.js";
+
+/** A value encrypted under a tenant's data key. */
+export interface SealedValue {
+  keyId: number;
+  nonce: Uint8Array;
+  /** Ciphertext followed by the 16-byte GCM tag. */
+  ciphertext: Uint8Array;
+}
+
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+
+/** Additional authenticated data binding a secret value to its tenant, path and version. */
+export function secretAad(tenantId: string, path: string, version: number): Buffer {
+  return Buffer.from(JSON.stringify(["scaivault.secret.v1", tenantId, path, version]));
+}
+
+/** AES-256-GCM with a random 96-bit nonce. */
+export function seal(key: Buffer, plaintext: Uint8Array, aad: Uint8Array): { nonce: Buffer; ciphertext: Buffer } {
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv("aes-256-gcm", key, nonce);
+  cipher.setAAD(aad);
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+  return { nonce, ciphertext: body };
+}
+
+/** Opens what `seal` produced; throws on any tampering or mismatched AAD. */
+export function open(key: Buffer, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Buffer {
+  if (nonce.length !== NONCE_BYTES || ciphertext.length < TAG_BYTES) throw new Error("malformed ciphertext");
+  const decipher = createDecipheriv("aes-256-gcm", key, nonce);
+  decipher.setAAD(aad);
+  decipher.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_BYTES));
+  return Buffer.concat([decipher.update(ciphertext.subarray(0, ciphertext.length - TAG_BYTES)), decipher.final()]);
+}
+
+function dataKeyAad(tenantId: string, keyId: number): Buffer {
+  return Buffer.from(JSON.stringify(["scaivault.data-key.v1", tenantId, keyId]));
+}
+
+/** Wraps a data key under the master key: nonce ‖ ciphertext ‖ tag. */
+export function wrapDataKey(master: MasterKey, tenantId: string, keyId: number, dataKey: Buffer): Buffer {
+  const { nonce, ciphertext } = seal(master.bytes, dataKey, dataKeyAad(tenantId, keyId));
+  return Buffer.concat([nonce, ciphertext]);
+}
+
+/** Unwraps a data key; throws when the master key or the binding is wrong. */
+export function unwrapDataKey(master: MasterKey, tenantId: string, keyId: number, wrapped: Uint8Array): Buffer {
+  return open(master.bytes, wrapped.subarray(0, NONCE_BYTES), wrapped.subarray(NONCE_BYTES), dataKeyAad(tenantId, keyId));
+}
+
+/** Envelope encryption: per-tenant data keys, wrapped by the master key, unwrapped once and cached. */
+export interface Envelope {
+  /** Makes sure the tenant has a data key; call before a transaction that encrypts. */
+  prepareTenant(tenantId: string): Promise<void>;
+  encrypt(exec: Executor, tenantId: string, aad: Uint8Array, plaintext: Uint8Array): Promise<SealedValue>;
+  decrypt(exec: Executor, tenantId: string, aad: Uint8Array, sealed: SealedValue): Promise<Buffer>;
+}
+
+/** Creates the envelope over the data_keys table. */
+export function createEnvelope(master: MasterKey, db: Db): Envelope {
+  const keys = new Map<string, Buffer>();
+  const newest = new Map<string, number>();
+
+  async function loadKey(exec: Executor, tenantId: string, keyId: number): Promise<Buffer> {
+    const cacheKey = `${tenantId}\0${keyId}`;
+    const cached = keys.get(cacheKey);
+    if (cached) return cached;
+    const row = await exec
+      .selectFrom("data_keys")
+      .select(["wrapped_key", "master_key_id"])
+      .where("tenant_id", "=", tenantId)
+      .where("key_id", "=", keyId)
+      .executeTakeFirst();
+    if (!row) throw new ScaiVaultError("internal", "internal error", { cause: new Error(`data key ${keyId} missing`) });
+    if (row.master_key_id !== master.id) {
+      throw new ScaiVaultError("internal", "internal error", {
+        cause: new Error(`data key wrapped by master key ${row.master_key_id}, this replica has ${master.id}`),
+      });
+    }
+    const key = unwrapDataKey(master, tenantId, keyId, row.wrapped_key);
+    keys.set(cacheKey, key);
+    return key;
+  }
+
+  async function currentKeyId(exec: Executor, tenantId: string): Promise<number> {
+    const known = newest.get(tenantId);
+    if (known !== undefined) return known;
+    const row = await exec
+      .selectFrom("data_keys")
+      .select(sql<number | null>`max(key_id)`.as("key_id"))
+      .where("tenant_id", "=", tenantId)
+      .executeTakeFirst();
+    if (row?.key_id == null) {
+      throw new ScaiVaultError("internal", "internal error", { cause: new Error("tenant data key not prepared") });
+    }
+    return row.key_id;
+  }
+
+  return {
+    async prepareTenant(tenantId) {
+      if (newest.has(tenantId)) return;
+      // Committed on its own, before the caller's transaction: a rolled-back first write must not
+      // leave this process believing in a key that was never stored. Two replicas may race; the
+      // loser's insert does nothing and both read the same key.
+      await db
+        .insertInto("data_keys")
+        .values({ tenant_id: tenantId, key_id: 1, wrapped_key: wrapDataKey(master, tenantId, 1, randomBytes(32)), master_key_id: master.id })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      newest.set(tenantId, await currentKeyId(db, tenantId));
+    },
+    async encrypt(exec, tenantId, aad, plaintext) {
+      const keyId = await currentKeyId(exec, tenantId);
+      const key = await loadKey(exec, tenantId, keyId);
+      const { nonce, ciphertext } = seal(key, plaintext, aad);
+      return { keyId, nonce, ciphertext };
+    },
+    async decrypt(exec, tenantId, aad, sealed) {
+      const key = await loadKey(exec, tenantId, sealed.keyId);
+      try {
+        return open(key, sealed.nonce, sealed.ciphertext, aad);
+      } catch (err) {
+        throw new ScaiVaultError("internal", "internal error", { cause: new Error("ciphertext failed authentication", { cause: err }) });
+      }
+    },
+  };
+}
+
+/** Re-wraps every data key under a new master key in one transaction; secret rows are not touched. */
+export async function rewrapDataKeys(db: Db, from: MasterKey, to: MasterKey): Promise<number> {
+  return db.transaction().execute(async (tx) => {
+    const rows = await tx.selectFrom("data_keys").selectAll().forUpdate().execute();
+    for (const row of rows) {
+      if (row.master_key_id === to.id) continue;
+      if (row.master_key_id !== from.id) throw new Error(`data key of a tenant is wrapped by unknown master key ${row.master_key_id}`);
+      const dataKey = unwrapDataKey(from, row.tenant_id, row.key_id, row.wrapped_key);
+      await tx
+        .updateTable("data_keys")
+        .set({ wrapped_key: wrapDataKey(to, row.tenant_id, row.key_id, dataKey), master_key_id: to.id })
+        .where("tenant_id", "=", row.tenant_id)
+        .where("key_id", "=", row.key_id)
+        .execute();
+    }
+    return rows.length;
+  });
+}

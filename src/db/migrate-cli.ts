@@ -1,0 +1,20 @@
+import { openDatabase } from "../app.js";
+import { loadConfig } from "../config.js";
+import { migrateToLatest } from "./migrations.js";
+
+/** `npm run migrate`: brings the configured database's schema up to date. */
+async function main() {
+  const config = loadConfig();
+  const database = await openDatabase(config);
+  try {
+    const applied = await migrateToLatest(database.db);
+    process.stdout.write(applied.length ? `applied: ${applied.join(", ")}\n` : "schema is up to date\n");
+  } finally {
+    await database.close();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`migrate: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

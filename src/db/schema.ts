@@ -1,0 +1,229 @@
+import type { ColumnType, Generated } from "kysely";
+
+/** Timestamps are written as Date and read as Date. */
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+/** A tenant's data keys, wrapped by the master key; the newest key encrypts new versions. */
+export interface DataKeysTable {
+  tenant_id: string;
+  key_id: number;
+  wrapped_key: Uint8Array;
+  master_key_id: string;
+  created_at: Generated<Timestamp>;
+}
+
+/** One secret at one path of one owner (a tenant, or `partner:<id>` for partner secrets). */
+export interface SecretsTable {
+  id: Generated<number>;
+  tenant_id: string;
+  path: string;
+  secret_type: string;
+  description: string | null;
+  tags: string[];
+  owner: string | null;
+  max_versions: number;
+  expires_at: Timestamp | null;
+  rotation_policy_id: string | null;
+  secret_policy_id: string | null;
+  current_version: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  deleted_at: Timestamp | null;
+  purge_after: Timestamp | null;
+  last_accessed_at: Timestamp | null;
+}
+
+/** One version of a secret: only ciphertext, bound by AAD to tenant, path and version. */
+export interface SecretVersionsTable {
+  secret_id: number;
+  version: number;
+  key_id: number;
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+  created_at: Timestamp;
+  created_by: string;
+  /** End of a rotation's grace period; null = no limit. */
+  readable_until: Timestamp | null;
+}
+
+/** Reads per secret per day, for `access_count_30d`. */
+export interface SecretAccessDailyTable {
+  secret_id: number;
+  day: string;
+  count: number;
+}
+
+/** Which partner a tenant belongs to, as asserted by the tenant's own verified tokens. */
+export interface TenantPartnersTable {
+  tenant_id: string;
+  partner_id: string;
+  seen_at: Timestamp;
+}
+
+/** The append-only audit log. */
+export interface AuditEventsTable {
+  id: Generated<number>;
+  time: Timestamp;
+  request_id: string;
+  actor: string;
+  acting_tenant: string;
+  target_tenant: string;
+  action: string;
+  path: string | null;
+  version: number | null;
+  outcome: string;
+  client_address: string | null;
+}
+
+/** Rotation policies. */
+export interface RotationPoliciesTable {
+  tenant_id: string;
+  id: string;
+  name: string;
+  description: string | null;
+  interval: string;
+  interval_seconds: number;
+  grace_period: string;
+  grace_period_seconds: number;
+  warn_before: string | null;
+  /** The warn_before thresholds in seconds (migration 0002), for the scheduler's claim query. */
+  warn_before_seconds: number[];
+  auto_generate: boolean;
+  secret_policy_id: string | null;
+  webhook_ids: string[];
+  is_active: boolean;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** A secret assigned to a rotation policy, with its schedule state. */
+export interface RotationAssignmentsTable {
+  tenant_id: string;
+  policy_id: string;
+  secret_id: number;
+  secret_path: string;
+  assigned_at: Timestamp;
+  last_rotated_at: Timestamp | null;
+  next_rotation_at: Timestamp;
+  /** Rotation cycle counter: the fencing token a rotation commit must still match. */
+  cycle: number;
+  /** Warnings already sent this cycle, as warn_before seconds. */
+  warned: number[];
+  attempts: number;
+  retry_at: Timestamp | null;
+  claimed_until: Timestamp | null;
+}
+
+/** One rotation attempt. */
+export interface RotationHistoryTable {
+  tenant_id: string;
+  id: string;
+  seq: Generated<number>;
+  /** Null for a per-secret rotation of a secret without a policy. */
+  policy_id: string | null;
+  secret_id: number | null;
+  secret_path: string;
+  status: string;
+  old_version: number | null;
+  new_version: number | null;
+  rotated_at: Timestamp;
+  rotated_by: string;
+  reason: string | null;
+  error: string | null;
+}
+
+/** Value-generation policies. */
+export interface SecretPoliciesTable {
+  tenant_id: string;
+  id: string;
+  name: string;
+  description: string | null;
+  length: number;
+  charset: string;
+  chars: string | null;
+  require_uppercase: boolean;
+  require_lowercase: boolean;
+  require_digits: boolean;
+  require_symbols: boolean;
+  exclude_chars: string | null;
+  fields: string[];
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** The transactional outbox of events; never holds a secret value. */
+export interface EventsTable {
+  seq: Generated<number>;
+  id: string;
+  tenant_id: string;
+  event_type: string;
+  path: string | null;
+  policy_id: string | null;
+  data: unknown;
+  created_at: Timestamp;
+  /** Set when the event was fanned out to webhook deliveries (migration 0003). */
+  dispatched_at: Timestamp | null;
+}
+
+/** Webhook endpoints; the signing secret is stored encrypted. */
+export interface WebhooksTable {
+  tenant_id: string;
+  id: string;
+  name: string;
+  url: string;
+  events: string[];
+  is_active: boolean;
+  secret_key_id: number;
+  secret_nonce: Uint8Array;
+  secret_ciphertext: Uint8Array;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** One event to one webhook: the delivery queue. */
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  tenant_id: string;
+  webhook_id: string;
+  event_id: string;
+  state: string;
+  attempts: number;
+  next_attempt_at: Timestamp;
+  claimed_until: Timestamp | null;
+  created_at: Timestamp;
+}
+
+/** Each attempt of a delivery. */
+export interface WebhookAttemptsTable {
+  id: Generated<number>;
+  delivery_id: number;
+  tenant_id: string;
+  webhook_id: string;
+  event_id: string;
+  event_type: string;
+  attempt: number;
+  attempted_at: Timestamp;
+  status_code: number | null;
+  latency_ms: number;
+  error: string | null;
+  next_retry_at: Timestamp | null;
+  state: string;
+}
+
+/** The whole schema, as Kysely sees it. */
+export interface Database {
+  data_keys: DataKeysTable;
+  secrets: SecretsTable;
+  secret_versions: SecretVersionsTable;
+  secret_access_daily: SecretAccessDailyTable;
+  audit_events: AuditEventsTable;
+  tenant_partners: TenantPartnersTable;
+  rotation_policies: RotationPoliciesTable;
+  rotation_assignments: RotationAssignmentsTable;
+  rotation_history: RotationHistoryTable;
+  secret_policies: SecretPoliciesTable;
+  events: EventsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+}

@@ -1,0 +1,146 @@
+import type { JsonObject } from "@bufbuild/protobuf";
+import { generateValue, type GenerationRules } from "../crypto/value-generator.js";
+import type { Executor, Tx } from "../db/database.js";
+import { ScaiVaultError } from "../errors.js";
+import type { RotationLinks } from "../secrets/secrets-service.js";
+import { failOpenPending, recordSuccess } from "./rotation-store.js";
+import { nextRotationAt } from "./schedule.js";
+
+/** Reads a policy row or throws `rotation_policy_not_found`. */
+export async function findPolicyOrThrow(exec: Executor, tenantId: string, policyId: string) {
+  const row = await exec.selectFrom("rotation_policies").selectAll().where("tenant_id", "=", tenantId).where("id", "=", policyId).executeTakeFirst();
+  if (!row) throw new ScaiVaultError("rotation_policy_not_found", `rotation policy ${policyId} not found`);
+  return row;
+}
+
+/** Reads a secret policy row or throws `secret_policy_not_found`. */
+export async function findSecretPolicyOrThrow(exec: Executor, tenantId: string, id: string) {
+  const row = await exec.selectFrom("secret_policies").selectAll().where("tenant_id", "=", tenantId).where("id", "=", id).executeTakeFirst();
+  if (!row) throw new ScaiVaultError("secret_policy_not_found", `secret policy ${id} not found`);
+  return row;
+}
+
+/** The generation rules of a stored secret policy. */
+export function rulesOf(row: Awaited<ReturnType<typeof findSecretPolicyOrThrow>>): GenerationRules {
+  return {
+    length: row.length,
+    charset: row.charset as GenerationRules["charset"],
+    chars: row.chars ?? undefined,
+    requireUppercase: row.require_uppercase,
+    requireLowercase: row.require_lowercase,
+    requireDigits: row.require_digits,
+    requireSymbols: row.require_symbols,
+    excludeChars: row.exclude_chars ?? undefined,
+  };
+}
+
+/** Upserts an assignment: the schedule starts at the assignment time. */
+export async function assignSecret(tx: Tx, tenantId: string, policyId: string, secret: { id: number; path: string }, now: Date) {
+  const policy = await findPolicyOrThrow(tx, tenantId, policyId);
+  const next = nextRotationAt({ intervalSeconds: policy.interval_seconds }, now);
+  const existing = await tx.selectFrom("rotation_assignments").selectAll().where("secret_id", "=", secret.id).forUpdate().executeTakeFirst();
+  if (existing && existing.policy_id === policyId) return existing;
+  if (existing) await failOpenPending(tx, secret.id, existing.policy_id, `secret moved to rotation policy ${policyId}`);
+  await tx.deleteFrom("rotation_assignments").where("secret_id", "=", secret.id).execute();
+  await tx.updateTable("secrets").set({ rotation_policy_id: policyId }).where("id", "=", secret.id).execute();
+  return tx
+    .insertInto("rotation_assignments")
+    .values({
+      tenant_id: tenantId,
+      policy_id: policyId,
+      secret_id: secret.id,
+      secret_path: secret.path,
+      assigned_at: now,
+      last_rotated_at: null,
+      next_rotation_at: next,
+      cycle: 0,
+      warned: [],
+      attempts: 0,
+      retry_at: null,
+      claimed_until: null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** The rotation side of the secrets service. */
+export function createRotationLinks(): RotationLinks {
+  return {
+    async requirePolicy(exec, tenantId, policyId) {
+      const p = await findPolicyOrThrow(exec, tenantId, policyId);
+      return { gracePeriodSeconds: p.grace_period_seconds, autoGenerate: p.auto_generate, secretPolicyId: p.secret_policy_id };
+    },
+    async requireSecretPolicy(exec, tenantId, id) {
+      await findSecretPolicyOrThrow(exec, tenantId, id);
+    },
+    async assign(tx, tenantId, policyId, secret, now) {
+      await assignSecret(tx, tenantId, policyId, secret, now);
+    },
+    async assignmentOf(exec, secretId) {
+      const row = await exec.selectFrom("rotation_assignments").select(["policy_id", "next_rotation_at"]).where("secret_id", "=", secretId).executeTakeFirst();
+      return row ? { policyId: row.policy_id, nextRotationAt: row.next_rotation_at } : undefined;
+    },
+    async versionWritten(tx, change) {
+      const completed = await tx
+        .updateTable("rotation_history")
+        .set({ status: "success", old_version: change.oldVersion, new_version: change.newVersion, rotated_at: change.now, rotated_by: change.actor })
+        .where("secret_id", "=", change.secretId)
+        .where("status", "=", "pending")
+        .executeTakeFirst();
+      const restart = change.rotation || Number(completed.numUpdatedRows) > 0;
+      if (!restart) return;
+      const assignment = await tx
+        .selectFrom("rotation_assignments")
+        .innerJoin("rotation_policies", (j) =>
+          j.onRef("rotation_policies.tenant_id", "=", "rotation_assignments.tenant_id").onRef("rotation_policies.id", "=", "rotation_assignments.policy_id"),
+        )
+        .select(["rotation_assignments.secret_id", "rotation_policies.interval_seconds"])
+        .where("rotation_assignments.secret_id", "=", change.secretId)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!assignment) return;
+      await tx
+        .updateTable("rotation_assignments")
+        .set((eb) => ({
+          last_rotated_at: change.now,
+          next_rotation_at: nextRotationAt({ intervalSeconds: assignment.interval_seconds }, change.now),
+          cycle: eb("cycle", "+", 1),
+          warned: [],
+          attempts: 0,
+          retry_at: null,
+          claimed_until: null,
+        }))
+        .where("secret_id", "=", change.secretId)
+        .execute();
+    },
+    async generateValue(exec, tenantId, secret, currentData) {
+      if (!secret.rotation_policy_id) return undefined;
+      const policy = await exec
+        .selectFrom("rotation_policies")
+        .select(["auto_generate", "secret_policy_id"])
+        .where("tenant_id", "=", tenantId)
+        .where("id", "=", secret.rotation_policy_id)
+        .executeTakeFirst();
+      if (!policy?.auto_generate) return undefined;
+      return generateData(exec, tenantId, secret.secret_policy_id ?? policy.secret_policy_id, currentData);
+    },
+    async recordRotation(tx, item) {
+      await recordSuccess(tx, item);
+    },
+  };
+}
+
+/**
+ * The data of a generated version: the current data with each of the secret policy's fields
+ * replaced by a fresh value (no policy: 32 alphanumeric characters in `password`).
+ */
+export async function generateData(exec: Executor, tenantId: string, secretPolicyId: string | null, currentData: JsonObject): Promise<JsonObject> {
+  const sp = secretPolicyId ? await findSecretPolicyOrThrow(exec, tenantId, secretPolicyId) : undefined;
+  const rules: GenerationRules = sp
+    ? rulesOf(sp)
+    : { length: 32, charset: "alphanumeric", requireUppercase: false, requireLowercase: false, requireDigits: false, requireSymbols: false };
+  const fields = sp?.fields.length ? sp.fields : ["password"];
+  const next: JsonObject = { ...currentData };
+  for (const field of fields) next[field] = generateValue(rules);
+  return next;
+}

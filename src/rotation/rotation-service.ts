@@ -1,0 +1,345 @@
+import { auditAllowed } from "../audit/call-audit.js";
+import type { CallContext } from "../auth/principal.js";
+import type { Clock } from "../clock.js";
+import type { Envelope } from "../crypto/envelope.js";
+import { inTransaction, type Db, type Executor, type Tx } from "../db/database.js";
+import { ScaiVaultError } from "../errors.js";
+import { validateSecretPath } from "../secrets/secret-path.js";
+import { parseDurationField } from "../secrets/secrets-service.js";
+import * as secretsStore from "../secrets/secrets-store.js";
+import type { RotationEngine } from "./rotation-engine.js";
+import { assignSecret, findPolicyOrThrow, findSecretPolicyOrThrow } from "./rotation-links.js";
+import * as store from "./rotation-store.js";
+import type { HistoryRow, PolicyWithCount } from "./rotation-store.js";
+import { skipMissedRotations } from "./schedule.js";
+
+const NAME_PATTERN = /^[a-z0-9_-]{1,64}$/;
+const MIN_INTERVAL_SECONDS = 3600;
+/** Ten years: far beyond any sane schedule, and inside the int32 seconds of the API. */
+const MAX_DURATION_SECONDS = 3650 * 86400;
+const DEFAULT_GRACE_PERIOD = "48h";
+const HISTORY_STATUSES = ["success", "failed", "pending"];
+
+export interface CreatePolicyInput {
+  name: string;
+  description?: string;
+  interval: string;
+  gracePeriod?: string;
+  warnBefore?: string;
+  autoGenerate?: boolean;
+  secretPolicyId?: string;
+  webhookIds: string[];
+}
+
+/** A partial update: absent fields stay; `""` clears an optional text field, `[]` clears the webhooks. */
+export interface UpdatePolicyInput {
+  description?: string;
+  interval?: string;
+  gracePeriod?: string;
+  warnBefore?: string;
+  autoGenerate?: boolean;
+  secretPolicyId?: string;
+  webhookIds?: string[];
+}
+
+export interface RotationServiceDeps {
+  db: Db;
+  envelope: Envelope;
+  engine: RotationEngine;
+  clock: Clock;
+}
+
+/** The rotation policy use cases: policies, assignments, rotate-now, history and the due list. */
+export function createRotationService(deps: RotationServiceDeps) {
+  const { db, envelope, engine, clock } = deps;
+
+  async function policyOrThrow(exec: Executor, tenantId: string, id: string): Promise<PolicyWithCount> {
+    const row = await store.findPolicyWithCount(exec, tenantId, id);
+    if (!row) throw new ScaiVaultError("rotation_policy_not_found", `rotation policy ${id} not found`);
+    return row;
+  }
+
+  async function requireReferences(tx: Tx, tenantId: string, secretPolicyId: string | null | undefined, webhookIds: string[] | undefined) {
+    if (secretPolicyId) await findSecretPolicyOrThrow(tx, tenantId, secretPolicyId);
+    const missing = webhookIds ? await store.missingWebhookIds(tx, tenantId, webhookIds) : [];
+    if (missing.length > 0) throw new ScaiVaultError("webhook_not_found", `webhook ${missing[0]} not found`);
+  }
+
+  async function list(call: CallContext, input: { activeOnly: boolean; limit?: number; cursor?: string }) {
+    const limit = validateLimit(input.limit);
+    const rows = await store.listPolicies(db, { tenantId: call.tenantId, activeOnly: input.activeOnly, afterId: input.cursor ? decodeCursor(input.cursor, "after") : undefined, limit });
+    const hasMore = rows.length > limit;
+    const page = rows.slice(0, limit);
+    await auditAllowed(db, clock, call);
+    return { policies: page, hasMore, cursor: hasMore ? encodeCursor("after", page[page.length - 1]!.id) : undefined };
+  }
+
+  async function create(call: CallContext, input: CreatePolicyInput): Promise<PolicyWithCount> {
+    if (!input.name) throw new ScaiVaultError("invalid_request", "name is required");
+    if (!NAME_PATTERN.test(input.name)) throw new ScaiVaultError("invalid_request", "name must be 1 to 64 characters of a-z, 0-9, _ and -");
+    if (!input.interval) throw new ScaiVaultError("invalid_request", "interval is required");
+    validateDescription(input.description);
+    const intervalSeconds = parseInterval(input.interval);
+    const gracePeriod = input.gracePeriod || DEFAULT_GRACE_PERIOD;
+    const gracePeriodSeconds = parseGracePeriod(gracePeriod);
+    const warn = parseWarnBefore(input.warnBefore, intervalSeconds);
+    const webhookIds = dedupe(input.webhookIds);
+    const now = clock.now();
+    return inTransaction(db, async (tx) => {
+      await requireReferences(tx, call.tenantId, input.secretPolicyId, webhookIds);
+      const row = await store.insertPolicy(tx, {
+        tenant_id: call.tenantId,
+        id: `rot_${input.name}`,
+        name: input.name,
+        description: input.description || null,
+        interval: input.interval.trim(),
+        interval_seconds: intervalSeconds,
+        grace_period: gracePeriod.trim(),
+        grace_period_seconds: gracePeriodSeconds,
+        warn_before: warn.text,
+        warn_before_seconds: warn.seconds,
+        auto_generate: input.autoGenerate ?? false,
+        secret_policy_id: input.secretPolicyId || null,
+        webhook_ids: webhookIds,
+        is_active: true,
+        created_at: now,
+        updated_at: now,
+      });
+      if (!row) throw new ScaiVaultError("name_conflict", `a rotation policy named ${input.name} already exists`);
+      await auditAllowed(tx, clock, call);
+      return { ...row, secrets_count: 0 };
+    });
+  }
+
+  async function get(call: CallContext, id: string): Promise<PolicyWithCount> {
+    const policy = await policyOrThrow(db, call.tenantId, id);
+    await auditAllowed(db, clock, call);
+    return policy;
+  }
+
+  /** Applies a partial update; a new interval or kind restarts the schedules of the policy's secrets. */
+  async function update(call: CallContext, id: string, input: UpdatePolicyInput): Promise<PolicyWithCount> {
+    validateDescription(input.description);
+    const webhookIds = input.webhookIds && dedupe(input.webhookIds);
+    const now = clock.now();
+    return inTransaction(db, async (tx) => {
+      const current = await policyOrThrow(tx, call.tenantId, id);
+      const intervalSeconds = input.interval !== undefined ? parseInterval(input.interval) : current.interval_seconds;
+      const warn = parseWarnBefore(input.warnBefore ?? current.warn_before ?? undefined, intervalSeconds);
+      const gracePeriodSeconds = input.gracePeriod !== undefined ? parseGracePeriod(input.gracePeriod) : undefined;
+      await requireReferences(tx, call.tenantId, input.secretPolicyId, webhookIds);
+      await store.updatePolicy(tx, call.tenantId, id, {
+        updated_at: now,
+        warn_before: warn.text,
+        warn_before_seconds: warn.seconds,
+        ...(input.description !== undefined ? { description: input.description || null } : {}),
+        ...(input.interval !== undefined ? { interval: input.interval.trim(), interval_seconds: intervalSeconds } : {}),
+        ...(gracePeriodSeconds !== undefined ? { grace_period: input.gracePeriod!.trim(), grace_period_seconds: gracePeriodSeconds } : {}),
+        ...(input.autoGenerate !== undefined ? { auto_generate: input.autoGenerate } : {}),
+        ...(input.secretPolicyId !== undefined ? { secret_policy_id: input.secretPolicyId || null } : {}),
+        ...(webhookIds !== undefined ? { webhook_ids: webhookIds } : {}),
+      });
+      const rescheduled = intervalSeconds !== current.interval_seconds || (input.autoGenerate !== undefined && input.autoGenerate !== current.auto_generate);
+      if (rescheduled) await store.restartSchedules(tx, call.tenantId, id, intervalSeconds);
+      await auditAllowed(tx, clock, call);
+      return policyOrThrow(tx, call.tenantId, id);
+    });
+  }
+
+  async function remove(call: CallContext, id: string) {
+    return inTransaction(db, async (tx) => {
+      await policyOrThrow(tx, call.tenantId, id);
+      const detached = await store.deletePolicy(tx, call.tenantId, id);
+      await auditAllowed(tx, clock, call);
+      return { id, deleted: true, detachedSecrets: detached };
+    });
+  }
+
+  /**
+   * Pauses or resumes a policy. On resume, rotations that fell due while it was paused are skipped,
+   * not queued: each overdue schedule moves to its next occurrence after now (same phase).
+   */
+  async function setActive(call: CallContext, id: string, active: boolean): Promise<PolicyWithCount> {
+    const now = clock.now();
+    return inTransaction(db, async (tx) => {
+      const current = await policyOrThrow(tx, call.tenantId, id);
+      if (current.is_active !== active) {
+        await store.updatePolicy(tx, call.tenantId, id, { is_active: active, updated_at: now });
+        if (active) {
+          for (const a of await store.lockOverdueAssignments(tx, call.tenantId, id, now)) {
+            await store.updateAssignment(tx, a.secret_id, {
+              next_rotation_at: skipMissedRotations(a.next_rotation_at, current.interval_seconds, now),
+              cycle: a.cycle + 1,
+              warned: [],
+              attempts: 0,
+              retry_at: null,
+              claimed_until: null,
+            });
+          }
+        }
+      }
+      await auditAllowed(tx, clock, call);
+      return policyOrThrow(tx, call.tenantId, id);
+    });
+  }
+
+  /** Assigns a secret (moving it from another policy if needed); `created` is false when it was already assigned here. */
+  async function assign(call: CallContext, id: string, path: string) {
+    validateSecretPath(path);
+    const now = clock.now();
+    return inTransaction(db, async (tx) => {
+      await findPolicyOrThrow(tx, call.tenantId, id);
+      const secret = await secretsStore.findSecret(tx, call.tenantId, path, true);
+      if (!secret || secret.deleted_at) throw new ScaiVaultError("secret_not_found", "secret not found");
+      const before = await store.findAssignment(tx, secret.id);
+      const assignment = await assignSecret(tx, call.tenantId, id, secret, now);
+      await auditAllowed(tx, clock, call, { path });
+      return { assignment, created: before?.policy_id !== id };
+    });
+  }
+
+  async function detach(call: CallContext, id: string, path: string) {
+    validateSecretPath(path);
+    return inTransaction(db, async (tx) => {
+      await findPolicyOrThrow(tx, call.tenantId, id);
+      // A soft-deleted secret can still be detached: detaching is housekeeping, not a read.
+      const secret = await secretsStore.findSecret(tx, call.tenantId, path, true);
+      if (!secret) throw new ScaiVaultError("secret_not_found", "secret not found");
+      const detached = await store.detachSecret(tx, call.tenantId, id, secret.id);
+      if (detached) await store.failOpenPending(tx, secret.id, id, "secret detached from the rotation policy");
+      await auditAllowed(tx, clock, call, { path });
+      return { policyId: id, secretPath: path, detached };
+    });
+  }
+
+  /**
+   * Rotates now, in one transaction: a generated version per secret for an auto-generating policy
+   * (a secret whose generation fails gets a `failed` item and the others still rotate), or a due
+   * announcement and a `pending` item per secret for an event-driven one.
+   */
+  async function rotateNow(call: CallContext, id: string, paths: string[]): Promise<HistoryRow[]> {
+    paths.forEach(validateSecretPath);
+    const now = clock.now();
+    await envelope.prepareTenant(call.tenantId);
+    return inTransaction(db, async (tx) => {
+      const policy = await policyOrThrow(tx, call.tenantId, id);
+      let assignments = await store.listAssignments(tx, call.tenantId, id);
+      if (paths.length > 0) {
+        const byPath = new Map(assignments.map((a) => [a.secret_path, a]));
+        for (const path of paths) {
+          if (byPath.has(path)) continue;
+          const secret = await secretsStore.findSecret(tx, call.tenantId, path);
+          if (!secret || secret.deleted_at) throw new ScaiVaultError("secret_not_found", `secret ${path} not found`);
+          throw new ScaiVaultError("invalid_request", `secret ${path} is not assigned to ${id}`);
+        }
+        const wanted = new Set(paths);
+        assignments = assignments.filter((a) => wanted.has(a.secret_path));
+      }
+      const items: HistoryRow[] = [];
+      for (const a of assignments) {
+        const secret = await store.lockSecretById(tx, a.secret_id);
+        if (!secret) continue;
+        await store.findAssignment(tx, a.secret_id, true);
+        const target = { policy, secret, actor: call.principal.subject, reason: "manual", now };
+        items.push(policy.auto_generate ? await engine.rotateGenerated(tx, target) : await engine.announceDue(tx, target, now));
+      }
+      await auditAllowed(tx, clock, call, paths.length === 1 ? { path: paths[0] } : undefined);
+      return items;
+    });
+  }
+
+  async function history(call: CallContext, id: string, input: { status?: string; limit?: number; cursor?: string }) {
+    if (input.status && !HISTORY_STATUSES.includes(input.status)) {
+      throw new ScaiVaultError("invalid_request", `status must be one of ${HISTORY_STATUSES.join(", ")}`);
+    }
+    const limit = validateLimit(input.limit);
+    const beforeSeq = input.cursor ? Number(decodeCursor(input.cursor, "before")) : undefined;
+    if (beforeSeq !== undefined && !Number.isSafeInteger(beforeSeq)) throw new ScaiVaultError("invalid_request", "cursor is not valid");
+    await policyOrThrow(db, call.tenantId, id);
+    const rows = await store.listHistory(db, { tenantId: call.tenantId, policyId: id, status: input.status || undefined, beforeSeq, limit });
+    const hasMore = rows.length > limit;
+    const page = rows.slice(0, limit);
+    await auditAllowed(db, clock, call);
+    return { items: page, hasMore, cursor: hasMore ? encodeCursor("before", String(page[page.length - 1]!.seq)) : undefined };
+  }
+
+  /** Secrets of active policies due within the window (and, by default, those already overdue), soonest first. */
+  async function due(call: CallContext, input: { withinHours?: number; includeOverdue?: boolean; policyId?: string }) {
+    const withinHours = input.withinHours ?? 24;
+    if (!Number.isInteger(withinHours) || withinHours < 0 || withinHours > 87_600) {
+      throw new ScaiVaultError("invalid_request", "within_hours must be from 0 to 87600");
+    }
+    if (input.policyId) await findPolicyOrThrow(db, call.tenantId, input.policyId);
+    const now = clock.now();
+    const rows = await store.listDue(db, {
+      tenantId: call.tenantId,
+      until: new Date(now.getTime() + withinHours * 3_600_000),
+      from: (input.includeOverdue ?? true) ? undefined : now,
+      policyId: input.policyId || undefined,
+    });
+    await auditAllowed(db, clock, call);
+    return rows.map((r) => ({ path: r.secret_path, policyId: r.policy_id, policyName: r.policy_name, nextRotationAt: r.next_rotation_at, isOverdue: r.next_rotation_at <= now }));
+  }
+
+  return { list, create, get, update, remove, setActive, assign, detach, rotateNow, history, due };
+}
+
+export type RotationService = ReturnType<typeof createRotationService>;
+
+function parseInterval(text: string): number {
+  const seconds = parseDurationField(text, "interval");
+  if (seconds < MIN_INTERVAL_SECONDS || seconds > MAX_DURATION_SECONDS) {
+    throw new ScaiVaultError("invalid_duration", "interval must be from 1h to 3650d");
+  }
+  return seconds;
+}
+
+function parseGracePeriod(text: string): number {
+  const seconds = parseDurationField(text, "grace_period");
+  if (seconds > MAX_DURATION_SECONDS) throw new ScaiVaultError("invalid_duration", "grace_period must be at most 3650d");
+  return seconds;
+}
+
+/** Parses `7d,1d` into its normalized text and seconds (largest first); each must be shorter than the interval. */
+function parseWarnBefore(text: string | undefined, intervalSeconds: number): { text: string | null; seconds: number[] } {
+  const labels = (text ?? "")
+    .split(",")
+    .map((t) => t.trim())
+    .filter((t) => t !== "");
+  const thresholds = new Map<number, string>();
+  for (const label of labels) {
+    const seconds = parseDurationField(label, "warn_before");
+    if (seconds >= intervalSeconds) throw new ScaiVaultError("invalid_duration", `warn_before ${label} must be shorter than the interval`);
+    if (!thresholds.has(seconds)) thresholds.set(seconds, label);
+  }
+  const ordered = [...thresholds.entries()].sort((a, b) => b[0] - a[0]);
+  return ordered.length === 0 ? { text: null, seconds: [] } : { text: ordered.map(([, l]) => l).join(","), seconds: ordered.map(([s]) => s) };
+}
+
+function validateDescription(description: string | undefined) {
+  if (description !== undefined && description.length > 1024) throw new ScaiVaultError("invalid_request", "description is over 1024 characters");
+}
+
+function validateLimit(limit: number | undefined): number {
+  const n = limit ?? 50;
+  if (!Number.isInteger(n) || n < 1 || n > 200) throw new ScaiVaultError("invalid_request", "limit must be from 1 to 200");
+  return n;
+}
+
+function dedupe(ids: string[]): string[] {
+  return [...new Set(ids)];
+}
+
+function encodeCursor(key: string, value: string): string {
+  return Buffer.from(JSON.stringify({ [key]: value })).toString("base64url");
+}
+
+function decodeCursor(cursor: string, key: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (typeof parsed[key] === "string") return parsed[key];
+  } catch {
+    // fall through
+  }
+  throw new ScaiVaultError("invalid_request", "cursor is not valid");
+}

@@ -1,0 +1,305 @@
+import { randomBytes } from "node:crypto";
+import { sql, type Insertable, type Selectable, type Updateable } from "kysely";
+import type { Executor, Tx } from "../db/database.js";
+import type { RotationAssignmentsTable, RotationHistoryTable, RotationPoliciesTable } from "../db/schema.js";
+
+/** Data access for rotation policies, assignments and history. Every function takes the database or a transaction first. */
+
+export type PolicyRow = Selectable<RotationPoliciesTable>;
+export type PolicyWithCount = PolicyRow & { secrets_count: number };
+export type AssignmentRow = Selectable<RotationAssignmentsTable>;
+export type HistoryRow = Selectable<RotationHistoryTable>;
+
+function policiesWithCount(exec: Executor) {
+  return exec
+    .selectFrom("rotation_policies as p")
+    .selectAll("p")
+    .select((eb) =>
+      eb
+        .selectFrom("rotation_assignments as a")
+        .select(sql<number>`count(*)::int`.as("n"))
+        .whereRef("a.tenant_id", "=", "p.tenant_id")
+        .whereRef("a.policy_id", "=", "p.id")
+        .as("secrets_count"),
+    );
+}
+
+/** Inserts a policy unless its id is taken; undefined when it is. */
+export async function insertPolicy(exec: Executor, row: Insertable<RotationPoliciesTable>): Promise<PolicyRow | undefined> {
+  return exec
+    .insertInto("rotation_policies")
+    .values(row)
+    .onConflict((oc) => oc.columns(["tenant_id", "id"]).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** A policy row. */
+export async function findPolicy(exec: Executor, tenantId: string, id: string): Promise<PolicyRow | undefined> {
+  return exec.selectFrom("rotation_policies").selectAll().where("tenant_id", "=", tenantId).where("id", "=", id).executeTakeFirst();
+}
+
+/** A policy with its number of assigned secrets. */
+export async function findPolicyWithCount(exec: Executor, tenantId: string, id: string): Promise<PolicyWithCount | undefined> {
+  const row = await policiesWithCount(exec).where("p.tenant_id", "=", tenantId).where("p.id", "=", id).executeTakeFirst();
+  return row && { ...row, secrets_count: row.secrets_count ?? 0 };
+}
+
+/** One page of policies in id order (keyset: after `afterId`), one extra row to tell `has_more`. */
+export async function listPolicies(exec: Executor, q: { tenantId: string; activeOnly: boolean; afterId?: string; limit: number }): Promise<PolicyWithCount[]> {
+  let query = policiesWithCount(exec).where("p.tenant_id", "=", q.tenantId);
+  if (q.activeOnly) query = query.where("p.is_active", "=", true);
+  if (q.afterId !== undefined) query = query.where("p.id", ">", q.afterId);
+  const rows = await query.orderBy("p.id").limit(q.limit + 1).execute();
+  return rows.map((r) => ({ ...r, secrets_count: r.secrets_count ?? 0 }));
+}
+
+/** Updates columns of a policy. */
+export async function updatePolicy(exec: Executor, tenantId: string, id: string, changes: Updateable<RotationPoliciesTable>): Promise<void> {
+  await exec.updateTable("rotation_policies").set(changes).where("tenant_id", "=", tenantId).where("id", "=", id).execute();
+}
+
+/** Deletes a policy, its assignments (by cascade) and its history; clears the secrets' `rotation_policy_id`. Returns how many secrets were attached. */
+export async function deletePolicy(tx: Tx, tenantId: string, id: string): Promise<number> {
+  const attached = await countAssignments(tx, tenantId, id);
+  await tx.updateTable("secrets").set({ rotation_policy_id: null }).where("tenant_id", "=", tenantId).where("rotation_policy_id", "=", id).execute();
+  await tx.deleteFrom("rotation_history").where("tenant_id", "=", tenantId).where("policy_id", "=", id).execute();
+  await tx.deleteFrom("rotation_policies").where("tenant_id", "=", tenantId).where("id", "=", id).execute();
+  return attached;
+}
+
+/** How many secrets are assigned to a policy. */
+export async function countAssignments(exec: Executor, tenantId: string, policyId: string): Promise<number> {
+  const row = await exec
+    .selectFrom("rotation_assignments")
+    .select(sql<number>`count(*)::int`.as("n"))
+    .where("tenant_id", "=", tenantId)
+    .where("policy_id", "=", policyId)
+    .executeTakeFirstOrThrow();
+  return row.n;
+}
+
+/** Which of `ids` are not webhooks of the tenant. */
+export async function missingWebhookIds(exec: Executor, tenantId: string, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await exec.selectFrom("webhooks").select("id").where("tenant_id", "=", tenantId).where("id", "in", ids).execute();
+  const found = new Set(rows.map((r) => r.id));
+  return ids.filter((id) => !found.has(id));
+}
+
+/** Reads a secret row by id and locks it; rotations lock the secret before its assignment, as writes do. */
+export async function lockSecretById(tx: Tx, id: number) {
+  return tx.selectFrom("secrets").selectAll().where("id", "=", id).forUpdate().executeTakeFirst();
+}
+
+/** Reads a secret's assignment; `forUpdate` locks it. */
+export async function findAssignment(exec: Executor, secretId: number, forUpdate = false): Promise<AssignmentRow | undefined> {
+  let query = exec.selectFrom("rotation_assignments").selectAll().where("secret_id", "=", secretId);
+  if (forUpdate) query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+/** A policy's assignments of live secrets, in path order. */
+export async function listAssignments(exec: Executor, tenantId: string, policyId: string): Promise<AssignmentRow[]> {
+  return exec
+    .selectFrom("rotation_assignments as a")
+    .innerJoin("secrets as s", "s.id", "a.secret_id")
+    .selectAll("a")
+    .where("a.tenant_id", "=", tenantId)
+    .where("a.policy_id", "=", policyId)
+    .where("s.deleted_at", "is", null)
+    .orderBy("a.secret_path")
+    .execute();
+}
+
+/** Updates a secret's assignment. */
+export async function updateAssignment(exec: Executor, secretId: number, changes: Updateable<RotationAssignmentsTable>): Promise<void> {
+  await exec.updateTable("rotation_assignments").set(changes).where("secret_id", "=", secretId).execute();
+}
+
+/** Removes a secret's assignment to a policy and clears the secret's `rotation_policy_id`; true when it was assigned. */
+export async function detachSecret(tx: Tx, tenantId: string, policyId: string, secretId: number): Promise<boolean> {
+  const result = await tx.deleteFrom("rotation_assignments").where("secret_id", "=", secretId).where("policy_id", "=", policyId).executeTakeFirst();
+  await tx.updateTable("secrets").set({ rotation_policy_id: null }).where("id", "=", secretId).where("rotation_policy_id", "=", policyId).execute();
+  return Number(result.numDeletedRows) > 0;
+}
+
+/**
+ * Restarts every schedule of a policy after its interval or kind changed: next = last rotation
+ * (or assignment) + the interval; a new cycle, so warnings, retries and in-flight claims reset.
+ */
+export async function restartSchedules(exec: Executor, tenantId: string, policyId: string, intervalSeconds: number): Promise<void> {
+  await exec
+    .updateTable("rotation_assignments")
+    .set((eb) => ({
+      next_rotation_at: sql<Date>`coalesce(last_rotated_at, assigned_at) + make_interval(secs => ${intervalSeconds})`,
+      cycle: eb("cycle", "+", 1),
+      warned: [],
+      attempts: 0,
+      retry_at: null,
+      claimed_until: null,
+    }))
+    .where("tenant_id", "=", tenantId)
+    .where("policy_id", "=", policyId)
+    .execute();
+}
+
+/** A policy's assignments whose rotation time has passed, locked. */
+export async function lockOverdueAssignments(tx: Tx, tenantId: string, policyId: string, now: Date): Promise<AssignmentRow[]> {
+  return tx
+    .selectFrom("rotation_assignments")
+    .selectAll()
+    .where("tenant_id", "=", tenantId)
+    .where("policy_id", "=", policyId)
+    .where("next_rotation_at", "<=", now)
+    .orderBy("secret_id")
+    .forUpdate()
+    .execute();
+}
+
+/** A new rotation history id. */
+export function newHistoryId(): string {
+  return `rh_${randomBytes(12).toString("hex")}`;
+}
+
+/** Records a successful rotation: completes the secret's open `pending` item (the rotation it answers), or appends a new item. */
+export async function recordSuccess(
+  tx: Tx,
+  item: { tenantId: string; policyId: string | null; secretId: number; path: string; oldVersion: number; newVersion: number; at: Date; by: string; reason?: string },
+): Promise<HistoryRow> {
+  const completed = await tx
+    .updateTable("rotation_history")
+    .set({ status: "success", old_version: item.oldVersion, new_version: item.newVersion, rotated_at: item.at, rotated_by: item.by, ...(item.reason ? { reason: item.reason } : {}) })
+    .where("secret_id", "=", item.secretId)
+    .where("status", "=", "pending")
+    .returningAll()
+    .execute();
+  if (completed[0]) return completed[0];
+  return insertHistory(tx, {
+    tenant_id: item.tenantId,
+    id: newHistoryId(),
+    policy_id: item.policyId,
+    secret_id: item.secretId,
+    secret_path: item.path,
+    status: "success",
+    old_version: item.oldVersion,
+    new_version: item.newVersion,
+    rotated_at: item.at,
+    rotated_by: item.by,
+    reason: item.reason ?? null,
+    error: null,
+  });
+}
+
+/** Appends a history item. */
+export async function insertHistory(exec: Executor, row: Insertable<RotationHistoryTable>): Promise<HistoryRow> {
+  return exec.insertInto("rotation_history").values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+/** The open `pending` item of a secret under a policy, if any. */
+export async function findOpenPending(exec: Executor, secretId: number, policyId: string): Promise<HistoryRow | undefined> {
+  return exec
+    .selectFrom("rotation_history")
+    .selectAll()
+    .where("secret_id", "=", secretId)
+    .where("policy_id", "=", policyId)
+    .where("status", "=", "pending")
+    .executeTakeFirst();
+}
+
+/** Closes a secret's open `pending` items as `failed` (the secret left the policy before its new version came). */
+export async function failOpenPending(exec: Executor, secretId: number, policyId: string, error: string): Promise<void> {
+  await exec
+    .updateTable("rotation_history")
+    .set({ status: "failed", error })
+    .where("secret_id", "=", secretId)
+    .where("policy_id", "=", policyId)
+    .where("status", "=", "pending")
+    .execute();
+}
+
+/** One page of a policy's history, newest first (keyset on `seq`), one extra row to tell `has_more`. */
+export async function listHistory(exec: Executor, q: { tenantId: string; policyId: string; status?: string; beforeSeq?: number; limit: number }): Promise<HistoryRow[]> {
+  let query = exec.selectFrom("rotation_history").selectAll().where("tenant_id", "=", q.tenantId).where("policy_id", "=", q.policyId);
+  if (q.status) query = query.where("status", "=", q.status);
+  if (q.beforeSeq !== undefined) query = query.where("seq", "<", q.beforeSeq);
+  return query.orderBy("seq", "desc").limit(q.limit + 1).execute();
+}
+
+/** Assignments of live secrets under active policies due before `until` (and not before `from`, when given), soonest first. */
+export async function listDue(exec: Executor, q: { tenantId: string; until: Date; from?: Date; policyId?: string }) {
+  let query = exec
+    .selectFrom("rotation_assignments as a")
+    .innerJoin("rotation_policies as p", (j) => j.onRef("p.tenant_id", "=", "a.tenant_id").onRef("p.id", "=", "a.policy_id"))
+    .innerJoin("secrets as s", "s.id", "a.secret_id")
+    .select(["a.secret_path", "a.policy_id", "p.name as policy_name", "a.next_rotation_at"])
+    .where("a.tenant_id", "=", q.tenantId)
+    .where("p.is_active", "=", true)
+    .where("s.deleted_at", "is", null)
+    .where("a.next_rotation_at", "<=", q.until);
+  if (q.from) query = query.where("a.next_rotation_at", ">", q.from);
+  if (q.policyId) query = query.where("a.policy_id", "=", q.policyId);
+  return query.orderBy("a.next_rotation_at").orderBy("a.secret_path").execute();
+}
+
+/** What a scheduler worker saw when it claimed an assignment: the fencing condition of its commit. */
+export interface RotationClaim {
+  tenantId: string;
+  secretId: number;
+  path: string;
+  policyId: string;
+  /** The assignment's cycle at claim time. */
+  cycle: number;
+  /** The secret's current version at claim time. */
+  expectedVersion: number;
+}
+
+/**
+ * Claims up to `limit` assignments that need the scheduler now, skipping rows other workers hold
+ * (`FOR UPDATE SKIP LOCKED`), and marks them claimed until `leaseUntil` so that other workers
+ * leave them alone after this transaction commits. An assignment needs the scheduler when its
+ * rotation is due (and not waiting for a retry, nor already announced to an event-driven
+ * policy's automation), or when a warn_before threshold not yet sent this cycle has been crossed.
+ */
+export async function claimDue(tx: Tx, now: Date, leaseUntil: Date, limit: number): Promise<RotationClaim[]> {
+  const rows = await tx
+    .selectFrom("rotation_assignments as a")
+    .innerJoin("rotation_policies as p", (j) => j.onRef("p.tenant_id", "=", "a.tenant_id").onRef("p.id", "=", "a.policy_id"))
+    .innerJoin("secrets as s", "s.id", "a.secret_id")
+    .select(["a.tenant_id", "a.secret_id", "a.secret_path", "a.policy_id", "a.cycle", "s.current_version"])
+    .where("p.is_active", "=", true)
+    .where("s.deleted_at", "is", null)
+    .where((eb) => eb.or([eb("a.claimed_until", "is", null), eb("a.claimed_until", "<=", now)]))
+    .where(
+      sql<boolean>`(
+        (a.next_rotation_at <= ${now} and (a.retry_at is null or a.retry_at <= ${now}) and not (0 = any(a.warned)))
+        or (a.next_rotation_at > ${now} and exists (
+          select 1 from unnest(p.warn_before_seconds) as w(seconds)
+          where a.next_rotation_at <= ${now}::timestamptz + make_interval(secs => w.seconds) and not (w.seconds = any(a.warned))
+        ))
+      )`,
+    )
+    .orderBy("a.next_rotation_at")
+    .limit(limit)
+    .forUpdate(["a"])
+    .skipLocked()
+    .execute();
+  if (rows.length === 0) return [];
+  await tx
+    .updateTable("rotation_assignments")
+    .set({ claimed_until: leaseUntil })
+    .where(
+      "secret_id",
+      "in",
+      rows.map((r) => r.secret_id),
+    )
+    .execute();
+  return rows.map((r) => ({
+    tenantId: r.tenant_id,
+    secretId: r.secret_id,
+    path: r.secret_path,
+    policyId: r.policy_id,
+    cycle: r.cycle,
+    expectedVersion: r.current_version,
+  }));
+}

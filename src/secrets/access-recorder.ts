@@ -1,0 +1,86 @@
+import { sql } from "kysely";
+import type { Clock } from "../clock.js";
+import type { Db } from "../db/database.js";
+import type { Logger } from "../log.js";
+
+/**
+ * Counts reads off the read path: reads bump an in-memory counter, and a timer flushes the counts
+ * (per secret per day) and `last_accessed_at` in one statement. `close()` flushes what is left, so a
+ * graceful shutdown loses nothing.
+ */
+export interface AccessRecorder {
+  record(secretId: number): void;
+  /** Reads counted but not flushed yet (so metadata is exact between flushes). */
+  pending(secretId: number): number;
+  lastAccess(secretId: number): Date | undefined;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Creates the recorder; `intervalMs` is how often it flushes. */
+export function createAccessRecorder(deps: { db: Db; clock: Clock; logger: Logger; intervalMs: number }): AccessRecorder {
+  let counts = new Map<number, { n: number; last: Date }>();
+  let flushing: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => void recorder.flush(), deps.intervalMs);
+  timer.unref();
+
+  async function write(batch: Map<number, { n: number; last: Date }>) {
+    if (batch.size === 0) return;
+    const rows = [...batch.entries()].map(([id, c]) => ({ secret_id: id, day: c.last.toISOString().slice(0, 10), count: c.n }));
+    try {
+      await deps.db.transaction().execute(async (tx) => {
+        // Secrets may be destroyed between the read and the flush: only count those still there.
+        const ids = rows.map((r) => r.secret_id);
+        const live = new Set(
+          (await tx.selectFrom("secrets").select("id").where("id", "in", ids).execute()).map((r) => r.id),
+        );
+        const liveRows = rows.filter((r) => live.has(r.secret_id));
+        if (liveRows.length === 0) return;
+        await tx
+          .insertInto("secret_access_daily")
+          .values(liveRows)
+          .onConflict((oc) => oc.columns(["secret_id", "day"]).doUpdateSet({ count: sql`secret_access_daily.count + excluded.count` }))
+          .execute();
+        for (const [id, c] of batch) {
+          if (!live.has(id)) continue;
+          await tx
+            .updateTable("secrets")
+            .set({ last_accessed_at: c.last })
+            .where("id", "=", id)
+            .where((eb) => eb.or([eb("last_accessed_at", "is", null), eb("last_accessed_at", "<", c.last)]))
+            .execute();
+        }
+      });
+    } catch (err) {
+      deps.logger.error("flushing access counts failed; keeping them for the next flush", { err });
+      for (const [id, c] of batch) {
+        const now = counts.get(id);
+        counts.set(id, { n: c.n + (now?.n ?? 0), last: now && now.last > c.last ? now.last : c.last });
+      }
+    }
+  }
+
+  const recorder: AccessRecorder = {
+    record(secretId) {
+      const entry = counts.get(secretId);
+      const now = deps.clock.now();
+      if (entry) {
+        entry.n += 1;
+        entry.last = now;
+      } else counts.set(secretId, { n: 1, last: now });
+    },
+    pending: (id) => counts.get(id)?.n ?? 0,
+    lastAccess: (id) => counts.get(id)?.last,
+    flush() {
+      const batch = counts;
+      counts = new Map();
+      flushing = flushing.then(() => write(batch));
+      return flushing;
+    },
+    async close() {
+      clearInterval(timer);
+      await recorder.flush();
+    },
+  };
+  return recorder;
+}

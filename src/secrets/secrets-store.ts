@@ -1,0 +1,182 @@
+import { sql, type Selectable } from "kysely";
+import type { Executor } from "../db/database.js";
+import type { SecretsTable, SecretVersionsTable } from "../db/schema.js";
+import type { SealedValue } from "../crypto/envelope.js";
+
+export type SecretRow = Selectable<SecretsTable>;
+export type VersionRow = Selectable<SecretVersionsTable>;
+
+/** Data access for secrets and their versions. Every function takes the database or a transaction first. */
+
+/** Finds a secret by owner and path, deleted or not; `forUpdate` locks the row for the transaction. */
+export async function findSecret(exec: Executor, ownerId: string, path: string, forUpdate = false): Promise<SecretRow | undefined> {
+  let query = exec.selectFrom("secrets").selectAll().where("tenant_id", "=", ownerId).where("path", "=", path);
+  if (forUpdate) query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+/** Inserts a new secret row unless one exists at that path; undefined when another writer won. */
+export async function insertSecret(
+  exec: Executor,
+  row: Omit<SecretRow, "id" | "deleted_at" | "purge_after" | "last_accessed_at">,
+): Promise<SecretRow | undefined> {
+  return exec
+    .insertInto("secrets")
+    .values(row)
+    .onConflict((oc) => oc.columns(["tenant_id", "path"]).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Updates columns of a secret row. */
+export async function updateSecret(exec: Executor, id: number, changes: Partial<Omit<SecretRow, "id">>): Promise<void> {
+  await exec.updateTable("secrets").set(changes).where("id", "=", id).execute();
+}
+
+/** Stores one version's ciphertext. */
+export async function insertVersion(
+  exec: Executor,
+  v: { secretId: number; version: number; sealed: SealedValue; createdAt: Date; createdBy: string },
+): Promise<void> {
+  await exec
+    .insertInto("secret_versions")
+    .values({
+      secret_id: v.secretId,
+      version: v.version,
+      key_id: v.sealed.keyId,
+      nonce: v.sealed.nonce,
+      ciphertext: v.sealed.ciphertext,
+      created_at: v.createdAt,
+      created_by: v.createdBy,
+      readable_until: null,
+    })
+    .execute();
+}
+
+/** Reads one version row. */
+export async function findVersion(exec: Executor, secretId: number, version: number): Promise<VersionRow | undefined> {
+  return exec.selectFrom("secret_versions").selectAll().where("secret_id", "=", secretId).where("version", "=", version).executeTakeFirst();
+}
+
+/** Lists version numbers and dates, newest first (no ciphertext). */
+export async function listVersions(exec: Executor, secretId: number) {
+  return exec
+    .selectFrom("secret_versions")
+    .select(["version", "created_at", "readable_until"])
+    .where("secret_id", "=", secretId)
+    .orderBy("version", "desc")
+    .execute();
+}
+
+/** Destroys every version beyond the newest `keep`; returns how many were destroyed. */
+export async function pruneVersions(exec: Executor, secretId: number, keep: number): Promise<number> {
+  const result = await exec
+    .deleteFrom("secret_versions")
+    .where("secret_id", "=", secretId)
+    .where(
+      "version",
+      "not in",
+      exec.selectFrom("secret_versions").select("version").where("secret_id", "=", secretId).orderBy("version", "desc").limit(keep),
+    )
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+/** Destroys one version; true when it existed. */
+export async function deleteVersion(exec: Executor, secretId: number, version: number): Promise<boolean> {
+  const result = await exec.deleteFrom("secret_versions").where("secret_id", "=", secretId).where("version", "=", version).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+/** Limits a version's readability (a rotation's grace period). */
+export async function setVersionReadableUntil(exec: Executor, secretId: number, version: number, until: Date): Promise<void> {
+  await exec
+    .updateTable("secret_versions")
+    .set({ readable_until: until })
+    .where("secret_id", "=", secretId)
+    .where("version", "=", version)
+    .execute();
+}
+
+/** Deletes a secret and (by cascade) every version's ciphertext. */
+export async function destroySecret(exec: Executor, id: number): Promise<void> {
+  await exec.deleteFrom("secrets").where("id", "=", id).execute();
+}
+
+/** Counts stored versions. */
+export async function countVersions(exec: Executor, secretId: number): Promise<number> {
+  const row = await exec
+    .selectFrom("secret_versions")
+    .select(sql<number>`count(*)::int`.as("n"))
+    .where("secret_id", "=", secretId)
+    .executeTakeFirstOrThrow();
+  return row.n;
+}
+
+/** Sums reads since `since` (a date, YYYY-MM-DD). */
+export async function accessCountSince(exec: Executor, secretId: number, since: string): Promise<number> {
+  const row = await exec
+    .selectFrom("secret_access_daily")
+    .select(sql<number>`coalesce(sum(count), 0)::int`.as("n"))
+    .where("secret_id", "=", secretId)
+    .where("day", ">", since)
+    .executeTakeFirstOrThrow();
+  return row.n;
+}
+
+/** The filters of a listing. */
+export interface SecretListQuery {
+  ownerId: string;
+  prefix?: string;
+  tags: string[];
+  secretType?: string;
+  expiresBefore?: Date;
+  updatedAfter?: Date;
+  includeExpired: boolean;
+  now: Date;
+  afterPath?: string;
+  limit: number;
+}
+
+function filtered(exec: Executor, q: SecretListQuery) {
+  let query = exec.selectFrom("secrets").where("tenant_id", "=", q.ownerId).where("deleted_at", "is", null);
+  if (q.prefix) query = query.where("path", ">=", q.prefix).where(sql<boolean>`starts_with(path, ${q.prefix})`);
+  if (q.tags.length > 0) query = query.where("tags", "@>", sql<string[]>`${q.tags}::text[]`);
+  if (q.secretType) query = query.where("secret_type", "=", q.secretType);
+  if (q.expiresBefore) query = query.where("expires_at", "<", q.expiresBefore);
+  if (q.updatedAfter) query = query.where("updated_at", ">", q.updatedAfter);
+  if (!q.includeExpired) query = query.where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", q.now)]));
+  return query;
+}
+
+/** One page of a listing in path order (keyset: rows after `afterPath`), one extra row to tell `has_more`. */
+export async function listSecretsPage(exec: Executor, q: SecretListQuery): Promise<SecretRow[]> {
+  let query = filtered(exec, q).selectAll();
+  if (q.afterPath !== undefined) query = query.where("path", ">", q.afterPath);
+  return query.orderBy("path").limit(q.limit + 1).execute();
+}
+
+/** Counts every row matching the filters. */
+export async function countSecrets(exec: Executor, q: SecretListQuery): Promise<number> {
+  const row = await filtered(exec, q).select(sql<number>`count(*)::int`.as("n")).executeTakeFirstOrThrow();
+  return row.n;
+}
+
+/** Live secrets expiring between now and `until`. */
+export async function listExpiring(exec: Executor, ownerId: string, now: Date, until: Date) {
+  return exec
+    .selectFrom("secrets")
+    .select(["path", "expires_at"])
+    .where("tenant_id", "=", ownerId)
+    .where("deleted_at", "is", null)
+    .where("expires_at", ">", now)
+    .where("expires_at", "<=", until)
+    .orderBy("expires_at")
+    .execute();
+}
+
+/** Permanently removes soft-deleted secrets past their retention; returns how many. */
+export async function purgeDeleted(exec: Executor, now: Date): Promise<number> {
+  const result = await exec.deleteFrom("secrets").where("deleted_at", "is not", null).where("purge_after", "<=", now).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -1,0 +1,51 @@
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { requestIdKey } from "../auth/principal.js";
+import { contractCodeOf, ScaiVaultError, toConnectError } from "../errors.js";
+import type { Logger } from "../log.js";
+
+/**
+ * The outermost interceptor: whatever escapes a handler or another interceptor leaves as the
+ * contract's ConnectError (ErrorInfo reason = code). Handlers may simply throw ScaiVaultError.
+ * Unknown errors become `internal`: the cause is logged, never sent, on every protocol.
+ */
+export function createErrorInterceptor(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    const context = { requestId: req.contextValues.get(requestIdKey), procedure: `${req.service.typeName}/${req.method.name}` };
+    try {
+      const res = await next(req);
+      if (!res.stream) return res;
+      return { ...res, message: translateErrors(res.message, logger, context) };
+    } catch (err) {
+      throw contractError(err, logger, context);
+    }
+  };
+}
+
+async function* translateErrors<T>(messages: AsyncIterable<T>, logger: Logger, context: LogContext): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (err) {
+    throw contractError(err, logger, context);
+  }
+}
+
+type LogContext = { requestId: string; procedure: string };
+
+function contractError(err: unknown, logger: Logger, context: LogContext): ConnectError {
+  if (err instanceof ScaiVaultError && err.code !== "internal") {
+    if (err.code === "unavailable") logger.warn("call failed", { ...context, code: err.code, err: err.cause ?? err });
+    return toConnectError(err);
+  }
+  if (err instanceof ConnectError) {
+    if (contractCodeOf(err).code !== "internal") return err;
+    // Already turned into the contract's `internal` (and logged) closer to the handler.
+    if (err.findDetails(ErrorInfoSchema)[0]?.reason === "internal") return internalError();
+  }
+  logger.error("call failed", { ...context, code: "internal", err: err instanceof ScaiVaultError ? (err.cause ?? err) : err });
+  return internalError();
+}
+
+function internalError(): ConnectError {
+  return toConnectError(new ScaiVaultError("internal", "internal error"));
+}

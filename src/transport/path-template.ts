@@ -1,0 +1,83 @@
+/**
+ * `google.api.http` path templates: `/v1/rotation/policies/{id}`, `/v1/secrets/{path=**}`.
+ *
+ * Beyond the official grammar, a multi-segment variable may be followed by literal segments
+ * (`/v1/secrets/{path=**}/versions`), as grpc-gateway allows: the documented routes need it.
+ * Not served (rejected when the route table is built): `:verb` suffixes, bare `*` / `**`
+ * segments, variables with sub-templates such as `{name=shelves/*}`, and more than one `**`.
+ */
+
+/** A literal segment or a variable (`{id}`: one segment; `{path=**}`: one or more). */
+export type Segment = { kind: "literal"; value: string } | { kind: "variable"; fieldPath: string; multi: boolean };
+
+/** A parsed path template and what its precedence is ranked by. */
+export interface PathTemplate {
+  readonly source: string;
+  readonly segments: readonly Segment[];
+  readonly literals: number;
+  readonly wildcards: number;
+}
+
+/** Parses a path template; throws when it uses a form this router does not serve. */
+export function parsePathTemplate(source: string): PathTemplate {
+  if (!source.startsWith("/") || source.includes(":")) throw new Error(`unsupported path template "${source}"`);
+  const segments = source
+    .slice(1)
+    .split("/")
+    .map((text): Segment => {
+      const variable = /^\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?:=(\*\*?))?\}$/.exec(text);
+      if (variable) return { kind: "variable", fieldPath: variable[1]!, multi: variable[2] === "**" };
+      if (text === "" || /[{}*]/.test(text)) throw new Error(`unsupported path template "${source}"`);
+      return { kind: "literal", value: text };
+    });
+  const multis = segments.filter((s) => s.kind === "variable" && s.multi).length;
+  if (multis > 1) throw new Error(`unsupported path template "${source}": more than one "**"`);
+  const literals = segments.filter((s) => s.kind === "literal").length;
+  return { source, segments, literals, wildcards: segments.length - literals };
+}
+
+/**
+ * Matches a raw (still percent-encoded) URL path against the template and returns the decoded
+ * variables, or undefined. Throws URIError on malformed percent-encoding in a variable.
+ */
+export function matchPathTemplate(template: PathTemplate, rawPath: string): Record<string, string> | undefined {
+  if (!rawPath.startsWith("/")) return undefined;
+  const parts = rawPath.slice(1).split("/");
+  const { segments } = template;
+  const multiAt = segments.findIndex((s) => s.kind === "variable" && s.multi);
+  if (multiAt < 0 ? parts.length !== segments.length : parts.length < segments.length) return undefined;
+
+  const variables: Record<string, string> = {};
+  const found: Array<{ fieldPath: string; multi: boolean; taken: string[] }> = [];
+  let at = 0;
+  for (const [i, segment] of segments.entries()) {
+    // A `**` takes whatever the other segments leave over (at least one segment).
+    const width = i === multiAt ? parts.length - segments.length + 1 : 1;
+    const taken = parts.slice(at, at + width);
+    at += width;
+    if (taken.includes("")) return undefined;
+    if (segment.kind === "literal") {
+      if (taken[0] !== segment.value) return undefined;
+    } else {
+      found.push({ fieldPath: segment.fieldPath, multi: segment.multi, taken });
+    }
+  }
+  // Decoding waits until the whole template matched: a malformed escape only fails a route
+  // that would actually serve the path.
+  for (const { fieldPath, multi, taken } of found) {
+    // A single segment is one value, so `%2F` inside it is a slash of that value
+    // (`{secret_path}` = `team%2Fdb` → `team/db`). In a `**` variable the slashes are the
+    // URL's own, so an encoded one stays encoded rather than inventing a path boundary.
+    variables[fieldPath] = multi ? taken.map(decodeKeepingSlashes).join("/") : decodeURIComponent(taken[0]!);
+  }
+  return variables;
+}
+
+/** Orders templates so that the more specific comes first: more literal segments, then fewer wildcards. */
+export function compareSpecificity(a: PathTemplate, b: PathTemplate): number {
+  return b.literals - a.literals || a.wildcards - b.wildcards;
+}
+
+function decodeKeepingSlashes(segment: string): string {
+  return segment.split(/%2F/i).map(decodeURIComponent).join("%2F");
+}

@@ -1,0 +1,157 @@
+import type { DescService, JsonValue } from "@bufbuild/protobuf";
+import { createConnectRouter, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import {
+  createAsyncIterable,
+  universalServerRequestFromFetch,
+  universalServerResponseToFetch,
+  type UniversalHandler,
+  type UniversalServerRequest,
+  type UniversalServerResponse,
+} from "@connectrpc/connect/protocol";
+import { clientAddressKey, httpCodeHeader, requestIdHeader, requestIdKey } from "../auth/principal.js";
+import type { Logger } from "../log.js";
+import { createErrorInterceptor } from "./error-interceptor.js";
+import { createHealthRoutes } from "./health.js";
+import { addJsonNulls, hasJsonNulls } from "./json-nulls.js";
+import { jsonOptions } from "./json-options.js";
+import { createReflectionRoutes } from "./reflection.js";
+import { createRestTranscoder } from "./rest-transcoder.js";
+import { errorResponse, jsonResponse } from "./rest-response.js";
+import { fromFetchResponse, readResponseBody, toFetchRequest } from "./universal-io.js";
+
+/** A plain HTTP route beside the API (metrics, an OpenAPI document), served in fetch style. */
+export interface ExtraRoute {
+  method: string;
+  path: string;
+  handle: (req: Request) => Promise<Response>;
+}
+
+export interface UniversalAppOptions {
+  /** Registers the API services on the router. */
+  routes: (router: ConnectRouter) => void;
+  /** Run for every RPC on every protocol, REST included, after the transport's error interceptor. */
+  interceptors: Interceptor[];
+  logger: Logger;
+  /** Whether the service can take traffic; drives `/readyz` and gRPC health. */
+  ready: () => Promise<boolean>;
+  /** Largest request body or message accepted (default 1 MiB). */
+  maxBodyBytes?: number;
+  extraRoutes?: ExtraRoute[];
+}
+
+/** The whole API behind one handler: Connect, gRPC, gRPC-web and REST, plus health and reflection. */
+export interface UniversalApp {
+  /** Serves one request in Connect's runtime-neutral form (what the Node adapter calls). */
+  handle(req: UniversalServerRequest): Promise<UniversalServerResponse>;
+  /** Serves one fetch-style request (Deno, Bun, edge runtimes): REST, Connect and gRPC-web; native gRPC needs trailers. */
+  fetch(req: Request, info?: { clientAddress?: string }): Promise<Response>;
+  /** Every service registered, health and reflection included (for reflection and OpenAPI). */
+  readonly services: readonly DescService[];
+  /** Starts shutting down: readiness and health report not serving and health watches end; calls in flight go on. */
+  drain(): void;
+}
+
+const defaultMaxBodyBytes = 1024 * 1024;
+/** Request ids from clients are echoed into logs and headers, so only harmless ones are kept. */
+const saneRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Native gRPC (not gRPC-web), which needs HTTP/2 trailers. */
+const nativeGrpc = /^application\/grpc(?:[+;]|$)/i;
+
+/** Creates the one dispatcher of the API; runtime-neutral (no Node imports), so every adapter serves the same app. */
+export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
+  const { logger, ready } = options;
+  const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
+  const draining = new AbortController();
+
+  const router = createConnectRouter({
+    interceptors: [createErrorInterceptor(logger), ...options.interceptors],
+    jsonOptions,
+    readMaxBytes: maxBodyBytes,
+  });
+  options.routes(router);
+  let services: DescService[] = [];
+  createHealthRoutes({ ready, draining: draining.signal, services: () => services.map((s) => s.typeName) })(router);
+  createReflectionRoutes(() => services)(router);
+  services = [...new Set(router.handlers.map((h) => h.service))];
+
+  const rpcs = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  const rest = createRestTranscoder({ handlers: router.handlers, logger, maxBodyBytes });
+  const extraRoutes = new Map((options.extraRoutes ?? []).map((r) => [`${r.method.toUpperCase()} ${r.path}`, r]));
+  const isReady = async () => !draining.signal.aborted && (await ready().catch(() => false));
+
+  async function dispatch(req: UniversalServerRequest): Promise<UniversalServerResponse> {
+    const path = new URL(req.url).pathname;
+    const rpc = rpcs.get(path);
+    if (rpc) return withJsonNulls(rpc, await rpc(req));
+    if (req.method === "GET" && path === "/healthz") return jsonResponse(200, { status: "ok" });
+    if (req.method === "GET" && path === "/readyz") {
+      return (await isReady()) ? jsonResponse(200, { status: "ok" }) : jsonResponse(503, { status: "unavailable" });
+    }
+    const extra = extraRoutes.get(`${req.method} ${path}`);
+    if (extra) return fromFetchResponse(await extra.handle(toFetchRequest(req)));
+    return rest(req);
+  }
+
+  async function handle(req: UniversalServerRequest): Promise<UniversalServerResponse> {
+    const given = req.header.get(requestIdHeader);
+    const requestId = given && saneRequestId.test(given) ? given : crypto.randomUUID();
+    const contextValues = req.contextValues ?? createContextValues();
+    contextValues.set(requestIdKey, requestId);
+    let res: UniversalServerResponse;
+    try {
+      res = await dispatch({ ...req, contextValues });
+    } catch (err) {
+      logger.error("request failed", { requestId, err });
+      res = errorResponse("internal", "internal error", requestId);
+    }
+    const header = new Headers(res.header);
+    header.delete(httpCodeHeader); // a REST status hint, never meant for clients
+    header.set(requestIdHeader, requestId);
+    return { ...res, header };
+  }
+
+  async function fetchEntry(request: Request, info?: { clientAddress?: string }): Promise<Response> {
+    if (nativeGrpc.test(request.headers.get("content-type") ?? "")) {
+      // A trailers-only response: a fetch Response cannot carry the trailers gRPC ends with.
+      return new Response(null, {
+        status: 200,
+        headers: { "content-type": "application/grpc", "grpc-status": "12", "grpc-message": "gRPC needs HTTP/2 trailers: use gRPC-web or Connect" },
+      });
+    }
+    const contextValues = createContextValues().set(clientAddressKey, info?.clientAddress);
+    const req = { ...universalServerRequestFromFetch(request, { httpVersion: "1.1" }), contextValues };
+    return universalServerResponseToFetch(await handle(req));
+  }
+
+  return {
+    handle,
+    fetch: fetchEntry,
+    services,
+    drain: () => draining.abort(),
+  };
+}
+
+/**
+ * Connect's JSON codec cannot emit `null`; for unary Connect JSON responses the document is
+ * rewritten with the `json_null` fields, so Connect clients see what REST clients see.
+ * (gRPC-web JSON and streaming JSON keep protobuf-es's output; no method needs them.)
+ */
+async function withJsonNulls(rpc: UniversalHandler, res: UniversalServerResponse): Promise<UniversalServerResponse> {
+  const output = rpc.method.output;
+  const contentType = res.header?.get("content-type") ?? "";
+  if (
+    res.status !== 200 ||
+    res.body === undefined ||
+    rpc.method.methodKind !== "unary" ||
+    !/^application\/json(?:;|$)/i.test(contentType) ||
+    res.header?.has("content-encoding") ||
+    !hasJsonNulls(output)
+  ) {
+    return res;
+  }
+  const text = new TextDecoder().decode(await readResponseBody(res));
+  const bytes = new TextEncoder().encode(JSON.stringify(addJsonNulls(output, JSON.parse(text) as JsonValue)));
+  const header = new Headers(res.header);
+  header.set("content-length", String(bytes.byteLength));
+  return { ...res, header, body: createAsyncIterable([bytes]) };
+}

@@ -1,0 +1,92 @@
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import {
+  DeleteWebhookResponseSchema,
+  ListWebhookDeliveriesResponseSchema,
+  ListWebhooksResponseSchema,
+  TestWebhookResponseSchema,
+  WebhookDeliverySchema,
+  WebhookSchema,
+  type WebhookService as WebhookServiceDesc,
+} from "../../gen/scaivault/v1/webhooks_pb.js";
+import { httpCodeHeader } from "../auth/principal.js";
+import { callOf, stringListOf, tsOf } from "../secrets/secrets-handler.js";
+import type { WebhooksService } from "./webhooks-service.js";
+import type { AttemptRow, WebhookRow } from "./webhooks-store.js";
+
+/** Thin handlers: read the call, call the service, build the reply. The secret leaves only in a create reply. */
+export function createWebhooksHandler(service: WebhooksService): ServiceImpl<typeof WebhookServiceDesc> {
+  return {
+    async createWebhook(req, ctx) {
+      const { webhook, secret } = await service.create(callOf(ctx), {
+        name: req.name,
+        url: req.url,
+        secret: req.secret,
+        events: req.events,
+        isActive: req.isActive,
+      });
+      ctx.responseHeader.set(httpCodeHeader, "201");
+      return webhookMessage(webhook, secret);
+    },
+
+    async listWebhooks(req, ctx) {
+      const r = await service.list(callOf(ctx), { limit: req.limit, cursor: req.cursor });
+      return create(ListWebhooksResponseSchema, { data: r.rows.map((row) => webhookMessage(row)), cursor: r.cursor, hasMore: r.hasMore });
+    },
+
+    async getWebhook(req, ctx) {
+      return webhookMessage(await service.get(callOf(ctx), req.id));
+    },
+
+    async updateWebhook(req, ctx) {
+      const row = await service.update(callOf(ctx), req.id, {
+        url: req.url,
+        secret: req.secret,
+        events: stringListOf(req.events, "events"),
+        isActive: req.isActive,
+      });
+      return webhookMessage(row);
+    },
+
+    async deleteWebhook(req, ctx) {
+      return create(DeleteWebhookResponseSchema, await service.remove(callOf(ctx), req.id));
+    },
+
+    async listWebhookDeliveries(req, ctx) {
+      const r = await service.deliveries(callOf(ctx), req.id, { limit: req.limit, cursor: req.cursor });
+      return create(ListWebhookDeliveriesResponseSchema, { data: r.rows.map(attemptMessage), cursor: r.cursor, hasMore: r.hasMore });
+    },
+
+    async testWebhook(req, ctx) {
+      return create(TestWebhookResponseSchema, await service.test(callOf(ctx), req.id));
+    },
+  };
+}
+
+function webhookMessage(row: WebhookRow, secret?: string) {
+  return create(WebhookSchema, {
+    id: row.id,
+    name: row.name,
+    url: row.url,
+    events: row.events,
+    isActive: row.is_active,
+    createdAt: tsOf(row.created_at),
+    updatedAt: tsOf(row.updated_at),
+    secret,
+  });
+}
+
+function attemptMessage(row: AttemptRow) {
+  return create(WebhookDeliverySchema, {
+    id: `att_${row.id}`,
+    eventId: row.event_id,
+    eventType: row.event_type,
+    attempt: row.attempt,
+    attemptedAt: tsOf(row.attempted_at),
+    statusCode: row.status_code ?? undefined,
+    latencyMs: row.latency_ms,
+    error: row.error ?? undefined,
+    nextRetryAt: tsOf(row.next_retry_at),
+    state: row.state,
+  });
+}

@@ -1,0 +1,226 @@
+import { auditAllowed } from "../audit/call-audit.js";
+import type { CallContext } from "../auth/principal.js";
+import type { Clock } from "../clock.js";
+import type { Envelope } from "../crypto/envelope.js";
+import { inTransaction, type Db, type Tx } from "../db/database.js";
+import { ScaiVaultError } from "../errors.js";
+import { appendEvents, eventTypes } from "../events/outbox-store.js";
+import { decodeWebhookSecret, generateWebhookSecret } from "./signature.js";
+import { checkWebhookUrl, SsrfRefusedError, systemResolveAll, type AllowList, type ResolveAll } from "./ssrf-guard.js";
+import * as store from "./webhooks-store.js";
+import type { WebhookRow } from "./webhooks-store.js";
+
+const NAME_PATTERN = /^[a-z0-9_-]{1,64}$/;
+const DEFAULT_LIMIT = 50;
+const MAX_LIMIT = 200;
+
+/** Additional authenticated data binding a webhook's signing key to its tenant and id. */
+export function webhookSecretAad(tenantId: string, webhookId: string): Buffer {
+  return Buffer.from(JSON.stringify(["scaivault.webhook-secret.v1", tenantId, webhookId]));
+}
+
+export interface CreateWebhookInput {
+  name?: string;
+  url?: string;
+  secret?: string;
+  events?: string[];
+  isActive?: boolean;
+}
+
+export interface UpdateWebhookInput {
+  url?: string;
+  secret?: string;
+  events?: string[];
+  isActive?: boolean;
+}
+
+export interface PageInput {
+  limit?: number;
+  cursor?: string;
+}
+
+export interface WebhooksServiceDeps {
+  db: Db;
+  envelope: Envelope;
+  clock: Clock;
+  /** SCAIVAULT_WEBHOOK_ALLOW_HOSTS. */
+  allow: AllowList;
+  /** How URL hosts are resolved for the create/patch check (the system resolver by default). */
+  resolve?: ResolveAll;
+}
+
+/** The webhook use cases: names, URLs behind the SSRF guard, write-only signing secrets, the attempt log, pings. */
+export function createWebhooksService(deps: WebhooksServiceDeps) {
+  const { db, envelope, clock, allow } = deps;
+  const resolve = deps.resolve ?? systemResolveAll;
+
+  async function validUrl(url: string | undefined): Promise<string> {
+    if (url === undefined || url === "") throw new ScaiVaultError("invalid_request", "url is required");
+    try {
+      return (await checkWebhookUrl(url, allow, resolve)).toString();
+    } catch (err) {
+      if (err instanceof SsrfRefusedError) throw new ScaiVaultError("invalid_request", err.message);
+      throw err;
+    }
+  }
+
+  async function sealSecret(tx: Tx, tenantId: string, webhookId: string, key: Buffer) {
+    return envelope.encrypt(tx, tenantId, webhookSecretAad(tenantId, webhookId), key);
+  }
+
+  async function existing(exec: Db | Tx, tenantId: string, id: string, forUpdate = false): Promise<WebhookRow> {
+    const row = await store.findWebhook(exec, tenantId, id, forUpdate);
+    if (!row) throw notFound(id);
+    return row;
+  }
+
+  /** Registers a webhook; the generated secret (when none was given) is returned this once. */
+  async function create(call: CallContext, input: CreateWebhookInput): Promise<{ webhook: WebhookRow; secret?: string }> {
+    const name = input.name ?? "";
+    if (!NAME_PATTERN.test(name)) throw new ScaiVaultError("invalid_request", "name is required: 1 to 64 characters of a-z, 0-9, _ and -");
+    const events = validEvents(input.events ?? []);
+    const generated = input.secret === undefined ? generateWebhookSecret() : undefined;
+    const key = secretKey(generated ?? input.secret!);
+    const url = await validUrl(input.url);
+    const tenantId = call.tenantId;
+    const id = `wh_${name}`;
+    const now = clock.now();
+    await envelope.prepareTenant(tenantId);
+    return inTransaction(db, async (tx) => {
+      const sealed = await sealSecret(tx, tenantId, id, key);
+      const webhook = await store.insertWebhook(tx, { tenantId, id, name, url, events, isActive: input.isActive ?? true, sealed, now });
+      if (!webhook) throw new ScaiVaultError("name_conflict", `a webhook named ${name} already exists`);
+      await auditAllowed(tx, clock, call, { path: id });
+      return { webhook, secret: generated };
+    });
+  }
+
+  async function list(call: CallContext, input: PageInput) {
+    const limit = validLimit(input.limit);
+    const after = input.cursor ? decodeCursor(input.cursor, "after") : undefined;
+    if (after !== undefined && typeof after !== "string") throw invalidCursor();
+    const rows = await store.listWebhooksPage(db, call.tenantId, after, limit);
+    await auditAllowed(db, clock, call);
+    return page(rows, limit, (last) => encodeCursor("after", last.id));
+  }
+
+  async function get(call: CallContext, id: string): Promise<WebhookRow> {
+    const row = await existing(db, call.tenantId, id);
+    await auditAllowed(db, clock, call, { path: id });
+    return row;
+  }
+
+  /** Changes the fields given; a new secret replaces the old one at once. */
+  async function update(call: CallContext, id: string, input: UpdateWebhookInput): Promise<WebhookRow> {
+    const tenantId = call.tenantId;
+    const events = input.events === undefined ? undefined : validEvents(input.events);
+    const key = input.secret === undefined ? undefined : secretKey(input.secret);
+    const url = input.url === undefined ? undefined : await validUrl(input.url);
+    if (key) await envelope.prepareTenant(tenantId);
+    return inTransaction(db, async (tx) => {
+      await existing(tx, tenantId, id, true);
+      const sealed = key ? await sealSecret(tx, tenantId, id, key) : undefined;
+      const changes: store.WebhookChanges = {
+        ...(url !== undefined ? { url } : {}),
+        ...(events !== undefined ? { events } : {}),
+        ...(input.isActive !== undefined ? { is_active: input.isActive } : {}),
+        ...(sealed ? { sealed } : {}),
+      };
+      const row = await store.updateWebhook(tx, tenantId, id, changes, clock.now());
+      if (!row) throw notFound(id);
+      await auditAllowed(tx, clock, call, { path: id });
+      return row;
+    });
+  }
+
+  /** Deletes a webhook, its pending deliveries and its attempt log. */
+  async function remove(call: CallContext, id: string) {
+    return inTransaction(db, async (tx) => {
+      if (!(await store.deleteWebhook(tx, call.tenantId, id))) throw notFound(id);
+      await auditAllowed(tx, clock, call, { path: id });
+      return { id, deleted: true };
+    });
+  }
+
+  /** The attempt log of a webhook, newest first. */
+  async function deliveries(call: CallContext, id: string, input: PageInput) {
+    const limit = validLimit(input.limit);
+    const before = input.cursor ? decodeCursor(input.cursor, "before") : undefined;
+    if (before !== undefined && typeof before !== "number") throw invalidCursor();
+    await existing(db, call.tenantId, id);
+    const rows = await store.listAttemptsPage(db, call.tenantId, id, before, limit);
+    await auditAllowed(db, clock, call, { path: id });
+    return page(rows, limit, (last) => encodeCursor("before", last.id));
+  }
+
+  /** Queues a `ping` event for this webhook only; the delivery worker sends it like any other. */
+  async function test(call: CallContext, id: string) {
+    const tenantId = call.tenantId;
+    const now = clock.now();
+    return inTransaction(db, async (tx) => {
+      const webhook = await existing(tx, tenantId, id);
+      if (!webhook.is_active) throw new ScaiVaultError("invalid_request", `webhook ${id} is disabled; enable it (is_active: true) before testing`);
+      const [eventId] = await appendEvents(tx, [{ tenantId, eventType: "ping", data: { webhook_id: id }, createdAt: now }]);
+      // Already fanned out: the ping goes to this webhook alone.
+      await tx.updateTable("events").set({ dispatched_at: now }).where("id", "=", eventId!).execute();
+      await store.queueDelivery(tx, { tenantId, webhookId: id, eventId: eventId!, now });
+      await auditAllowed(tx, clock, call, { path: id });
+      return { eventId: eventId!, queued: true };
+    });
+  }
+
+  return { create, list, get, update, remove, deliveries, test };
+}
+
+export type WebhooksService = ReturnType<typeof createWebhooksService>;
+
+function notFound(id: string) {
+  return new ScaiVaultError("webhook_not_found", `webhook ${id} not found`);
+}
+
+function secretKey(secret: string): Buffer {
+  try {
+    return decodeWebhookSecret(secret);
+  } catch {
+    throw new ScaiVaultError("invalid_request", "secret must be whsec_ followed by the standard base64 of 24 to 64 bytes");
+  }
+}
+
+function validEvents(events: string[]): string[] {
+  for (const e of events) {
+    if (!(eventTypes as readonly string[]).includes(e)) {
+      throw new ScaiVaultError("invalid_request", `events: unknown event type ${JSON.stringify(e).slice(0, 80)}; one of ${eventTypes.join(", ")}`);
+    }
+  }
+  return [...new Set(events)];
+}
+
+function validLimit(limit: number | undefined): number {
+  const n = limit ?? DEFAULT_LIMIT;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) throw new ScaiVaultError("invalid_request", `limit must be from 1 to ${MAX_LIMIT}`);
+  return n;
+}
+
+function page<T>(rows: T[], limit: number, cursorOf: (last: T) => string) {
+  const hasMore = rows.length > limit;
+  const data = rows.slice(0, limit);
+  return { rows: data, hasMore, cursor: hasMore ? cursorOf(data[data.length - 1]!) : undefined };
+}
+
+function encodeCursor(key: string, value: string | number): string {
+  return Buffer.from(JSON.stringify({ [key]: value })).toString("base64url");
+}
+
+function decodeCursor(cursor: string, key: string): string | number {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))[key];
+    if (typeof value === "string" || typeof value === "number") return value;
+  } catch {
+    // fall through
+  }
+  throw invalidCursor();
+}
+
+function invalidCursor() {
+  return new ScaiVaultError("invalid_request", "cursor is invalid");
+}

@@ -1,0 +1,230 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { call, startTestServer, type TestServer } from "./fixtures.js";
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startTestServer({ maxBodyBytes: 2048 });
+});
+afterAll(() => s.close());
+
+const json = (method: string, body: unknown, headers: Record<string, string> = {}): RequestInit => ({
+  method,
+  body: typeof body === "string" ? body : JSON.stringify(body),
+  headers: { "content-type": "application/json", ...headers },
+});
+const lastCall = () => s.seen[s.seen.length - 1]!;
+
+describe("REST reads and writes", () => {
+  it("reads a secret as snake_case JSON with json_null fields as null", async () => {
+    const res = await call(`${s.baseUrl}/v1/secrets/db/main`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      path: "db/main",
+      version: 3,
+      secret_type: "kv",
+      data: { password: "s3cret" },
+      created_at: "2026-04-23T14:00:00Z",
+      expires_at: null,
+    });
+    expect(res.headers.get("content-type")).toBe("application/json");
+  });
+
+  it("answers 201 when the handler sets x-http-code, and strips the header", async () => {
+    const created = await call(`${s.baseUrl}/v1/secrets/app/new`, json("PUT", { data: { k: "v" }, secret_type: "kv" }));
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ path: "app/new", version: 1, created: true });
+    expect(created.headers.get("x-http-code")).toBeNull();
+
+    const updated = await call(`${s.baseUrl}/v1/secrets/app/new`, json("PUT", { data: { k: "w" } }));
+    expect(updated.status).toBe(200);
+    expect(updated.body).toMatchObject({ path: "app/new", version: 2, created: false, previous_version: 1 });
+  });
+
+  it("lets path variables win over the body", async () => {
+    await call(`${s.baseUrl}/v1/secrets/from/url`, json("PUT", { path: "from/body", data: {} }));
+    expect(lastCall().message).toMatchObject({ path: "from/url" });
+  });
+
+  it("maps a handler's contract error to its status and the error body", async () => {
+    const res = await call(`${s.baseUrl}/v1/secrets/does/not/exist`, { headers: { "x-request-id": "req-123" } });
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ error: { code: "secret_not_found", message: "secret not found", request_id: "req-123" } });
+    expect(res.headers.get("x-request-id")).toBe("req-123");
+  });
+});
+
+describe("route matching", () => {
+  it("prefers routes with more literal segments", async () => {
+    await call(`${s.baseUrl}/v1/secrets/metadata/team/db`);
+    expect(lastCall()).toMatchObject({ method: "GetSecretMetadata", message: { path: "team/db" } });
+
+    const expiring = await call(`${s.baseUrl}/v1/secrets/expiring?days=7`);
+    expect(lastCall().method).toBe("ListExpiringSecrets");
+    expect(expiring.body).toEqual({ secrets: [{ path: "within-7-days", days_remaining: 7 }] });
+
+    await call(`${s.baseUrl}/v1/secrets/a/b/versions`);
+    expect(lastCall()).toMatchObject({ method: "ListSecretVersions", message: { path: "a/b" } });
+
+    await call(`${s.baseUrl}/v1/secrets/a/b/rotate`, json("POST", { reason: "test" }));
+    expect(lastCall()).toMatchObject({ method: "RotateSecret", message: { path: "a/b", reason: "test" } });
+
+    await call(`${s.baseUrl}/v1/secrets/a/b`);
+    expect(lastCall()).toMatchObject({ method: "GetSecret", message: { path: "a/b" } });
+  });
+
+  it("decodes %2F in a single-segment variable", async () => {
+    const res = await call(`${s.baseUrl}/v1/rotation/policies/rot_q/secrets/team%2Fdb%2Fmain`, { method: "DELETE" });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ policy_id: "rot_q", secret_path: "team/db/main", detached: true });
+  });
+
+  it("keeps an encoded slash encoded inside a ** variable and decodes other escapes", async () => {
+    await call(`${s.baseUrl}/v1/secrets/a%2Fb/c%2Dd`);
+    expect(lastCall().message).toMatchObject({ path: "a%2Fb/c-d" });
+  });
+
+  it("answers 404 with the error body for unknown routes, trailing slashes and wrong case", async () => {
+    for (const path of ["/v2/nothing", "/v1/secrets/", "/V1/secrets", "/scaivault.v1.SecretsService/Nope"]) {
+      const res = await call(s.baseUrl + path);
+      expect(res.status, path).toBe(404);
+      expect(res.body.error).toMatchObject({ code: "not_found" });
+      expect(res.body.error.request_id).toBe(res.headers.get("x-request-id"));
+    }
+  });
+
+  it("answers 405 with Allow when the path exists for other methods", async () => {
+    const res = await call(`${s.baseUrl}/v1/rotation/policies/rot_q/rotate`, { method: "GET" });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("POST");
+    expect(res.body.error.code).toBe("method_not_allowed");
+
+    const many = await call(`${s.baseUrl}/v1/secrets/x`, { method: "POST" });
+    expect(many.headers.get("allow")?.split(", ").sort()).toEqual(["DELETE", "GET", "PATCH", "PUT"]);
+  });
+
+  it("maps /v1/t/{tenant}/... to the route with the target-tenant header", async () => {
+    const res = await call(`${s.baseUrl}/v1/t/tenant-b/secrets/db/main`, { headers: { authorization: "Bearer abc" } });
+    expect(res.status).toBe(200);
+    expect(lastCall()).toMatchObject({ method: "GetSecret", tenant: "tenant-b", authorization: "Bearer abc", message: { path: "db/main" } });
+
+    await call(`${s.baseUrl}/v1/secrets/db/main`, { headers: { "x-scaivault-tenant": "tenant-c" } });
+    expect(lastCall().tenant).toBe("tenant-c");
+  });
+});
+
+describe("query parameters", () => {
+  it("coerces repeated, boolean and integer parameters and ignores unknown ones", async () => {
+    const res = await call(`${s.baseUrl}/v1/secrets?tag=a&tag=b&include_expired=1&limit=5&utm_source=x`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      secrets: [
+        { path: "a", secret_type: "", version: 0, tags: ["a", "b"], expires_at: null },
+        { path: "b", secret_type: "", version: 0, tags: ["a", "b"], expires_at: null },
+      ],
+      cursor: null,
+      has_more: true,
+      total_count: 5,
+    });
+  });
+
+  it("accepts RFC 3339 timestamps", async () => {
+    const res = await call(`${s.baseUrl}/v1/secrets?expires_before=2026-05-01T00:00:00Z`);
+    expect(res.status).toBe(200);
+  });
+
+  it.each([
+    ["include_expired=yes", "include_expired"],
+    ["limit=ten", "limit"],
+    ["limit=99999999999", "limit"],
+    ["expires_before=tomorrow", "expires_before"],
+  ])("rejects %s with 400 naming the field", async (query, field) => {
+    const res = await call(`${s.baseUrl}/v1/secrets?${query}`);
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("invalid_request");
+    expect(res.body.error.message).toContain(`"${field}"`);
+    expect(res.body.error.message).not.toContain(query.split("=")[1]);
+  });
+});
+
+describe("request bodies", () => {
+  it("rejects malformed JSON", async () => {
+    const res = await call(`${s.baseUrl}/v1/secrets/x`, json("PUT", '{"data": {'));
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: "invalid_request", message: "malformed JSON body" });
+  });
+
+  it("rejects a body that is not an object", async () => {
+    const res = await call(`${s.baseUrl}/v1/secrets/x`, json("PUT", "[1,2]"));
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("invalid_request");
+  });
+
+  it("names the field of a wrong type without echoing the value", async () => {
+    const res = await call(`${s.baseUrl}/v1/secrets/x`, json("PUT", { data: "hunter2-plaintext" }));
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toBe('invalid value for field "data"');
+
+    const nested = await call(`${s.baseUrl}/v1/secrets/x`, json("PUT", { data: {}, options: { max_versions: "many" } }));
+    expect(nested.body.error.message).toBe('invalid value for field "options.max_versions"');
+  });
+
+  it("rejects unknown fields (mass-assignment guard)", async () => {
+    const res = await call(`${s.baseUrl}/v1/secrets/x`, json("PUT", { data: {}, tenant_id: "other" }));
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: "invalid_request", message: 'unknown field "tenant_id"' });
+
+    const nested = await call(`${s.baseUrl}/v1/secrets/x`, json("PUT", { data: {}, metadata: { owner: "me", admin: true } }));
+    expect(nested.body.error.message).toBe('unknown field "metadata.admin"');
+  });
+
+  it("accepts an empty body on POST routes without one", async () => {
+    const res = await call(`${s.baseUrl}/v1/rotation/policies/rot_q/rotate`, { method: "POST" });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual([]);
+  });
+
+  it("answers 413 over the body limit", async () => {
+    const res = await call(`${s.baseUrl}/v1/secrets/x`, json("PUT", { data: { blob: "x".repeat(4096) } }));
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe("payload_too_large");
+  });
+});
+
+describe("responses", () => {
+  it("sends the bare array of a response_body binding", async () => {
+    const res = await call(`${s.baseUrl}/v1/rotation/policies/rot_q/rotate`, json("POST", { secret_paths: ["a", "b"] }));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual([
+      { id: "rh_0", policy_id: "rot_q", secret_path: "a", status: "success", rotated_by: "" },
+      { id: "rh_1", policy_id: "rot_q", secret_path: "b", status: "success", rotated_by: "" },
+    ]);
+  });
+
+  it("hides internal errors behind `internal` and logs the cause", async () => {
+    const res = await call(`${s.baseUrl}/v1/secrets/boom`);
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({ error: { code: "internal", message: "internal error", request_id: res.headers.get("x-request-id") } });
+    expect(JSON.stringify(res.body)).not.toContain("hunter2");
+    expect(s.logs.some((line) => line.includes("hunter2") && line.includes(res.headers.get("x-request-id")!))).toBe(true);
+  });
+
+  it("passes a sane request id through and replaces an unsafe one", async () => {
+    await call(`${s.baseUrl}/v1/secrets/db/main`, { headers: { "x-request-id": "abc-123" } });
+    expect(lastCall().requestId).toBe("abc-123");
+    const res = await call(`${s.baseUrl}/v1/secrets/db/main`, { headers: { "x-request-id": "<script>" } });
+    expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(lastCall().requestId).toBe(res.headers.get("x-request-id"));
+    expect(lastCall().clientAddress).toBe("127.0.0.1");
+  });
+});
+
+describe("plain routes", () => {
+  it("serves /healthz, /readyz and extra routes", async () => {
+    expect(await call(`${s.baseUrl}/healthz`)).toMatchObject({ status: 200, body: { status: "ok" } });
+    expect((await call(`${s.baseUrl}/readyz`)).status).toBe(200);
+    s.setReady(false);
+    expect((await call(`${s.baseUrl}/readyz`)).status).toBe(503);
+    s.setReady(true);
+    expect(await call(`${s.baseUrl}/openapi.json`)).toMatchObject({ status: 200, body: { openapi: "3.1.0" } });
+  });
+});
