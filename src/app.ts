@@ -26,6 +26,8 @@ import { createSecretPoliciesService } from "./secret-policies/secret-policies-s
 import { createAccessRecorder } from "./secrets/access-recorder.js";
 import { createSecretsHandler } from "./secrets/secrets-handler.js";
 import { createSecretsService } from "./secrets/secrets-service.js";
+import { createSecretReadCache, secretChangeChannel } from "./secrets/secret-read-cache.js";
+import { createAuditWriter } from "./audit/audit-writer.js";
 import { createUniversalApp } from "./transport/universal-app.js";
 import { createWebhookDelivery } from "./webhooks/delivery-worker.js";
 import { createAllowList } from "./webhooks/ssrf-guard.js";
@@ -72,14 +74,33 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   const directory = createTenantDirectory(db, clock);
   const access = createAccessRecorder({ db, clock, logger, intervalMs: config.accessFlushMs });
   const rotation = createRotationLinks();
-  const secrets = createSecretsService({ db, envelope, clock, access, rotation, softDeleteRetentionSeconds: config.softDeleteRetentionSeconds });
+  const readCache = createSecretReadCache();
+  // Any replica's change (and any SQL) reaches every replica's cache through the trigger's notice;
+  // when notices may have been missed (the listening connection dropped) the whole cache goes.
+  const stopListening = await database.listen(
+    secretChangeChannel,
+    (secretId) => readCache.invalidateSecret(Number(secretId)),
+    () => readCache.clear(),
+  );
+  const auditWriter = createAuditWriter({ db, logger });
+  const secrets = createSecretsService({
+    db,
+    envelope,
+    clock,
+    access,
+    rotation,
+    cache: readCache,
+    auditWriter,
+    softDeleteRetentionSeconds: config.softDeleteRetentionSeconds,
+  });
   const rotationEngine = createRotationEngine({ envelope, links: rotation });
-  const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, clock });
+  const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock });
   const secretPolicies = createSecretPoliciesService({ db, clock });
   const scheduler = createRotationScheduler({
     db,
     envelope,
     engine: rotationEngine,
+    readCache,
     clock,
     logger,
     tickSeconds: config.scheduler.tickSeconds,
@@ -100,7 +121,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   });
   webhookDelivery.start(config.webhooks.pollMs);
 
-  const purgeJob = new Cron(config.purgeCron, { protect: true, name: "purge-soft-deleted" }, async () => {
+  const purgeJob = new Cron(config.purgeCron, { protect: true }, async () => {
     try {
       const purged = await secrets.purgeExpiredDeletes();
       if (purged > 0) logger.info("purged soft-deleted secrets past retention", { purged });
@@ -143,6 +164,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     webhooks,
     webhookDelivery,
     access,
+    readCache,
     logger,
     masterKey,
     /** Stops background work and closes the database (after the server stopped accepting). */
@@ -152,6 +174,8 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       await scheduler.stop();
       await webhookDelivery.stop();
       await access.close();
+      await auditWriter.drain();
+      await stopListening();
       await database.close();
     },
   };

@@ -15,6 +15,8 @@ export interface TokenKeySource {
 
 export interface TokenVerifierOptions {
   keys: TokenKeySource;
+  /** How many verified tokens to remember until they expire (0 disables the cache). */
+  cacheSize?: number;
   issuer?: string;
   audience?: string;
   clockSkewSeconds: number;
@@ -37,9 +39,18 @@ const asymmetricAlgorithms = {
 /** Creates the verifier: algorithm allow-list by key type, `exp` required, `iss`/`aud` when configured. */
 export async function createTokenVerifier(options: TokenVerifierOptions): Promise<TokenVerifier> {
   const { key, algorithms } = await resolveKey(options.keys);
+  // A token that verified once stays valid until its expiry: remembering it saves the signature
+  // check on every call of a busy client. Keyed by the whole token, so nothing else can hit it.
+  const cacheSize = options.cacheSize ?? 10_000;
+  const verified = new Map<string, Principal>();
   return {
     async verify(token) {
       if (!token || token.length > MAX_TOKEN_LENGTH) throw unauthenticated("malformed token");
+      const known = verified.get(token);
+      if (known) {
+        if (known.expiresAt && known.expiresAt.getTime() + options.clockSkewSeconds * 1000 > options.clock.now().getTime()) return known;
+        verified.delete(token);
+      }
       let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(token, key as JWTVerifyGetKey, {
@@ -53,7 +64,12 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
       } catch (err) {
         throw unauthenticated(describeJoseError(err), err);
       }
-      return principalFromClaims(payload);
+      const principal = principalFromClaims(payload);
+      if (cacheSize > 0) {
+        if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+        verified.set(token, principal);
+      }
+      return principal;
     },
   };
 }

@@ -8,10 +8,15 @@ export type Tx = Transaction<Database>;
 /** Either the database or an open transaction: stores take this first. */
 export type Executor = Db | Tx;
 
+/** Subscribes to a notification channel; `onReset` runs whenever notices may have been missed. */
+export type Listen = (channel: string, onNotice: (payload: string) => void, onReset: () => void) => Promise<() => Promise<void>>;
+
 /** A connected database and how to close it. */
 export interface DatabaseHandle {
   db: Db;
   kind: "postgres" | "embedded";
+  /** LISTEN/NOTIFY: how replicas tell each other about changes, through PostgreSQL itself. */
+  listen: Listen;
   close(): Promise<void>;
 }
 
@@ -35,7 +40,24 @@ export function connectPostgres(url: string, poolSize = 10, onIdleError?: (err: 
   // the pool replaces it on the next checkout.
   pool.on("error", (err) => onIdleError?.(err));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, kind: "postgres", close: () => db.destroy() };
+  const listeners = new Set<() => Promise<void>>();
+  const listen: Listen = async (channel, onNotice, onReset) => {
+    const stop = await listenOnDedicatedClient(url, channel, onNotice, onReset, onIdleError);
+    listeners.add(stop);
+    return async () => {
+      listeners.delete(stop);
+      await stop();
+    };
+  };
+  return {
+    db,
+    kind: "postgres",
+    listen,
+    close: async () => {
+      await Promise.all([...listeners].map((stop) => stop()));
+      await db.destroy();
+    },
+  };
 }
 
 /** Opens the embedded PGlite database, persistent in `dataDir` (or in memory for `memory://`). */
@@ -48,6 +70,11 @@ export async function connectEmbedded(dataDir: string): Promise<DatabaseHandle> 
   return {
     db,
     kind: "embedded",
+    // One process owns the embedded database, so nothing is ever missed: onReset is not needed.
+    listen: async (channel, onNotice) => {
+      const unsubscribe = await pglite.listen(channel, onNotice);
+      return async () => unsubscribe();
+    },
     close: async () => {
       await db.destroy();
       await pglite.close();
@@ -58,4 +85,67 @@ export async function connectEmbedded(dataDir: string): Promise<DatabaseHandle> 
 /** Runs `work` in a transaction. */
 export function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
   return db.transaction().execute(work);
+}
+
+/**
+ * LISTEN on a connection of its own (pooled connections come and go). When it drops, `onReset`
+ * runs (notices may have been lost) and it reconnects with backoff until stopped.
+ */
+async function listenOnDedicatedClient(
+  url: string,
+  channel: string,
+  onNotice: (payload: string) => void,
+  onReset: () => void,
+  onError?: (err: Error) => void,
+): Promise<() => Promise<void>> {
+  let stopped = false;
+  let client: pg.Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  const lost = new WeakSet<pg.Client>();
+  const connect = async (delayMs: number): Promise<void> => {
+    if (stopped) return;
+    const c = new pg.Client({ connectionString: url });
+    c.on("notification", (n) => {
+      if (n.channel === channel) onNotice(n.payload ?? "");
+    });
+    c.on("error", (err) => {
+      onError?.(err);
+      reconnect(c, delayMs);
+    });
+    c.on("end", () => reconnect(c, delayMs));
+    try {
+      await c.connect();
+      await c.query(`listen ${pg.escapeIdentifier(channel)}`);
+      client = c;
+      onReset();
+    } catch (err) {
+      onError?.(err as Error);
+      reconnect(c, delayMs);
+      throw err;
+    }
+  };
+  const reconnect = (c: pg.Client, delayMs: number) => {
+    if (stopped || lost.has(c)) return;
+    lost.add(c);
+    if (client === c) client = undefined;
+    onReset();
+    c.removeAllListeners();
+    void c.end().catch(() => {});
+    const next = Math.min(delayMs * 2, 10_000);
+    clearTimeout(retry);
+    retry = setTimeout(() => void connect(next).catch(() => {}), delayMs);
+    retry.unref();
+  };
+  await connect(250);
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    const c = client;
+    client = undefined;
+    if (c) {
+      c.removeAllListeners();
+      c.on("error", () => {});
+      await c.end().catch(() => {});
+    }
+  };
 }

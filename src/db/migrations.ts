@@ -3,12 +3,14 @@ import { Migrator, type Migration, type MigrationProvider } from "kysely/migrati
 import * as m0001 from "./migrations/0001_initial.js";
 import * as m0002 from "./migrations/0002_rotation_warn_seconds.js";
 import * as m0003 from "./migrations/0003_webhooks.js";
+import * as m0004 from "./migrations/0004_secret_change_notify.js";
 
 /** The fixed list of migrations, in order. New ones are appended, never edited. */
 const migrations: Record<string, Migration> = {
   "0001_initial": m0001,
   "0002_rotation_warn_seconds": m0002,
   "0003_webhooks": m0003,
+  "0004_secret_change_notify": m0004,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -3,6 +3,7 @@ import type { Clock } from "../clock.js";
 import type { Envelope } from "../crypto/envelope.js";
 import { inTransaction, type Db } from "../db/database.js";
 import type { Logger } from "../log.js";
+import type { SecretReadCache } from "../secrets/secret-read-cache.js";
 import { SCHEDULER_ACTOR, type RotationEngine } from "./rotation-engine.js";
 import * as store from "./rotation-store.js";
 import type { RotationClaim } from "./rotation-store.js";
@@ -12,6 +13,8 @@ export interface RotationSchedulerDeps {
   db: Db;
   envelope: Envelope;
   engine: RotationEngine;
+  /** This replica's read cache: a rotated secret leaves it at commit (other replicas hear the trigger's notice). */
+  readCache: Pick<SecretReadCache, "invalidatePath">;
   clock: Clock;
   logger: Logger;
   /** Seconds between ticks of the timer. */
@@ -44,7 +47,7 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
 
   /** Claims one batch of assignments that need the scheduler at `now`. */
   async function claimDue(now: Date = clock.now()): Promise<RotationClaim[]> {
-    return inTransaction(db, (tx) => store.claimDue(tx, now, new Date(now.getTime() + leaseMs), deps.batchSize));
+    return store.claimDue(db, now, new Date(now.getTime() + leaseMs), deps.batchSize);
   }
 
   /** Acts on one claim in one transaction: rotate, announce, warn, or refuse when the claim went stale. */
@@ -94,6 +97,8 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
       await store.updateAssignment(tx, secret.id, { warned: [...assignment.warned, ...warning.markWarned], claimed_until: null });
       return "warned";
     });
+    totals[outcome] += 1;
+    if (outcome === "rotated") deps.readCache.invalidatePath(claim.tenantId, claim.path);
     if (outcome === "stale") {
       logger.warn("stale rotation claim refused: the assignment moved on since it was claimed", {
         tenantId: claim.tenantId,
@@ -123,7 +128,8 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
       }
       if (claims.length < deps.batchSize) break;
     }
-    for (const key of Object.keys(summary) as (keyof TickSummary)[]) totals[key] += summary[key];
+    totals.claimed += summary.claimed;
+    totals.errors += summary.errors;
     if (summary.claimed > 0) logger.info("rotation scheduler tick", { ...summary });
     return summary;
   }
@@ -137,7 +143,8 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     /** Runs a tick every `tickSeconds`. */
     start() {
       if (job) return;
-      job = new Cron("* * * * * *", { name: "rotation-scheduler", interval: deps.tickSeconds, protect: true }, async () => {
+      // Unnamed: croner's job names are process-wide, and one process may host several vaults.
+      job = new Cron("* * * * * *", { interval: deps.tickSeconds, protect: true }, async () => {
         inFlight = runSchedulerTick().catch((err) => logger.error("rotation scheduler tick failed", { err }));
         await inFlight;
       });

@@ -4,6 +4,7 @@ import type { Clock } from "../clock.js";
 import type { Envelope } from "../crypto/envelope.js";
 import { inTransaction, type Db, type Executor, type Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
+import type { SecretReadCache } from "../secrets/secret-read-cache.js";
 import { validateSecretPath } from "../secrets/secret-path.js";
 import { parseDurationField } from "../secrets/secrets-service.js";
 import * as secretsStore from "../secrets/secrets-store.js";
@@ -46,12 +47,14 @@ export interface RotationServiceDeps {
   db: Db;
   envelope: Envelope;
   engine: RotationEngine;
+  /** This replica's read cache: rotated secrets leave it at commit, so the caller's next read sees the new version. */
+  readCache: Pick<SecretReadCache, "invalidatePath">;
   clock: Clock;
 }
 
 /** The rotation policy use cases: policies, assignments, rotate-now, history and the due list. */
 export function createRotationService(deps: RotationServiceDeps) {
-  const { db, envelope, engine, clock } = deps;
+  const { db, envelope, engine, readCache, clock } = deps;
 
   async function policyOrThrow(exec: Executor, tenantId: string, id: string): Promise<PolicyWithCount> {
     const row = await store.findPolicyWithCount(exec, tenantId, id);
@@ -148,7 +151,7 @@ export function createRotationService(deps: RotationServiceDeps) {
 
   async function remove(call: CallContext, id: string) {
     return inTransaction(db, async (tx) => {
-      await policyOrThrow(tx, call.tenantId, id);
+      await findPolicyOrThrow(tx, call.tenantId, id);
       const detached = await store.deletePolicy(tx, call.tenantId, id);
       await auditAllowed(tx, clock, call);
       return { id, deleted: true, detachedSecrets: detached };
@@ -221,7 +224,7 @@ export function createRotationService(deps: RotationServiceDeps) {
     paths.forEach(validateSecretPath);
     const now = clock.now();
     await envelope.prepareTenant(call.tenantId);
-    return inTransaction(db, async (tx) => {
+    const results = await inTransaction(db, async (tx) => {
       const policy = await policyOrThrow(tx, call.tenantId, id);
       let assignments = await store.listAssignments(tx, call.tenantId, id);
       if (paths.length > 0) {
@@ -237,15 +240,18 @@ export function createRotationService(deps: RotationServiceDeps) {
       }
       const items: HistoryRow[] = [];
       for (const a of assignments) {
+        // Locked in the writers' order (secret, then assignment); one detached meanwhile is left alone.
         const secret = await store.lockSecretById(tx, a.secret_id);
-        if (!secret) continue;
-        await store.findAssignment(tx, a.secret_id, true);
+        const assignment = await store.findAssignment(tx, a.secret_id, true);
+        if (!secret || assignment?.policy_id !== id) continue;
         const target = { policy, secret, actor: call.principal.subject, reason: "manual", now };
         items.push(policy.auto_generate ? await engine.rotateGenerated(tx, target) : await engine.announceDue(tx, target, now));
       }
       await auditAllowed(tx, clock, call, paths.length === 1 ? { path: paths[0] } : undefined);
       return items;
     });
+    for (const item of results) if (item.status === "success") readCache.invalidatePath(call.tenantId, item.secret_path);
+    return results;
   }
 
   async function history(call: CallContext, id: string, input: { status?: string; limit?: number; cursor?: string }) {

@@ -119,7 +119,12 @@ export async function updateAssignment(exec: Executor, secretId: number, changes
 
 /** Removes a secret's assignment to a policy and clears the secret's `rotation_policy_id`; true when it was assigned. */
 export async function detachSecret(tx: Tx, tenantId: string, policyId: string, secretId: number): Promise<boolean> {
-  const result = await tx.deleteFrom("rotation_assignments").where("secret_id", "=", secretId).where("policy_id", "=", policyId).executeTakeFirst();
+  const result = await tx
+    .deleteFrom("rotation_assignments")
+    .where("tenant_id", "=", tenantId)
+    .where("secret_id", "=", secretId)
+    .where("policy_id", "=", policyId)
+    .executeTakeFirst();
   await tx.updateTable("secrets").set({ rotation_policy_id: null }).where("id", "=", secretId).where("rotation_policy_id", "=", policyId).execute();
   return Number(result.numDeletedRows) > 0;
 }
@@ -257,49 +262,49 @@ export interface RotationClaim {
 /**
  * Claims up to `limit` assignments that need the scheduler now, skipping rows other workers hold
  * (`FOR UPDATE SKIP LOCKED`), and marks them claimed until `leaseUntil` so that other workers
- * leave them alone after this transaction commits. An assignment needs the scheduler when its
- * rotation is due (and not waiting for a retry, nor already announced to an event-driven
- * policy's automation), or when a warn_before threshold not yet sent this cycle has been crossed.
+ * leave them alone afterwards. One statement, so it is atomic without a transaction. An
+ * assignment needs the scheduler when its rotation is due (and not waiting for a retry, nor
+ * already announced to an event-driven policy's automation: `0 = any(warned)`, see DUE_ANNOUNCED),
+ * or when a warn_before threshold not yet sent this cycle has been crossed.
  */
-export async function claimDue(tx: Tx, now: Date, leaseUntil: Date, limit: number): Promise<RotationClaim[]> {
-  const rows = await tx
-    .selectFrom("rotation_assignments as a")
-    .innerJoin("rotation_policies as p", (j) => j.onRef("p.tenant_id", "=", "a.tenant_id").onRef("p.id", "=", "a.policy_id"))
-    .innerJoin("secrets as s", "s.id", "a.secret_id")
-    .select(["a.tenant_id", "a.secret_id", "a.secret_path", "a.policy_id", "a.cycle", "s.current_version"])
+export async function claimDue(exec: Executor, now: Date, leaseUntil: Date, limit: number): Promise<RotationClaim[]> {
+  const due = exec
+    .selectFrom("rotation_assignments as c")
+    .innerJoin("rotation_policies as p", (j) => j.onRef("p.tenant_id", "=", "c.tenant_id").onRef("p.id", "=", "c.policy_id"))
+    .innerJoin("secrets as cs", "cs.id", "c.secret_id")
+    .select("c.secret_id")
     .where("p.is_active", "=", true)
-    .where("s.deleted_at", "is", null)
-    .where((eb) => eb.or([eb("a.claimed_until", "is", null), eb("a.claimed_until", "<=", now)]))
+    .where("cs.deleted_at", "is", null)
+    .where((eb) => eb.or([eb("c.claimed_until", "is", null), eb("c.claimed_until", "<=", now)]))
     .where(
       sql<boolean>`(
-        (a.next_rotation_at <= ${now} and (a.retry_at is null or a.retry_at <= ${now}) and not (0 = any(a.warned)))
-        or (a.next_rotation_at > ${now} and exists (
+        (c.next_rotation_at <= ${now} and (c.retry_at is null or c.retry_at <= ${now}) and not (0 = any(c.warned)))
+        or (c.next_rotation_at > ${now} and exists (
           select 1 from unnest(p.warn_before_seconds) as w(seconds)
-          where a.next_rotation_at <= ${now}::timestamptz + make_interval(secs => w.seconds) and not (w.seconds = any(a.warned))
+          where c.next_rotation_at <= ${now}::timestamptz + make_interval(secs => w.seconds) and not (w.seconds = any(c.warned))
         ))
       )`,
     )
-    .orderBy("a.next_rotation_at")
+    .orderBy("c.next_rotation_at")
     .limit(limit)
-    .forUpdate(["a"])
-    .skipLocked()
-    .execute();
-  if (rows.length === 0) return [];
-  await tx
-    .updateTable("rotation_assignments")
+    .forUpdate(["c"])
+    .skipLocked();
+  const rows = await exec
+    .updateTable("rotation_assignments as a")
+    .from("secrets as s")
     .set({ claimed_until: leaseUntil })
-    .where(
-      "secret_id",
-      "in",
-      rows.map((r) => r.secret_id),
-    )
+    .whereRef("s.id", "=", "a.secret_id")
+    .where("a.secret_id", "in", due)
+    .returning(["a.tenant_id", "a.secret_id", "a.secret_path", "a.policy_id", "a.cycle", "a.next_rotation_at", "s.current_version"])
     .execute();
-  return rows.map((r) => ({
-    tenantId: r.tenant_id,
-    secretId: r.secret_id,
-    path: r.secret_path,
-    policyId: r.policy_id,
-    cycle: r.cycle,
-    expectedVersion: r.current_version,
-  }));
+  return rows
+    .sort((x, y) => x.next_rotation_at.getTime() - y.next_rotation_at.getTime())
+    .map((r) => ({
+      tenantId: r.tenant_id,
+      secretId: r.secret_id,
+      path: r.secret_path,
+      policyId: r.policy_id,
+      cycle: r.cycle,
+      expectedVersion: r.current_version,
+    }));
 }

@@ -1,5 +1,6 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { auditAllowed } from "../audit/call-audit.js";
+import { auditAllowed, auditEntryOf } from "../audit/call-audit.js";
+import type { AuditWriter } from "../audit/audit-writer.js";
 import { hasScope, type CallContext } from "../auth/principal.js";
 import type { Clock } from "../clock.js";
 import { secretAad, type Envelope } from "../crypto/envelope.js";
@@ -8,6 +9,7 @@ import { parseDuration } from "../duration.js";
 import { ScaiVaultError } from "../errors.js";
 import { appendEvents } from "../events/outbox-store.js";
 import type { AccessRecorder } from "./access-recorder.js";
+import type { SecretReadCache } from "./secret-read-cache.js";
 import { validateSecretPath } from "./secret-path.js";
 import * as store from "./secrets-store.js";
 import type { SecretRow } from "./secrets-store.js";
@@ -76,12 +78,25 @@ export interface SecretsServiceDeps {
   clock: Clock;
   access: AccessRecorder;
   rotation: RotationLinks;
+  /** Ciphertext rows for the read path, invalidated on every change. */
+  cache: SecretReadCache;
+  /** Group-committed audit entries for reads. */
+  auditWriter: AuditWriter;
   softDeleteRetentionSeconds: number;
 }
 
 /** The secrets use cases: every rule of the contract about paths, versions, expiry and deletion lives here. */
 export function createSecretsService(deps: SecretsServiceDeps) {
-  const { db, envelope, clock, access, rotation } = deps;
+  const { db, envelope, clock, access, rotation, cache, auditWriter } = deps;
+
+  /** Runs a write transaction, then drops the path from this replica's read cache (others hear the trigger's notice). */
+  async function writing<T>(ownerId: string, path: string, work: (tx: Tx) => Promise<T>): Promise<T> {
+    try {
+      return await inTransaction(db, work);
+    } finally {
+      cache.invalidatePath(ownerId, path);
+    }
+  }
 
   function ownerOf(call: CallContext, ns: Namespace): string {
     if (ns === "tenant") return call.tenantId;
@@ -128,7 +143,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     validateMetadata(input.metadata);
     await envelope.prepareTenant(ownerId);
 
-    return inTransaction(db, async (tx) => {
+    return writing(ownerId, path, async (tx) => {
       if (opts.rotationPolicyId) await rotation.requirePolicy(tx, ownerId, opts.rotationPolicyId);
       if (opts.secretPolicyId) await rotation.requireSecretPolicy(tx, ownerId, opts.secretPolicyId);
       let secret = await store.findSecret(tx, ownerId, path, true);
@@ -199,20 +214,45 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     });
   }
 
-  /** Reads the current version, or the one asked for. */
+  /** Reads the current version, or the one asked for: from cached ciphertext rows when it can, decrypted per read. */
   async function get(call: CallContext, ns: Namespace, path: string, version?: number) {
     validateSecretPath(path);
     const ownerId = ownerOf(call, ns);
-    const secret = await liveSecret(db, ownerId, path);
-    if (secret.expires_at && secret.expires_at <= clock.now()) throw new ScaiVaultError("secret_expired", "secret expired");
     if (version !== undefined && (!Number.isInteger(version) || version < 1)) {
       throw new ScaiVaultError("version_not_found", `version ${version} not found`);
     }
+    const generation = cache.generation();
+    let entry = cache.get(ownerId, path);
+    if (!entry) {
+      const row = await store.findSecret(db, ownerId, path);
+      if (!row || row.deleted_at) throw new ScaiVaultError("secret_not_found", "secret not found");
+      entry = { secret: row, versions: new Map() };
+      cache.put(ownerId, path, entry, generation);
+    }
+    const { secret } = entry;
+    if (secret.deleted_at) throw new ScaiVaultError("secret_not_found", "secret not found");
+    const now = clock.now();
+    if (secret.expires_at && secret.expires_at <= now) throw new ScaiVaultError("secret_expired", "secret expired");
     const v = version ?? secret.current_version;
-    const { data, createdAt } = await decryptVersion(db, secret, v);
-    await auditAllowed(db, clock, call, { path, version: v });
+    let row = entry.versions.get(v);
+    if (!row) {
+      row = await store.findVersion(db, secret.id, v);
+      if (row && cache.generation() === generation) entry.versions.set(v, row);
+    }
+    if (!row || (row.readable_until && row.readable_until <= now)) {
+      throw new ScaiVaultError("version_not_found", `version ${v} not found`);
+    }
+    const plain = await envelope.decrypt(db, secret.tenant_id, secretAad(secret.tenant_id, secret.path, v), {
+      keyId: row.key_id,
+      nonce: row.nonce,
+      ciphertext: row.ciphertext,
+    });
+    const data = JSON.parse(plain.toString("utf8")) as JsonObject;
+    // The value is returned only after its audit entry is durable (group-committed with other reads).
+    await auditWriter.append(auditEntryOf(call, now, "allowed", { path, version: v }));
+    call.audited = true;
     access.record(secret.id);
-    return { secret, version: v, data, createdAt };
+    return { secret, version: v, data, createdAt: row.created_at };
   }
 
   /** Merges metadata and options; creates no version. */
@@ -224,7 +264,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     const now = clock.now();
     const expiresAt = resolveExpiry(opts, now);
     if (opts.cas !== undefined) throw new ScaiVaultError("invalid_request", "options.cas applies to writes only");
-    await inTransaction(db, async (tx) => {
+    await writing(ownerId, path, async (tx) => {
       const secret = await liveSecret(tx, ownerId, path, true);
       if (opts.rotationPolicyId) await rotation.requirePolicy(tx, ownerId, opts.rotationPolicyId);
       if (opts.secretPolicyId) await rotation.requireSecretPolicy(tx, ownerId, opts.secretPolicyId);
@@ -317,7 +357,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       throw new ScaiVaultError("access_denied", "permanent delete requires admin");
     }
     const now = clock.now();
-    return inTransaction(db, async (tx) => {
+    return writing(ownerId, path, async (tx) => {
       const secret = await store.findSecret(tx, ownerId, path, true);
       if (!secret || (secret.deleted_at && !opts.permanent)) throw new ScaiVaultError("secret_not_found", "secret not found");
       if (opts.version !== undefined) {
@@ -355,7 +395,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
   async function restore(call: CallContext, path: string) {
     validateSecretPath(path);
     const now = clock.now();
-    return inTransaction(db, async (tx) => {
+    return writing(call.tenantId, path, async (tx) => {
       const secret = await store.findSecret(tx, call.tenantId, path, true);
       if (!secret || !secret.deleted_at || (secret.purge_after && secret.purge_after <= now)) {
         throw new ScaiVaultError("secret_not_found", "no recoverable deleted secret at this path");
@@ -373,7 +413,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     const graceOverride = input.gracePeriod !== undefined ? parseDurationField(input.gracePeriod, "grace_period") : undefined;
     if (input.newValue !== undefined) requireData(input.newValue, "new_value");
     await envelope.prepareTenant(ownerId);
-    return inTransaction(db, async (tx) => {
+    return writing(ownerId, path, async (tx) => {
       const secret = await liveSecret(tx, ownerId, path, true);
       const now = clock.now();
       const policy = secret.rotation_policy_id ? await rotation.requirePolicy(tx, ownerId, secret.rotation_policy_id).catch(() => undefined) : undefined;
@@ -425,7 +465,9 @@ export function createSecretsService(deps: SecretsServiceDeps) {
 
   /** Removes soft-deleted secrets past their window (the purge job). */
   async function purgeExpiredDeletes(): Promise<number> {
-    return store.purgeDeleted(db, clock.now());
+    const purged = await store.purgeDeleted(db, clock.now());
+    if (purged > 0) cache.clear();
+    return purged;
   }
 
   return { put, get, updateMetadata, metadata, list, versions, remove, restore, rotate, expiring, purgeExpiredDeletes };

@@ -56,8 +56,11 @@ export interface WebhookDeliveryDeps {
   dispatchBatchSize?: number;
 }
 
+/** The counts of one delivery round. */
 export interface DeliveryRound {
+  /** Deliveries this round claimed. */
   claimed: number;
+  /** Attempts sent and recorded: delivered + retrying + failed. */
   attempted: number;
   delivered: number;
   retrying: number;

@@ -77,7 +77,8 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
   /** Registers a webhook; the generated secret (when none was given) is returned this once. */
   async function create(call: CallContext, input: CreateWebhookInput): Promise<{ webhook: WebhookRow; secret?: string }> {
     const name = input.name ?? "";
-    if (!NAME_PATTERN.test(name)) throw new ScaiVaultError("invalid_request", "name is required: 1 to 64 characters of a-z, 0-9, _ and -");
+    if (name === "") throw new ScaiVaultError("invalid_request", "name is required");
+    if (!NAME_PATTERN.test(name)) throw new ScaiVaultError("invalid_request", "name must be 1 to 64 characters of a-z, 0-9, _ and -");
     const events = validEvents(input.events ?? []);
     const generated = input.secret === undefined ? generateWebhookSecret() : undefined;
     const key = secretKey(generated ?? input.secret!);

@@ -8,6 +8,8 @@ import type { TestVault } from "../support/vault.js";
 
 /** One request as the receiver saw it. */
 export interface ReceivedDelivery {
+  /** The request path and query (which webhook it was for, when they share a receiver). */
+  target: string;
   id: string;
   timestamp: number;
   signature: string;
@@ -40,6 +42,7 @@ export async function startReceiver(options: { secret: string; clock: Clock; pat
     req.on("end", async () => {
       const body = Buffer.concat(chunks).toString("utf8");
       const delivery: ReceivedDelivery = {
+        target: req.url ?? "",
         id: String(req.headers["webhook-id"] ?? ""),
         timestamp: Number(req.headers["webhook-timestamp"]),
         signature: String(req.headers["webhook-signature"] ?? ""),

@@ -25,6 +25,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   `.execute(db);
 }
 
+/** Drops the column again. */
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`alter table rotation_policies drop column warn_before_seconds;`.execute(db);
 }

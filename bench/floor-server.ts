@@ -1,0 +1,55 @@
+/**
+ * The floor: a bare node:http server doing exactly a secret read's essential work per request —
+ * jose HS256 verify of the bearer token, one indexed SELECT through pg, AES-256-GCM decrypt,
+ * JSON.stringify — and the ceiling: the same server answering a fixed JSON at /fixed.
+ * ScaiVault's read path is measured against these two in one run.
+ */
+import { createServer } from "node:http";
+import { jwtVerify } from "jose";
+import pg from "pg";
+import { open, secretAad, unwrapDataKey } from "../src/crypto/envelope.js";
+import { masterKeyFromBytes } from "../src/crypto/master-key.js";
+
+const url = process.env.DATABASE_URL!;
+const secret = new TextEncoder().encode(process.env.SCAIVAULT_JWT_SECRET!);
+const master = masterKeyFromBytes(Buffer.from(process.env.SCAIVAULT_MASTER_KEY!, "base64"));
+const pool = new pg.Pool({ connectionString: url, max: Number(process.env.SCAIVAULT_DB_POOL_SIZE ?? 10) });
+
+// Data keys are unwrapped once, as any server would.
+const keys = new Map<string, Buffer>();
+for (const row of (await pool.query("select tenant_id, key_id, wrapped_key from data_keys")).rows) {
+  keys.set(`${row.tenant_id}\0${row.key_id}`, unwrapDataKey(master, row.tenant_id, row.key_id, row.wrapped_key));
+}
+const fixed = JSON.stringify({ path: "fixed", version: 1, data: { password: "fixed" } });
+
+const server = createServer(async (req, res) => {
+  if (req.url === "/fixed") {
+    res.writeHead(200, { "content-type": "application/json" }).end(fixed);
+    return;
+  }
+  try {
+    const token = (req.headers.authorization ?? "").slice(7);
+    const { payload } = await jwtVerify(token, secret, { algorithms: ["HS256"], requiredClaims: ["exp"] });
+    const tenant = payload.tenant_id as string;
+    const path = decodeURIComponent(req.url!.slice("/v1/secrets/".length));
+    const { rows } = await pool.query(
+      "select s.current_version, v.key_id, v.nonce, v.ciphertext from secrets s join secret_versions v on v.secret_id = s.id and v.version = s.current_version where s.tenant_id = $1 and s.path = $2",
+      [tenant, path],
+    );
+    if (rows.length === 0) {
+      res.writeHead(404).end();
+      return;
+    }
+    const r = rows[0];
+    const plain = open(keys.get(`${tenant}\0${r.key_id}`)!, r.nonce, r.ciphertext, secretAad(tenant, path, r.current_version));
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ path, version: r.current_version, data: JSON.parse(plain.toString("utf8")) }));
+  } catch {
+    res.writeHead(401).end();
+  }
+});
+server.keepAliveTimeout = 60_000;
+server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
+  const address = server.address();
+  process.stdout.write(JSON.stringify({ port: typeof address === "object" && address ? address.port : 0 }) + "\n");
+});
+process.on("SIGTERM", () => server.close(() => pool.end().then(() => process.exit(0))));

@@ -1,0 +1,261 @@
+/**
+ * `npm run bench`: starts PostgreSQL-backed ScaiVault and the bare-stack floor side by side, seeds
+ * data, drives load from separate processes, and prints one table (also bench/results/latest.md).
+ * Figures are meant to be read as ratios within one run on one machine.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, writeFile, mkdir } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { mintToken } from "../src/auth/mint-token.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const secretsCount = Number(process.env.BENCH_SECRETS ?? 10_000);
+const listRows = Number(process.env.BENCH_LIST_ROWS ?? 1_000_000);
+const baseUrl = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+const children: ChildProcess[] = [];
+const rows: string[][] = [];
+const notes: string[] = [];
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function startNode(script: string, env: Record<string, string>, args: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(child);
+  return child;
+}
+
+async function runJson<T>(script: string, args: string[]): Promise<T> {
+  const child = startNode(script, {}, args);
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  await new Promise((resolve, reject) => child.on("exit", (code) => (code === 0 ? resolve(null) : reject(new Error(`${script} exited ${code}`)))));
+  return JSON.parse(out.trim().split("\n").pop()!) as T;
+}
+
+async function waitReady(url: string) {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} never became ready`);
+}
+
+/** Peak resident memory of a process since the last reset (Linux). */
+async function peakRssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+async function resetPeakRss(pid: number) {
+  await writeFile(`/proc/${pid}/clear_refs`, "5").catch(() => notes.push("could not reset the peak RSS counter; it includes seeding"));
+}
+
+async function inBatches<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
+}
+
+type Load = { rps: number; total: number; p50: number; p99: number; errors: number; non2xx?: number };
+const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+function loadRow(name: string, r: Load, versus?: { name: string; rps: number }) {
+  rows.push([
+    name,
+    fmt(r.rps),
+    fmt(r.p50, 2),
+    fmt(r.p99, 2),
+    String(r.errors + (r.non2xx ?? 0)),
+    versus ? `${fmt(r.rps / versus.rps, 2)}× ${versus.name}` : "",
+  ]);
+}
+
+async function main() {
+  const dbName = `sv_bench_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  await admin.query(`create database ${dbName}`);
+  const dbUrl = new URL(baseUrl);
+  dbUrl.pathname = `/${dbName}`;
+  const env = {
+    DATABASE_URL: dbUrl.toString(),
+    SCAIVAULT_JWT_SECRET: randomBytes(32).toString("base64url"),
+    SCAIVAULT_MASTER_KEY: randomBytes(32).toString("base64"),
+    SCAIVAULT_DATA_DIR: await mkdtemp(join(tmpdir(), "scaivault-bench-")),
+    SCAIVAULT_LOG_LEVEL: "warn",
+    SCAIVAULT_SCHEDULER_ENABLED: "false",
+    SCAIVAULT_DB_POOL_SIZE: "10",
+  };
+  try {
+    const port = await freePort();
+    const service = startNode("src/main.ts", { ...env, PORT: String(port), HOST: "127.0.0.1" });
+    service.stdout!.resume();
+    const api = `http://127.0.0.1:${port}`;
+    await waitReady(`${api}/readyz`);
+    const token = await mintToken(env.SCAIVAULT_JWT_SECRET, { tenantId: "bench", scopes: ["admin", "audit:read"], sub: "bench", ttlSeconds: 7200 });
+
+    log(`seeding ${secretsCount} secrets`);
+    const paths = Array.from({ length: secretsCount }, (_, i) => `/v1/secrets/bench/app-${i % 100}/secret-${i}`);
+    const seedStart = performance.now();
+    await inBatches(paths, 50, async (p) => {
+      const res = await fetch(api + p, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ data: { username: "svc", password: randomBytes(16).toString("hex") } }),
+      });
+      if (res.status !== 201) throw new Error(`seed PUT ${p}: ${res.status}`);
+      await res.arrayBuffer();
+    });
+    notes.push(`seeded ${fmt(secretsCount)} secrets through REST PUT at ${fmt(secretsCount / ((performance.now() - seedStart) / 1000))}/s (50 concurrent)`);
+    const pathsFile = join(env.SCAIVAULT_DATA_DIR, "paths.txt");
+    await writeFile(pathsFile, paths.join("\n"));
+    const fixedFile = join(env.SCAIVAULT_DATA_DIR, "fixed.txt");
+    await writeFile(fixedFile, "/fixed");
+
+    const floor = startNode("bench/floor-server.ts", env);
+    const floorPort = await new Promise<number>((resolve) => floor.stdout!.once("data", (d) => resolve(JSON.parse(String(d)).port)));
+    const floorUrl = `http://127.0.0.1:${floorPort}`;
+
+    const http = (url: string, file: string, method = "GET", body?: string) =>
+      runJson<Load>("bench/load-http.ts", [url, token, file, String(connections), String(seconds), method, ...(body ? [body] : [])]);
+
+    log("warm-up");
+    await runJson<Load>("bench/load-http.ts", [api, token, pathsFile, String(connections), "3"]);
+    await runJson<Load>("bench/load-http.ts", [floorUrl, token, pathsFile, String(connections), "3"]);
+
+    log("ceiling and floor");
+    const ceiling = await http(floorUrl, fixedFile);
+    const floorRead = await http(floorUrl, pathsFile);
+    loadRow("ceiling: node:http fixed JSON", ceiling);
+    loadRow("floor: jose + pg SELECT + AES-GCM", floorRead, { name: "ceiling", rps: ceiling.rps });
+
+    log("REST read");
+    const auditBefore = await countAudit(dbUrl.toString());
+    await resetPeakRss(service.pid!);
+    const rest = await http(api, pathsFile);
+    const rss = await peakRssMiB(service.pid!);
+    await new Promise((r) => setTimeout(r, 1500)); // let read counters flush
+    const audited = (await countAudit(dbUrl.toString())) - auditBefore;
+    loadRow("REST read GET /v1/secrets/{path}", rest, { name: "floor", rps: floorRead.rps });
+    notes.push(`audit entries written during the REST read run: ${fmt(audited)} for ${fmt(rest.total)} completed reads`);
+
+    log("gRPC read");
+    const grpcRead = await runJson<Load>("bench/load-grpc.ts", [String(port), token, pathsFile, String(connections), String(seconds)]);
+    loadRow("gRPC read GetSecret (@grpc/grpc-js)", grpcRead, { name: "REST read", rps: rest.rps });
+
+    log("write");
+    const write = await http(api, pathsFile, "PUT", JSON.stringify({ data: { username: "svc", password: "rotated-by-bench" } }));
+    loadRow("REST write PUT (new version)", write);
+    rows.push(["peak RSS of the service during the REST read run", `${fmt(rss, 1)} MiB`, "", "", "", ""]);
+
+    log(`list: seeding ${fmt(listRows)} rows`);
+    const list = await listDepth(api, dbUrl.toString(), env.SCAIVAULT_JWT_SECRET);
+    rows.push(["list first page (limit 50)", "", fmt(list.first.p50, 2), fmt(list.first.p99, 2), "0", ""]);
+    rows.push([`list page ${fmt(listRows / 2)} rows deep (cursor)`, "", fmt(list.deep.p50, 2), fmt(list.deep.p99, 2), "0", `${fmt(list.deep.p50 / list.first.p50, 2)}× first page (p50)`]);
+
+    service.kill("SIGTERM");
+    floor.kill("SIGTERM");
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+    await new Promise((r) => setTimeout(r, 500));
+    await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => {});
+    await admin.end();
+  }
+  await report();
+}
+
+async function countAudit(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const r = await c.query("select count(*)::int as n from audit_events where action = 'GetSecret'");
+  await c.end();
+  return r.rows[0].n;
+}
+
+/** Seeds `listRows` secret rows with SQL (no versions: a listing reads none) and times pages at the start and halfway. */
+async function listDepth(api: string, url: string, jwtSecret: string) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query(
+    `insert into secrets (tenant_id, path, secret_type, tags, max_versions, current_version, created_at, updated_at)
+     select 'bench-list', 'inventory/' || lpad(g::text, 8, '0'), 'kv', '{}', 10, 1, now(), now()
+     from generate_series(1, $1) g`,
+    [listRows],
+  );
+  await c.query("analyze secrets");
+  await c.end();
+  const t = await mintToken(jwtSecret, { tenantId: "bench-list", scopes: ["secrets:read"], sub: "bench", ttlSeconds: 3600 });
+  const middle = `inventory/${String(listRows / 2).padStart(8, "0")}`;
+  const cursor = Buffer.from(JSON.stringify({ after: middle })).toString("base64url");
+  const time = async (q: string) => {
+    const samples: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const t0 = performance.now();
+      const res = await fetch(`${api}/v1/secrets?${q}`, { headers: { authorization: `Bearer ${t}` } });
+      const body = await res.json();
+      if (!res.ok || body.secrets.length !== 50) throw new Error(`list failed: ${res.status}`);
+      samples.push(performance.now() - t0);
+    }
+    samples.sort((a, b) => a - b);
+    return { p50: samples[15]!, p99: samples[29]! };
+  };
+  await time("limit=50");
+  return { first: await time("limit=50"), deep: await time(`limit=50&cursor=${cursor}`) };
+}
+
+async function report() {
+  const header = ["measurement", "requests/s", "p50 ms", "p99 ms", "errors", "ratio"];
+  const lines = [
+    `| ${header.join(" | ")} |`,
+    `|${header.map(() => "---").join("|")}|`,
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+  ];
+  const md = [
+    `# ScaiVault benchmark`,
+    ``,
+    `${new Date().toISOString()} · ${connections} connections · ${seconds} s per run · Node ${process.version} · PostgreSQL, one machine`,
+    ``,
+    ...lines,
+    ``,
+    ...notes.map((n) => `- ${n}`),
+    ``,
+  ].join("\n");
+  process.stdout.write(md);
+  await mkdir(join(root, "bench/results"), { recursive: true });
+  await writeFile(join(root, "bench/results/latest.md"), md);
+}
+
+process.on("SIGINT", () => {
+  for (const c of children) c.kill("SIGKILL");
+  process.exit(130);
+});
+main().catch((err) => {
+  for (const c of children) c.kill("SIGKILL");
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

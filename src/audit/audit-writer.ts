@@ -1,0 +1,49 @@
+import type { Db } from "../db/database.js";
+import type { Logger } from "../log.js";
+import { appendAuditEntries, type AuditEntry } from "./audit-store.js";
+
+/**
+ * Group commit for the audit entries of reads: entries that arrive while a batch is being written
+ * go into the next one, so one INSERT commits many reads' entries. `append` resolves only once
+ * the entry is durable, so a read still returns its value only after its audit entry is recorded
+ * (and fails when it cannot be: fail closed).
+ */
+export interface AuditWriter {
+  append(entry: AuditEntry): Promise<void>;
+  /** Waits for everything queued so far. */
+  drain(): Promise<void>;
+}
+
+/** Creates the writer; `maxBatch` bounds one INSERT. */
+export function createAuditWriter(deps: { db: Db; logger: Logger; maxBatch?: number }): AuditWriter {
+  const maxBatch = deps.maxBatch ?? 500;
+  let queue: { entry: AuditEntry; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  let running: Promise<void> | undefined;
+
+  async function run() {
+    while (queue.length > 0) {
+      const batch = queue.slice(0, maxBatch);
+      queue = queue.slice(batch.length);
+      try {
+        await appendAuditEntries(deps.db, batch.map((b) => b.entry));
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        deps.logger.error("audit write failed", { entries: batch.length, err });
+        for (const b of batch) b.reject(err);
+      }
+    }
+    running = undefined;
+  }
+
+  return {
+    append(entry) {
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ entry, resolve, reject });
+        running ??= run();
+      });
+    },
+    async drain() {
+      while (running) await running;
+    },
+  };
+}

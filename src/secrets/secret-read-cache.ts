@@ -1,0 +1,77 @@
+import type { SecretRow, VersionRow } from "./secrets-store.js";
+
+/** The channel the `secrets_changed` triggers notify (migration 0004), with the secret id as payload. */
+export const secretChangeChannel = "scaivault_secret_changed";
+
+/** What the read path keeps of a secret: its row and the version rows read so far. Values stay encrypted. */
+export interface CachedSecret {
+  secret: SecretRow;
+  versions: Map<number, VersionRow>;
+}
+
+/**
+ * An in-memory cache of ciphertext rows for the read path. Correctness rests on invalidation:
+ * this replica's own writes drop entries after commit, and every replica drops entries on the
+ * `scaivault_secret_changed` notice (a database trigger sends it for any change). A read that
+ * started before an invalidation does not store what it read (the generation check), so a
+ * stale row can never be put back after the change that outdated it.
+ */
+export interface SecretReadCache {
+  /** The current generation; pass it back to `put` so a read older than an invalidation is not cached. */
+  generation(): number;
+  get(ownerId: string, path: string): CachedSecret | undefined;
+  put(ownerId: string, path: string, entry: CachedSecret, generationAtRead: number): void;
+  invalidateSecret(secretId: number): void;
+  invalidatePath(ownerId: string, path: string): void;
+  clear(): void;
+  size(): number;
+}
+
+/** Creates the cache with an entry bound; the least recently used entry goes first. */
+export function createSecretReadCache(maxEntries = 10_000): SecretReadCache {
+  const entries = new Map<string, CachedSecret>();
+  const keyById = new Map<number, string>();
+  let generation = 0;
+  const keyOf = (ownerId: string, path: string) => `${ownerId}\0${path}`;
+  const drop = (key: string) => {
+    const entry = entries.get(key);
+    if (!entry) return;
+    entries.delete(key);
+    keyById.delete(entry.secret.id);
+  };
+  return {
+    generation: () => generation,
+    get(ownerId, path) {
+      const key = keyOf(ownerId, path);
+      const entry = entries.get(key);
+      if (entry) {
+        entries.delete(key);
+        entries.set(key, entry);
+      }
+      return entry;
+    },
+    put(ownerId, path, entry, generationAtRead) {
+      if (generationAtRead !== generation) return;
+      const key = keyOf(ownerId, path);
+      drop(key);
+      entries.set(key, entry);
+      keyById.set(entry.secret.id, key);
+      if (entries.size > maxEntries) drop(entries.keys().next().value!);
+    },
+    invalidateSecret(secretId) {
+      generation++;
+      const key = keyById.get(secretId);
+      if (key) drop(key);
+    },
+    invalidatePath(ownerId, path) {
+      generation++;
+      drop(keyOf(ownerId, path));
+    },
+    clear() {
+      generation++;
+      entries.clear();
+      keyById.clear();
+    },
+    size: () => entries.size,
+  };
+}
