@@ -23,6 +23,7 @@ const baseUrl = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "p
 const children: ChildProcess[] = [];
 const rows: string[][] = [];
 const notes: string[] = [];
+const explains: string[] = [];
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 async function freePort(): Promise<number> {
@@ -208,6 +209,20 @@ async function listDepth(api: string, url: string, jwtSecret: string) {
     [listRows],
   );
   await c.query("analyze secrets");
+  await c.query("analyze secret_versions");
+  const middlePath = `inventory/${String(listRows / 2).padStart(8, "0")}`;
+  for (const [name, query, params] of [
+    ["read: secret by path", "select * from secrets where tenant_id = $1 and path = $2", ["bench", "bench/app-1/secret-1"]],
+    ["read: version by primary key", "select * from secret_versions where secret_id = $1 and version = $2", [1, 1]],
+    [
+      "list: page after a cursor",
+      "select * from secrets where tenant_id = $1 and deleted_at is null and (expires_at is null or expires_at > now()) and path > $2 order by path limit 51",
+      ["bench-list", middlePath],
+    ],
+  ] as const) {
+    const plan = await c.query(`explain ${query}`, [...params]);
+    explains.push(`${name}:\n\n    ${query}\n${plan.rows.map((r) => "    " + r["QUERY PLAN"]).join("\n")}`);
+  }
   await c.end();
   const t = await mintToken(jwtSecret, { tenantId: "bench-list", scopes: ["secrets:read"], sub: "bench", ttlSeconds: 3600 });
   const middle = `inventory/${String(listRows / 2).padStart(8, "0")}`;
@@ -244,6 +259,9 @@ async function report() {
     ``,
     ...notes.map((n) => `- ${n}`),
     ``,
+    `## Query plans of the hot queries`,
+    ``,
+    ...explains.flatMap((e) => [e, ""]),
   ].join("\n");
   process.stdout.write(md);
   await mkdir(join(root, "bench/results"), { recursive: true });

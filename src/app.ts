@@ -16,6 +16,7 @@ import { loadMasterKey } from "./crypto/master-key.js";
 import { connectEmbedded, connectPostgres, type DatabaseHandle } from "./db/database.js";
 import { migrateToLatest } from "./db/migrations.js";
 import { createLogger, type Logger } from "./log.js";
+import { createApiDocsRoutes } from "./openapi/api-docs-routes.js";
 import { createRotationEngine } from "./rotation/rotation-engine.js";
 import { createRotationHandler } from "./rotation/rotation-handler.js";
 import { createRotationLinks } from "./rotation/rotation-links.js";
@@ -134,6 +135,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   const app = createUniversalApp({
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    extraRoutes: createApiDocsRoutes({ services: () => app.services }),
     interceptors: [createAuthInterceptor({ verifier, directory, db, clock, logger })],
     ready: async () => {
       if (shuttingDown) return false;

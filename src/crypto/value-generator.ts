@@ -44,7 +44,37 @@ export function impossibility(rules: GenerationRules): string | undefined {
     if (!alphabet.some(test)) return `${toSnake(flag)} cannot be met: no such character in the charset`;
   }
   if (required > rules.length) return "length is shorter than the number of required character classes";
+  if (successChance(rules) < MIN_SUCCESS_CHANCE) {
+    return "the required classes are too rare in this charset for this length; add characters of those classes or lengthen it";
+  }
   return undefined;
+}
+
+/** Below this chance that one uniform draw meets every required class, a policy is refused (it could fail at rotation time). */
+const MIN_SUCCESS_CHANCE = 0.01;
+
+/**
+ * The chance that a uniform draw of `length` characters contains every required class, by
+ * inclusion–exclusion over the (disjoint) classes: Σ over subsets S of (−1)^|S| · (1 − |S's chars|/n)^length.
+ */
+export function successChance(rules: GenerationRules): number {
+  const alphabet = alphabetOf(rules);
+  const sizes = (Object.entries(classes) as [keyof typeof classes, (c: string) => boolean][])
+    .filter(([flag]) => rules[flag])
+    .map(([, test]) => alphabet.filter(test).length);
+  let chance = 0;
+  for (let mask = 0; mask < 1 << sizes.length; mask++) {
+    let missing = 0;
+    let bits = 0;
+    sizes.forEach((size, i) => {
+      if (mask & (1 << i)) {
+        missing += size;
+        bits++;
+      }
+    });
+    chance += (bits % 2 ? -1 : 1) * Math.pow(1 - missing / alphabet.length, rules.length);
+  }
+  return chance;
 }
 
 /**

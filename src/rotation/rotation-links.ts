@@ -68,7 +68,7 @@ export function createRotationLinks(): RotationLinks {
   return {
     async requirePolicy(exec, tenantId, policyId) {
       const p = await findPolicyOrThrow(exec, tenantId, policyId);
-      return { gracePeriodSeconds: p.grace_period_seconds, autoGenerate: p.auto_generate, secretPolicyId: p.secret_policy_id };
+      return { name: p.name, gracePeriodSeconds: p.grace_period_seconds, autoGenerate: p.auto_generate, secretPolicyId: p.secret_policy_id };
     },
     async requireSecretPolicy(exec, tenantId, id) {
       await findSecretPolicyOrThrow(exec, tenantId, id);

@@ -20,15 +20,14 @@ export interface AccessRecorder {
 /** Creates the recorder; `intervalMs` is how often it flushes. */
 export function createAccessRecorder(deps: { db: Db; clock: Clock; logger: Logger; intervalMs: number }): AccessRecorder {
   let counts = new Map<number, { n: number; last: Date }>();
-  // Counts being written right now: still "pending" for readers until their transaction commits.
-  let inflight = new Map<number, { n: number; last: Date }>();
+  // Batches taken out of `counts` but not committed yet: still "pending" for readers until they are.
+  const unflushed = new Set<Map<number, { n: number; last: Date }>>();
   let flushing: Promise<void> = Promise.resolve();
   const timer = setInterval(() => void recorder.flush(), deps.intervalMs);
   timer.unref();
 
   async function write(batch: Map<number, { n: number; last: Date }>) {
     if (batch.size === 0) return;
-    inflight = batch;
     const rows = [...batch.entries()].map(([id, c]) => ({ secret_id: id, day: c.last.toISOString().slice(0, 10), count: c.n }));
     try {
       await deps.db.transaction().execute(async (tx) => {
@@ -61,7 +60,7 @@ export function createAccessRecorder(deps: { db: Db; clock: Clock; logger: Logge
         counts.set(id, { n: c.n + (now?.n ?? 0), last: now && now.last > c.last ? now.last : c.last });
       }
     } finally {
-      inflight = new Map();
+      unflushed.delete(batch);
     }
   }
 
@@ -74,11 +73,24 @@ export function createAccessRecorder(deps: { db: Db; clock: Clock; logger: Logge
         entry.last = now;
       } else counts.set(secretId, { n: 1, last: now });
     },
-    pending: (id) => (counts.get(id)?.n ?? 0) + (inflight.get(id)?.n ?? 0),
-    lastAccess: (id) => counts.get(id)?.last ?? inflight.get(id)?.last,
+    pending(id) {
+      let n = counts.get(id)?.n ?? 0;
+      for (const batch of unflushed) n += batch.get(id)?.n ?? 0;
+      return n;
+    },
+    lastAccess(id) {
+      let last = counts.get(id)?.last;
+      for (const batch of unflushed) {
+        const l = batch.get(id)?.last;
+        if (l && (!last || l > last)) last = l;
+      }
+      return last;
+    },
     flush() {
       const batch = counts;
+      if (batch.size === 0) return flushing;
       counts = new Map();
+      unflushed.add(batch);
       flushing = flushing.then(() => write(batch));
       return flushing;
     },

@@ -57,7 +57,7 @@ export interface ListSecretsInput {
 /** What the secrets service needs from rotation: policies, assignments and their bookkeeping. */
 export interface RotationLinks {
   /** Checks the policy exists in the tenant; throws `rotation_policy_not_found`. */
-  requirePolicy(exec: Executor, tenantId: string, policyId: string): Promise<{ gracePeriodSeconds: number; autoGenerate: boolean; secretPolicyId: string | null }>;
+  requirePolicy(exec: Executor, tenantId: string, policyId: string): Promise<{ name: string; gracePeriodSeconds: number; autoGenerate: boolean; secretPolicyId: string | null }>;
   /** Checks the secret policy exists; throws `secret_policy_not_found`. */
   requireSecretPolicy(exec: Executor, tenantId: string, secretPolicyId: string): Promise<void>;
   /** Assigns (or re-assigns) a secret to a policy. */
@@ -444,7 +444,20 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       });
       await rotation.versionWritten(tx, { tenantId: ownerId, secretId: secret.id, path, oldVersion: previous, newVersion: version, now, actor: call.principal.subject, rotation: true });
       await appendEvents(tx, [
-        { tenantId: ownerId, eventType: "rotation.completed", path, policyId: secret.rotation_policy_id ?? undefined, data: { old_version: previous, new_version: version, rotated_by: call.principal.subject, reason: input.reason ?? null }, createdAt: now },
+        {
+          tenantId: ownerId,
+          eventType: "rotation.completed",
+          path,
+          policyId: secret.rotation_policy_id ?? undefined,
+          data: {
+            ...(secret.rotation_policy_id ? { policy_id: secret.rotation_policy_id, policy_name: policy?.name ?? null } : {}),
+            old_version: previous,
+            new_version: version,
+            rotated_by: call.principal.subject,
+            reason: input.reason ?? null,
+          },
+          createdAt: now,
+        },
       ]);
       await auditAllowed(tx, clock, call, { path, version });
       return { path, version, previousVersion: previous, rotatedAt: now, previousReadableUntil: readableUntil };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { alphabetOf, generateValue, impossibility, type GenerationRules } from "../../src/crypto/value-generator.js";
+import { alphabetOf, generateValue, impossibility, successChance, type GenerationRules } from "../../src/crypto/value-generator.js";
 
 const base: GenerationRules = {
   length: 12,
@@ -42,6 +42,11 @@ describe("value generation", () => {
     expect(impossibility({ ...base, charset: "custom", chars: "aaaa", requireUppercase: false, requireDigits: false, requireSymbols: false })).toMatch(/fewer than 2/);
     expect(impossibility({ ...base, excludeChars: "0123456789" })).toMatch(/require_digits/);
     expect(impossibility(base)).toBeUndefined();
+    // possible, but a draw would almost never contain the one digit: refused before it fails at rotation time
+    const rare: GenerationRules = { length: 8, charset: "custom", chars: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" + "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØÙÚÛÜÝÞßàáâãäåæçèéêëìíîïðñòóôõöøùúûüýþÿ".repeat(1) + "7", requireUppercase: false, requireLowercase: false, requireDigits: true, requireSymbols: false };
+    expect(successChance(rare)).toBeLessThan(0.1);
+    expect(impossibility({ ...rare, length: 8, chars: "x".repeat(1) + Array.from({ length: 1000 }, (_, i) => String.fromCharCode(0x4e00 + i)).join("") + "7" })).toMatch(/too rare/);
+    expect(successChance({ ...base })).toBeGreaterThan(0.3);
     expect(alphabetOf({ ...base, charset: "hex", excludeChars: "abc" })).toHaveLength(13);
   });
 });

@@ -1,0 +1,135 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { createClient, type CallOptions, type Client, type Transport } from "@connectrpc/connect";
+import type { SecretCache, SecretCacheOptions } from "./cache.js";
+import { ScaiVaultError } from "./errors.js";
+import { AuditService } from "./gen/scaivault/v1/audit_pb.js";
+import { RotationService } from "./gen/scaivault/v1/rotation_pb.js";
+import { SecretPolicyService } from "./gen/scaivault/v1/secret_policies_pb.js";
+import { SecretsService } from "./gen/scaivault/v1/secrets_pb.js";
+import { WebhookService } from "./gen/scaivault/v1/webhooks_pb.js";
+import { createSecretHelpers, type SecretsClient } from "./secrets.js";
+
+/** Where the bearer token comes from: a fixed one, or a function asked before every call (so it can refresh). */
+export type TokenSource =
+  | { token?: string; getToken?: never }
+  | { getToken: () => string | Promise<string>; token?: never };
+
+/** What every client takes, whichever runtime and transport it uses. */
+export type ClientOptions = TokenSource & {
+  /** Act on another tenant of your partner (partner admins only): sent as `x-scaivault-tenant`. */
+  tenant?: string;
+  /** Deadline of each call attempt, in milliseconds (default 30 000; 0 for none). */
+  timeoutMs?: number;
+  /**
+   * How often a read (`Get*`, `List*`) is tried again after `unavailable`, `rate_limited` or
+   * `deadline_exceeded`, with jittered exponential backoff from 100 ms up to 2 s (default 2).
+   * Writes are never retried: the first attempt may have been applied.
+   */
+  retries?: number;
+  /** Caches `secrets.get`; writes through this client invalidate what they touch. Off by default. */
+  cache?: SecretCacheOptions | boolean;
+};
+
+/** Typed clients for every ScaiVault service. Every method throws {@link ScaiVaultError}. */
+export interface ScaiVaultClient {
+  secrets: SecretsClient;
+  rotation: Client<typeof RotationService>;
+  secretPolicies: Client<typeof SecretPolicyService>;
+  webhooks: Client<typeof WebhookService>;
+  audit: Client<typeof AuditService>;
+  /** The read cache of `secrets.get`, when enabled. */
+  cache: SecretCache | undefined;
+  /** The transport every call goes through. */
+  transport: Transport;
+  /** Closes the connections the client opened (HTTP/2 sessions, keep-alive sockets). */
+  close(): void;
+}
+
+const defaultTimeoutMs = 30_000;
+const defaultRetries = 2;
+/** Secrets methods that change what `GetSecret` returns for the request's `path`. */
+const pathWrites = new Set(["PutSecret", "UpdateSecretMetadata", "DeleteSecret", "RestoreSecret", "RotateSecret"]);
+/** Methods that may change the value of secrets they do not name in the request. */
+const bulkWrites = new Set(["RotatePolicy"]);
+
+/**
+ * Creates the client over a transport you built (any Connect transport: connect-node,
+ * connect-web, or `createRouterTransport` in tests). `createScaiVaultClient` from the package's
+ * Node or web entry builds the transport for you.
+ */
+export function createScaiVaultClientWithTransport(transport: Transport, options: ClientOptions & { close?: () => void } = {}): ScaiVaultClient {
+  if (options.token !== undefined && options.getToken !== undefined) {
+    throw new ScaiVaultError("invalid_request", "ScaiVault client: give token or getToken, not both");
+  }
+  const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+  const retries = options.retries ?? defaultRetries;
+  if (!Number.isInteger(retries) || retries < 0) throw new ScaiVaultError("invalid_request", "ScaiVault client: retries must be a non-negative integer");
+  let cache: SecretCache | undefined;
+
+  async function invoke<R>(method: DescMethod, input: { path?: unknown } | undefined, callOptions: CallOptions, send: (o: CallOptions) => Promise<R>): Promise<R> {
+    const readOnly = /^(Get|List)/.test(method.name);
+    const invalidate = () => {
+      if (!cache) return;
+      if (bulkWrites.has(method.name)) cache.clear();
+      else if (pathWrites.has(method.name) && method.parent.typeName === SecretsService.typeName && typeof input?.path === "string") cache.invalidate(input.path);
+    };
+    for (let attempt = 0; ; attempt++) {
+      const headers = new Headers(callOptions.headers);
+      const token = options.token ?? (await options.getToken?.());
+      if (token && !headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
+      if (options.tenant && !headers.has("x-scaivault-tenant")) headers.set("x-scaivault-tenant", options.tenant);
+      invalidate();
+      try {
+        return await send({ ...callOptions, headers, timeoutMs: callOptions.timeoutMs ?? (timeoutMs || undefined) });
+      } catch (err) {
+        const error = ScaiVaultError.from(err);
+        const retryable = ["unavailable", "rate_limited", "deadline_exceeded"].includes(error.code);
+        if (!readOnly || !retryable || attempt >= retries || callOptions.signal?.aborted) throw error;
+        await sleep(Math.min(2000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2), callOptions.signal);
+      } finally {
+        invalidate(); // again: a read that raced with the write must not keep the old value
+      }
+    }
+  }
+
+  function wrap<S extends DescService>(service: S): Client<S> {
+    const raw = createClient(service, transport) as unknown as Record<string, (input: unknown, options?: CallOptions) => Promise<unknown>>;
+    const wrapped: Record<string, unknown> = {};
+    for (const method of service.methods) {
+      const call = raw[method.localName]!;
+      wrapped[method.localName] =
+        method.methodKind === "unary"
+          ? (input: { path?: unknown } | undefined, callOptions: CallOptions = {}) => invoke(method, input, callOptions, (o) => call(input, o))
+          : call;
+    }
+    return wrapped as Client<S>;
+  }
+
+  const secretsClient = wrap(SecretsService);
+  const cacheOptions = options.cache === true ? {} : options.cache || undefined;
+  const { helpers, cache: readCache } = createSecretHelpers(secretsClient, cacheOptions);
+  cache = readCache;
+  return {
+    secrets: Object.assign(secretsClient, helpers),
+    rotation: wrap(RotationService),
+    secretPolicies: wrap(SecretPolicyService),
+    webhooks: wrap(WebhookService),
+    audit: wrap(AuditService),
+    cache: readCache,
+    transport,
+    close: options.close ?? (() => undefined),
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      if (signal?.aborted) reject(ScaiVaultError.from(signal.reason));
+      else resolve();
+    }
+  });
+}

@@ -1,0 +1,14 @@
+import type { GroupSpec } from "../cli.js";
+import { auditCommands } from "./audit.js";
+import { loginCommand, tokenCommand } from "./auth.js";
+import { rotationCommands } from "./rotation.js";
+import { secretPolicyCommands } from "./secret-policies.js";
+import { secretsCommands } from "./secrets.js";
+import { webhookCommands } from "./webhooks.js";
+
+/** Every command of `scaivault`. */
+export const commands: GroupSpec = {
+  name: "scaivault",
+  summary: "ScaiVault from the command line: secrets, rotation policies, secret policies, webhooks.",
+  commands: [loginCommand, tokenCommand, secretsCommands, rotationCommands, secretPolicyCommands, webhookCommands, auditCommands],
+};
