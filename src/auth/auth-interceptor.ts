@@ -1,11 +1,11 @@
 import { getOption, hasOption } from "@bufbuild/protobuf";
-import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Interceptor } from "@connectrpc/connect";
 import { access } from "../../gen/scaivault/v1/options_pb.js";
 import { appendAuditEntries } from "../audit/audit-store.js";
 import { auditEntryOf } from "../audit/call-audit.js";
 import type { Clock } from "../clock.js";
 import type { Db } from "../db/database.js";
-import { contractCodeOf, ScaiVaultError, toConnectError } from "../errors.js";
+import { contractCodeOf, ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
   callContextKey,
@@ -30,8 +30,9 @@ export interface AuthInterceptorDeps {
 /**
  * The one place that authenticates, authorises and audits every call, for all four protocols:
  * reads the method's `(scaivault.v1.access)` rule, verifies the bearer token, resolves the target
- * tenant, and turns every error into the contract's error (ErrorInfo reason = code).
- * Methods without a rule (health, reflection) are public.
+ * tenant, and audits every failed call (successful ones are audited by the service, inside the
+ * transaction of the change). Methods without a rule (health, reflection) are public; errors are
+ * turned into the contract's by the transport's outermost interceptor.
  */
 export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
   const { verifier, directory, db, clock, logger } = deps;
@@ -79,9 +80,8 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
         throw new ScaiVaultError("access_denied", `requires scope ${rule.anyScope.join(" or ")}`);
       }
     } catch (err) {
-      const { code } = contractCodeOf(err);
-      await auditFailure(call, code, path);
-      throw asConnectError(err, logger, requestId);
+      await auditFailure(call, contractCodeOf(err).code, path);
+      throw err;
     }
 
     req.contextValues.set(callContextKey, call);
@@ -89,7 +89,7 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
       return await next(req);
     } catch (err) {
       if (!call.audited) await auditFailure(call, contractCodeOf(err).code, path);
-      throw asConnectError(err, logger, requestId);
+      throw err;
     }
   };
 }
@@ -107,18 +107,4 @@ async function authorizeCrossTenant(principal: Principal, target: string, direct
   if (!principal.partnerAdmin) throw new ScaiVaultError("access_denied", "only partner admins may act for another tenant");
   const partner = await directory.partnerOf(target);
   if (partner !== principal.partnerId) throw new ScaiVaultError("access_denied", "no access to that tenant");
-}
-
-/** Our errors become ConnectErrors with the contract code; anything unknown becomes `internal`, logged with its cause. */
-function asConnectError(err: unknown, logger: Logger, requestId: string): ConnectError {
-  if (err instanceof ScaiVaultError) {
-    if (err.code === "internal" || err.code === "unavailable") logger.error("call failed", { requestId, code: err.code, err: err.cause ?? err });
-    return toConnectError(err);
-  }
-  if (err instanceof ConnectError) {
-    const { code } = contractCodeOf(err);
-    if (code !== "internal") return err;
-  }
-  logger.error("call failed", { requestId, code: "internal", err });
-  return toConnectError(new ScaiVaultError("internal", "internal error"));
 }

@@ -12,12 +12,17 @@ import type { Logger } from "../log.js";
 export function createErrorInterceptor(logger: Logger): Interceptor {
   return (next) => async (req) => {
     const context = { requestId: req.contextValues.get(requestIdKey), procedure: `${req.service.typeName}/${req.method.name}` };
+    const started = performance.now();
     try {
       const res = await next(req);
+      // One line per call with its request id; never a value or a token.
+      logger.info("call", { ...context, code: "ok", ms: Math.round((performance.now() - started) * 10) / 10 });
       if (!res.stream) return res;
       return { ...res, message: translateErrors(res.message, logger, context) };
     } catch (err) {
-      throw contractError(err, logger, context);
+      const error = contractError(err, logger, context);
+      logger.info("call", { ...context, code: contractCodeOf(error).code, ms: Math.round((performance.now() - started) * 10) / 10 });
+      throw error;
     }
   };
 }

@@ -65,10 +65,11 @@ export function matchPathTemplate(template: PathTemplate, rawPath: string): Reco
   // Decoding waits until the whole template matched: a malformed escape only fails a route
   // that would actually serve the path.
   for (const { fieldPath, multi, taken } of found) {
-    // A single segment is one value, so `%2F` inside it is a slash of that value
-    // (`{secret_path}` = `team%2Fdb` → `team/db`). In a `**` variable the slashes are the
-    // URL's own, so an encoded one stays encoded rather than inventing a path boundary.
-    variables[fieldPath] = multi ? taken.map(decodeKeepingSlashes).join("/") : decodeURIComponent(taken[0]!);
+    // `%2F` is a slash of the value in both kinds (`{secret_path}` = `team%2Fdb` → `team/db`;
+    // `{path=**}` = `a%2Fb/c` → `a/b/c`): clients such as Swagger UI encode the slashes of a
+    // path parameter, and secret paths cannot contain `%`, so nothing is lost. Routing was
+    // decided on the raw path above, so an encoded slash can never turn into a literal tail.
+    variables[fieldPath] = multi ? taken.map((t) => decodeURIComponent(t)).join("/") : decodeURIComponent(taken[0]!);
   }
   return variables;
 }
@@ -76,8 +77,4 @@ export function matchPathTemplate(template: PathTemplate, rawPath: string): Reco
 /** Orders templates so that the more specific comes first: more literal segments, then fewer wildcards. */
 export function compareSpecificity(a: PathTemplate, b: PathTemplate): number {
   return b.literals - a.literals || a.wildcards - b.wildcards;
-}
-
-function decodeKeepingSlashes(segment: string): string {
-  return segment.split(/%2F/i).map(decodeURIComponent).join("%2F");
 }

@@ -54,6 +54,12 @@ describe("secrets over REST: the guide's examples", () => {
     expect(v9.body.error.code).toBe("version_not_found");
   });
 
+  it("accepts the path with its slashes URL-encoded, as some clients send it", async () => {
+    const res = await tv.rest("GET", `/v1/secrets/${encodeURIComponent(SF)}`, { token });
+    expect(res.status).toBe(200);
+    expect(res.body.path).toBe(SF);
+  });
+
   it("renders expires_at as null when a secret has no expiry", async () => {
     await tv.rest("PUT", "/v1/secrets/app/db/password", { token, body: { data: { password: "pw1" } } });
     const res = await tv.rest("GET", "/v1/secrets/app/db/password", { token });

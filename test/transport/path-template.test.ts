@@ -20,9 +20,9 @@ describe("path templates", () => {
     expect(match("/v1/secrets/{path=**}", "/v1/secrets/a//b")).toBeUndefined();
   });
 
-  it("decodes %2F in a single segment but keeps it in **", () => {
+  it("decodes %2F in a single segment and in **", () => {
     expect(match("/v1/p/{id}/secrets/{secret_path}", "/v1/p/x/secrets/team%2Fdb")).toEqual({ id: "x", secret_path: "team/db" });
-    expect(match("/v1/secrets/{path=**}", "/v1/secrets/a%2fb/%41")).toEqual({ path: "a%2Fb/A" });
+    expect(match("/v1/secrets/{path=**}", "/v1/secrets/a%2fb/%41")).toEqual({ path: "a/b/A" });
     expect(() => match("/v1/p/{id}", "/v1/p/%E0%A4%A")).toThrow(URIError);
   });
 

@@ -78,9 +78,12 @@ describe("route matching", () => {
     expect(res.body).toEqual({ policy_id: "rot_q", secret_path: "team/db/main", detached: true });
   });
 
-  it("keeps an encoded slash encoded inside a ** variable and decodes other escapes", async () => {
+  it("decodes escapes, %2F included, inside a ** variable, without letting an encoded slash pick a route", async () => {
     await call(`${s.baseUrl}/v1/secrets/a%2Fb/c%2Dd`);
-    expect(lastCall().message).toMatchObject({ path: "a%2Fb/c-d" });
+    expect(lastCall().message).toMatchObject({ path: "a/b/c-d" });
+    // `a%2Fversions` is one raw segment: it reaches GetSecret (whose path check refuses the reserved name), not ListSecretVersions
+    await call(`${s.baseUrl}/v1/secrets/a%2Fversions`);
+    expect(lastCall()).toMatchObject({ method: "GetSecret", message: { path: "a/versions" } });
   });
 
   it("answers 404 with the error body for unknown routes, trailing slashes and wrong case", async () => {
