@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { AuditEventSchema, ListAuditEventsResponseSchema, type AuditService } from "../../gen/scaivault/v1/audit_pb.js";
 import type { Db } from "../db/database.js";
-import { ScaiVaultError } from "../errors.js";
+import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
 import { callOf, dateOf, tsOf } from "../secrets/secrets-handler.js";
 import { listAuditEntries } from "./audit-store.js";
 
@@ -11,13 +11,8 @@ export function createAuditHandler(db: Db): ServiceImpl<typeof AuditService> {
   return {
     async listAuditEvents(req, ctx) {
       const call = callOf(ctx);
-      const limit = req.limit ?? 50;
-      if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new ScaiVaultError("invalid_request", "limit must be from 1 to 200");
-      let beforeId: number | undefined;
-      if (req.cursor) {
-        beforeId = Number(Buffer.from(req.cursor, "base64url").toString("utf8"));
-        if (!Number.isSafeInteger(beforeId) || beforeId < 1) throw new ScaiVaultError("invalid_request", "cursor is not valid");
-      }
+      const limit = pageLimit(req.limit);
+      const beforeId = req.cursor ? Number(decodeCursor(req.cursor, "before")) : undefined;
       const rows = await listAuditEntries(db, {
         tenantId: call.tenantId,
         path: req.path,
@@ -28,10 +23,9 @@ export function createAuditHandler(db: Db): ServiceImpl<typeof AuditService> {
         beforeId,
         limit,
       });
-      const hasMore = rows.length > limit;
-      const page = rows.slice(0, limit);
+      const page = pageOf(rows, limit, (last) => encodeCursor("before", last.id));
       return create(ListAuditEventsResponseSchema, {
-        data: page.map((r) =>
+        data: page.rows.map((r) =>
           create(AuditEventSchema, {
             id: String(r.id),
             time: tsOf(r.time),
@@ -46,8 +40,8 @@ export function createAuditHandler(db: Db): ServiceImpl<typeof AuditService> {
             clientAddress: r.client_address ?? undefined,
           }),
         ),
-        cursor: hasMore ? Buffer.from(String(page[page.length - 1]!.id)).toString("base64url") : undefined,
-        hasMore,
+        cursor: page.cursor,
+        hasMore: page.hasMore,
       });
     },
   };

@@ -4,6 +4,7 @@ import type { Clock } from "../clock.js";
 import type { Envelope } from "../crypto/envelope.js";
 import { inTransaction, type Db, type Executor, type Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
+import { decodeCursor, encodeCursor, pageLimit } from "../pagination.js";
 import type { SecretReadCache } from "../secrets/secret-read-cache.js";
 import { validateSecretPath } from "../secrets/secret-path.js";
 import { parseDurationField } from "../secrets/secrets-service.js";
@@ -69,8 +70,8 @@ export function createRotationService(deps: RotationServiceDeps) {
   }
 
   async function list(call: CallContext, input: { activeOnly: boolean; limit?: number; cursor?: string }) {
-    const limit = validateLimit(input.limit);
-    const rows = await store.listPolicies(db, { tenantId: call.tenantId, activeOnly: input.activeOnly, afterId: input.cursor ? decodeCursor(input.cursor, "after") : undefined, limit });
+    const limit = pageLimit(input.limit);
+    const rows = await store.listPolicies(db, { tenantId: call.tenantId, activeOnly: input.activeOnly, afterId: input.cursor ? String(decodeCursor(input.cursor, "after")) : undefined, limit });
     const hasMore = rows.length > limit;
     const page = rows.slice(0, limit);
     await auditAllowed(db, clock, call);
@@ -258,7 +259,7 @@ export function createRotationService(deps: RotationServiceDeps) {
     if (input.status && !HISTORY_STATUSES.includes(input.status)) {
       throw new ScaiVaultError("invalid_request", `status must be one of ${HISTORY_STATUSES.join(", ")}`);
     }
-    const limit = validateLimit(input.limit);
+    const limit = pageLimit(input.limit);
     const beforeSeq = input.cursor ? Number(decodeCursor(input.cursor, "before")) : undefined;
     if (beforeSeq !== undefined && !Number.isSafeInteger(beforeSeq)) throw new ScaiVaultError("invalid_request", "cursor is not valid");
     await policyOrThrow(db, call.tenantId, id);
@@ -326,26 +327,6 @@ function validateDescription(description: string | undefined) {
   if (description !== undefined && description.length > 1024) throw new ScaiVaultError("invalid_request", "description is over 1024 characters");
 }
 
-function validateLimit(limit: number | undefined): number {
-  const n = limit ?? 50;
-  if (!Number.isInteger(n) || n < 1 || n > 200) throw new ScaiVaultError("invalid_request", "limit must be from 1 to 200");
-  return n;
-}
-
 function dedupe(ids: string[]): string[] {
   return [...new Set(ids)];
-}
-
-function encodeCursor(key: string, value: string): string {
-  return Buffer.from(JSON.stringify({ [key]: value })).toString("base64url");
-}
-
-function decodeCursor(cursor: string, key: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (typeof parsed[key] === "string") return parsed[key];
-  } catch {
-    // fall through
-  }
-  throw new ScaiVaultError("invalid_request", "cursor is not valid");
 }

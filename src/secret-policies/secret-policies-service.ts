@@ -4,6 +4,7 @@ import type { Clock } from "../clock.js";
 import { charsets, impossibility, type GenerationRules } from "../crypto/value-generator.js";
 import { inTransaction, type Db } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
+import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
 import * as store from "./secret-policies-store.js";
 import type { SecretPolicyRow } from "./secret-policies-store.js";
 
@@ -41,13 +42,11 @@ export function createSecretPoliciesService(deps: SecretPoliciesServiceDeps) {
   const { db, clock } = deps;
 
   async function list(call: CallContext, input: { limit?: number; cursor?: string }) {
-    const limit = input.limit ?? 50;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new ScaiVaultError("invalid_request", "limit must be from 1 to 200");
-    const rows = await store.listSecretPolicies(db, { tenantId: call.tenantId, afterId: input.cursor ? decodeCursor(input.cursor) : undefined, limit });
-    const hasMore = rows.length > limit;
-    const page = rows.slice(0, limit);
+    const limit = pageLimit(input.limit);
+    const rows = await store.listSecretPolicies(db, { tenantId: call.tenantId, afterId: input.cursor ? String(decodeCursor(input.cursor, "after")) : undefined, limit });
+    const page = pageOf(rows, limit, (last) => encodeCursor("after", last.id));
     await auditAllowed(db, clock, call);
-    return { policies: page, hasMore, cursor: hasMore ? encodeCursor(page[page.length - 1]!.id) : undefined };
+    return { policies: page.rows, hasMore: page.hasMore, cursor: page.cursor };
   }
 
   async function create(call: CallContext, name: string, input: SecretPolicyFields): Promise<SecretPolicyRow> {
@@ -166,18 +165,4 @@ function invalid(message: string) {
 
 function notFound(id: string) {
   return new ScaiVaultError("secret_policy_not_found", `secret policy ${id} not found`);
-}
-
-function encodeCursor(id: string): string {
-  return Buffer.from(JSON.stringify({ after: id })).toString("base64url");
-}
-
-function decodeCursor(cursor: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (typeof parsed.after === "string") return parsed.after;
-  } catch {
-    // fall through
-  }
-  throw invalid("cursor is not valid");
 }

@@ -8,6 +8,7 @@ import { inTransaction, type Db, type Executor, type Tx } from "../db/database.j
 import { parseDuration } from "../duration.js";
 import { ScaiVaultError } from "../errors.js";
 import { appendEvents } from "../events/outbox-store.js";
+import { decodeCursor, encodeCursor, pageLimit } from "../pagination.js";
 import type { AccessRecorder } from "./access-recorder.js";
 import type { SecretReadCache } from "./secret-read-cache.js";
 import { validateSecretPath } from "./secret-path.js";
@@ -310,8 +311,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
 
   /** Lists live secrets with the guide's filters; the cursor is the last path seen (keyset). */
   async function list(call: CallContext, input: ListSecretsInput) {
-    const limit = input.limit ?? 50;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new ScaiVaultError("invalid_request", "limit must be from 1 to 200");
+    const limit = pageLimit(input.limit);
     if (input.secretType) validateSecretType(input.secretType);
     const query: store.SecretListQuery = {
       ownerId: call.tenantId,
@@ -322,7 +322,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       updatedAfter: input.updatedAfter,
       includeExpired: input.includeExpired,
       now: clock.now(),
-      afterPath: input.cursor ? decodeCursor(input.cursor) : undefined,
+      afterPath: input.cursor ? String(decodeCursor(input.cursor, "after")) : undefined,
       limit,
     };
     const [rows, total] = await Promise.all([store.listSecretsPage(db, query), store.countSecrets(db, query)]);
@@ -333,7 +333,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     return {
       rows: page,
       details,
-      cursor: hasMore ? encodeCursor(page[page.length - 1]!.path) : undefined,
+      cursor: hasMore ? encodeCursor("after", page[page.length - 1]!.path) : undefined,
       hasMore,
       totalCount: total,
     };
@@ -560,18 +560,4 @@ export function parseDurationField(text: string, field: string): number {
 
 function dedupe(tags: string[]): string[] {
   return [...new Set(tags)];
-}
-
-function encodeCursor(path: string): string {
-  return Buffer.from(JSON.stringify({ after: path })).toString("base64url");
-}
-
-function decodeCursor(cursor: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (typeof parsed.after === "string") return parsed.after;
-  } catch {
-    // fall through
-  }
-  throw new ScaiVaultError("invalid_request", "cursor is not valid");
 }

@@ -4,6 +4,7 @@ import type { Clock } from "../clock.js";
 import type { Envelope } from "../crypto/envelope.js";
 import { inTransaction, type Db, type Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
+import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
 import { appendEvents, eventTypes } from "../events/outbox-store.js";
 import { decodeWebhookSecret, generateWebhookSecret } from "./signature.js";
 import { checkWebhookUrl, SsrfRefusedError, systemResolveAll, type AllowList, type ResolveAll } from "./ssrf-guard.js";
@@ -11,8 +12,6 @@ import * as store from "./webhooks-store.js";
 import type { WebhookRow } from "./webhooks-store.js";
 
 const NAME_PATTERN = /^[a-z0-9_-]{1,64}$/;
-const DEFAULT_LIMIT = 50;
-const MAX_LIMIT = 200;
 
 /** Additional authenticated data binding a webhook's signing key to its tenant and id. */
 export function webhookSecretAad(tenantId: string, webhookId: string): Buffer {
@@ -97,12 +96,12 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
   }
 
   async function list(call: CallContext, input: PageInput) {
-    const limit = validLimit(input.limit);
+    const limit = pageLimit(input.limit);
     const after = input.cursor ? decodeCursor(input.cursor, "after") : undefined;
     if (after !== undefined && typeof after !== "string") throw invalidCursor();
     const rows = await store.listWebhooksPage(db, call.tenantId, after, limit);
     await auditAllowed(db, clock, call);
-    return page(rows, limit, (last) => encodeCursor("after", last.id));
+    return pageOf(rows, limit, (last) => encodeCursor("after", last.id));
   }
 
   async function get(call: CallContext, id: string): Promise<WebhookRow> {
@@ -145,13 +144,13 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
 
   /** The attempt log of a webhook, newest first. */
   async function deliveries(call: CallContext, id: string, input: PageInput) {
-    const limit = validLimit(input.limit);
+    const limit = pageLimit(input.limit);
     const before = input.cursor ? decodeCursor(input.cursor, "before") : undefined;
     if (before !== undefined && typeof before !== "number") throw invalidCursor();
     await existing(db, call.tenantId, id);
     const rows = await store.listAttemptsPage(db, call.tenantId, id, before, limit);
     await auditAllowed(db, clock, call, { path: id });
-    return page(rows, limit, (last) => encodeCursor("before", last.id));
+    return pageOf(rows, limit, (last) => encodeCursor("before", last.id));
   }
 
   /** Queues a `ping` event for this webhook only; the delivery worker sends it like any other. */
@@ -194,32 +193,6 @@ function validEvents(events: string[]): string[] {
     }
   }
   return [...new Set(events)];
-}
-
-function validLimit(limit: number | undefined): number {
-  const n = limit ?? DEFAULT_LIMIT;
-  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) throw new ScaiVaultError("invalid_request", `limit must be from 1 to ${MAX_LIMIT}`);
-  return n;
-}
-
-function page<T>(rows: T[], limit: number, cursorOf: (last: T) => string) {
-  const hasMore = rows.length > limit;
-  const data = rows.slice(0, limit);
-  return { rows: data, hasMore, cursor: hasMore ? cursorOf(data[data.length - 1]!) : undefined };
-}
-
-function encodeCursor(key: string, value: string | number): string {
-  return Buffer.from(JSON.stringify({ [key]: value })).toString("base64url");
-}
-
-function decodeCursor(cursor: string, key: string): string | number {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))[key];
-    if (typeof value === "string" || typeof value === "number") return value;
-  } catch {
-    // fall through
-  }
-  throw invalidCursor();
 }
 
 function invalidCursor() {
