@@ -177,6 +177,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       await webhookDelivery.stop();
       await access.close();
       await auditWriter.drain();
+      logger.info("read audit group commit", auditWriter.stats());
       await stopListening();
       await database.close();
     },

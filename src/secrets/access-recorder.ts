@@ -27,30 +27,29 @@ export function createAccessRecorder(deps: { db: Db; clock: Clock; logger: Logge
   timer.unref();
 
   async function write(batch: Map<number, { n: number; last: Date }>) {
-    if (batch.size === 0) return;
-    const rows = [...batch.entries()].map(([id, c]) => ({ secret_id: id, day: c.last.toISOString().slice(0, 10), count: c.n }));
     try {
       await deps.db.transaction().execute(async (tx) => {
-        // Secrets may be destroyed between the read and the flush: only count those still there.
-        const ids = rows.map((r) => r.secret_id);
-        const live = new Set(
-          (await tx.selectFrom("secrets").select("id").where("id", "in", ids).execute()).map((r) => r.id),
-        );
-        const liveRows = rows.filter((r) => live.has(r.secret_id));
-        if (liveRows.length === 0) return;
-        await tx
-          .insertInto("secret_access_daily")
-          .values(liveRows)
-          .onConflict((oc) => oc.columns(["secret_id", "day"]).doUpdateSet({ count: sql`secret_access_daily.count + excluded.count` }))
-          .execute();
-        for (const [id, c] of batch) {
-          if (!live.has(id)) continue;
+        // Chunks keep each statement well under PostgreSQL's 65,535 bind parameters.
+        const all = [...batch];
+        for (let i = 0; i < all.length; i += 2000) {
+          const chunk = all.slice(i, i + 2000);
+          // Secrets may be destroyed between the read and the flush: only count those still there.
+          const live = new Set(
+            (await tx.selectFrom("secrets").select("id").where("id", "in", chunk.map(([id]) => id)).execute()).map((r) => r.id),
+          );
+          const touched = chunk.filter(([id]) => live.has(id));
+          if (touched.length === 0) continue;
           await tx
-            .updateTable("secrets")
-            .set({ last_accessed_at: c.last })
-            .where("id", "=", id)
-            .where((eb) => eb.or([eb("last_accessed_at", "is", null), eb("last_accessed_at", "<", c.last)]))
+            .insertInto("secret_access_daily")
+            .values(touched.map(([id, c]) => ({ secret_id: id, day: c.last.toISOString().slice(0, 10), count: c.n })))
+            .onConflict((oc) => oc.columns(["secret_id", "day"]).doUpdateSet({ count: sql`secret_access_daily.count + excluded.count` }))
             .execute();
+          // One statement for the whole chunk: a busy replica reads hundreds of secrets a second.
+          await sql`
+            update secrets set last_accessed_at = v.last
+            from (values ${sql.join(touched.map(([id, c]) => sql`(${id}::bigint, ${c.last}::timestamptz)`))}) as v(id, last)
+            where secrets.id = v.id and (secrets.last_accessed_at is null or secrets.last_accessed_at < v.last)
+          `.execute(tx);
         }
       });
     } catch (err) {
