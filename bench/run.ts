@@ -18,6 +18,8 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const secretsCount = Number(process.env.BENCH_SECRETS ?? 10_000);
 const listRows = Number(process.env.BENCH_LIST_ROWS ?? 1_000_000);
+// 100,000 (the issue's figure) takes over 10 minutes at the scheduler's current rate; BENCH_ROTATIONS=100000 runs it.
+const rotations = Number(process.env.BENCH_ROTATIONS ?? 10_000);
 const baseUrl = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 const children: ChildProcess[] = [];
@@ -45,8 +47,8 @@ function startNode(script: string, env: Record<string, string>, args: string[] =
   return child;
 }
 
-async function runJson<T>(script: string, args: string[]): Promise<T> {
-  const child = startNode(script, {}, args);
+async function runJson<T>(script: string, args: string[], env: Record<string, string> = {}): Promise<T> {
+  const child = startNode(script, env, args);
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   await new Promise((resolve, reject) => child.on("exit", (code) => (code === 0 ? resolve(null) : reject(new Error(`${script} exited ${code}`)))));
@@ -181,6 +183,32 @@ async function main() {
 
     service.kill("SIGTERM");
     floor.kill("SIGTERM");
+
+    if (rotations > 0) {
+      const replicaEnv = { DATABASE_URL: env.DATABASE_URL, SCAIVAULT_MASTER_KEY: env.SCAIVAULT_MASTER_KEY };
+      const runReplicas = async (tenant: string, replicas: number) => {
+        log(`scheduler: seeding ${fmt(rotations)} due assignments for ${replicas} replica(s)`);
+        await runJson("bench/seed-rotations.ts", [tenant, String(rotations)], replicaEnv);
+        const results = await Promise.all(
+          Array.from({ length: replicas }, () => runJson<{ rotated: number; errors: number; ms: number }>("bench/scheduler-replica.ts", [], replicaEnv)),
+        );
+        const rotated = results.reduce((n, r) => n + r.rotated, 0);
+        const errors = results.reduce((n, r) => n + r.errors, 0);
+        const seconds = Math.max(...results.map((r) => r.ms)) / 1000;
+        return { rotated, errors, perSecond: rotated / seconds, split: results.map((r) => r.rotated) };
+      };
+      const one = await runReplicas("rot-one", 1);
+      rows.push([`scheduler: ${fmt(rotations)} due, auto-generate, 1 replica`, `${fmt(one.perSecond)} rot/s`, "", "", String(one.errors + (rotations - one.rotated)), ""]);
+      const three = await runReplicas("rot-three", 3);
+      rows.push([
+        `scheduler: ${fmt(rotations)} due, auto-generate, 3 replicas`,
+        `${fmt(three.perSecond)} rot/s`,
+        "",
+        "",
+        String(three.errors + (rotations - three.rotated)),
+        `${fmt(three.perSecond / one.perSecond, 2)}× 1 replica (split ${three.split.map((n) => fmt(n)).join(" / ")})`,
+      ]);
+    }
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
     await new Promise((r) => setTimeout(r, 500));

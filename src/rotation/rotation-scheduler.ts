@@ -21,6 +21,8 @@ export interface RotationSchedulerDeps {
   tickSeconds: number;
   /** Assignments claimed per transaction. */
   batchSize: number;
+  /** Claims processed side by side (each in its own transaction); default 4. */
+  concurrency?: number;
   /** How long a claim keeps other workers away; a worker stalled past it is fenced off at commit. */
   claimLeaseSeconds?: number;
 }
@@ -117,15 +119,22 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     for (;;) {
       const claims = await claimDue(now);
       summary.claimed += claims.length;
-      for (const claim of claims) {
-        try {
-          summary[await processClaim(claim, now)] += 1;
-        } catch (err) {
-          // The claim stays until its lease ends, then another tick retries it.
-          summary.errors += 1;
-          logger.error("rotation failed unexpectedly", { tenantId: claim.tenantId, path: claim.path, policyId: claim.policyId, err });
+      // Claims are different secrets, each committed in its own transaction: they can run side by
+      // side on the pool (the embedded driver serialises them by itself).
+      let next = 0;
+      const worker = async () => {
+        while (next < claims.length) {
+          const claim = claims[next++]!;
+          try {
+            summary[await processClaim(claim, now)] += 1;
+          } catch (err) {
+            // The claim stays until its lease ends, then another tick retries it.
+            summary.errors += 1;
+            logger.error("rotation failed unexpectedly", { tenantId: claim.tenantId, path: claim.path, policyId: claim.policyId, err });
+          }
         }
-      }
+      };
+      await Promise.all(Array.from({ length: Math.min(deps.concurrency ?? 4, claims.length) }, worker));
       if (claims.length < deps.batchSize) break;
     }
     totals.claimed += summary.claimed;

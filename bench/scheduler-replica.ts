@@ -1,0 +1,36 @@
+/**
+ * One scheduler replica in its own process, for the bench: its own pool on the shared
+ * PostgreSQL, ticking until nothing is due; prints {rotated, ms}. Env: DATABASE_URL, SCAIVAULT_MASTER_KEY.
+ */
+import { systemClock } from "../src/clock.js";
+import { createEnvelope } from "../src/crypto/envelope.js";
+import { masterKeyFromBytes } from "../src/crypto/master-key.js";
+import { connectPostgres } from "../src/db/database.js";
+import { silentLogger } from "../src/log.js";
+import { createRotationEngine } from "../src/rotation/rotation-engine.js";
+import { createRotationLinks } from "../src/rotation/rotation-links.js";
+import { createRotationScheduler } from "../src/rotation/rotation-scheduler.js";
+
+const { db, close } = connectPostgres(process.env.DATABASE_URL!, 4);
+const envelope = createEnvelope(masterKeyFromBytes(Buffer.from(process.env.SCAIVAULT_MASTER_KEY!, "base64")), db);
+const scheduler = createRotationScheduler({
+  db,
+  envelope,
+  engine: createRotationEngine({ envelope, links: createRotationLinks() }),
+  readCache: { invalidatePath() {} },
+  clock: systemClock,
+  logger: silentLogger,
+  tickSeconds: 1,
+  batchSize: Number(process.env.BENCH_SCHEDULER_BATCH ?? 200),
+});
+const started = performance.now();
+let rotated = 0;
+let errors = 0;
+for (;;) {
+  const tick = await scheduler.runSchedulerTick();
+  rotated += tick.rotated;
+  errors += tick.errors + tick.failed + tick.stale;
+  if (tick.claimed === 0) break;
+}
+process.stdout.write(JSON.stringify({ rotated, errors, ms: performance.now() - started }) + "\n");
+await close();
