@@ -3,7 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { AuditEventSchema, ListAuditEventsResponseSchema, type AuditService } from "../../gen/scaivault/v1/audit_pb.js";
 import type { Db } from "../db/database.js";
 import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
-import { callOf, dateOf, tsOf } from "../secrets/secrets-handler.js";
+import { callOf, dateOf, tsOf } from "../handler-support.js";
 import { listAuditEntries } from "./audit-store.js";
 
 /** `GET /v1/audit/events`: the tenant's audit log, newest first. */

@@ -14,7 +14,7 @@ import {
   type RotationService as RotationServiceDesc,
 } from "../../gen/scaivault/v1/rotation_pb.js";
 import { httpCodeHeader } from "../auth/principal.js";
-import { callOf, stringListOf, tsOf } from "../secrets/secrets-handler.js";
+import { callOf, stringListOf, tsOf } from "../handler-support.js";
 import type { RotationService } from "./rotation-service.js";
 import type { AssignmentRow, HistoryRow, PolicyWithCount } from "./rotation-store.js";
 

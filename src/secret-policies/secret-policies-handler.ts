@@ -4,10 +4,12 @@ import {
   DeleteSecretPolicyResponseSchema,
   ListSecretPoliciesResponseSchema,
   SecretPolicySchema,
+  type CreateSecretPolicyRequest,
   type SecretPolicyService as SecretPolicyServiceDesc,
+  type UpdateSecretPolicyRequest,
 } from "../../gen/scaivault/v1/secret_policies_pb.js";
 import { httpCodeHeader } from "../auth/principal.js";
-import { callOf, stringListOf, tsOf } from "../secrets/secrets-handler.js";
+import { callOf, stringListOf, tsOf } from "../handler-support.js";
 import type { SecretPoliciesService } from "./secret-policies-service.js";
 import type { SecretPolicyRow } from "./secret-policies-store.js";
 
@@ -20,18 +22,7 @@ export function createSecretPoliciesHandler(service: SecretPoliciesService): Ser
     },
 
     async createSecretPolicy(req, ctx) {
-      const row = await service.create(callOf(ctx), req.name, {
-        description: req.description,
-        length: req.length,
-        charset: req.charset,
-        chars: req.chars,
-        requireUppercase: req.requireUppercase,
-        requireLowercase: req.requireLowercase,
-        requireDigits: req.requireDigits,
-        requireSymbols: req.requireSymbols,
-        excludeChars: req.excludeChars,
-        fields: req.fields,
-      });
+      const row = await service.create(callOf(ctx), req.name, { ...rulesOf(req), fields: req.fields });
       ctx.responseHeader.set(httpCodeHeader, "201");
       return secretPolicyMessage(row);
     },
@@ -41,18 +32,7 @@ export function createSecretPoliciesHandler(service: SecretPoliciesService): Ser
     },
 
     async updateSecretPolicy(req, ctx) {
-      const row = await service.update(callOf(ctx), req.id, {
-        description: req.description,
-        length: req.length,
-        charset: req.charset,
-        chars: req.chars,
-        requireUppercase: req.requireUppercase,
-        requireLowercase: req.requireLowercase,
-        requireDigits: req.requireDigits,
-        requireSymbols: req.requireSymbols,
-        excludeChars: req.excludeChars,
-        fields: stringListOf(req.fields, "fields"),
-      });
+      const row = await service.update(callOf(ctx), req.id, { ...rulesOf(req), fields: stringListOf(req.fields, "fields") });
       return secretPolicyMessage(row);
     },
 
@@ -79,4 +59,19 @@ function secretPolicyMessage(p: SecretPolicyRow) {
     createdAt: tsOf(p.created_at),
     updatedAt: tsOf(p.updated_at),
   });
+}
+
+/** The generation rules a create or update request carries (both requests name them alike). */
+function rulesOf(req: CreateSecretPolicyRequest | UpdateSecretPolicyRequest) {
+  return {
+    description: req.description,
+    length: req.length,
+    charset: req.charset,
+    chars: req.chars,
+    requireUppercase: req.requireUppercase,
+    requireLowercase: req.requireLowercase,
+    requireDigits: req.requireDigits,
+    requireSymbols: req.requireSymbols,
+    excludeChars: req.excludeChars,
+  };
 }

@@ -10,7 +10,7 @@ import {
   type WebhookService as WebhookServiceDesc,
 } from "../../gen/scaivault/v1/webhooks_pb.js";
 import { httpCodeHeader } from "../auth/principal.js";
-import { callOf, stringListOf, tsOf } from "../secrets/secrets-handler.js";
+import { callOf, stringListOf, tsOf } from "../handler-support.js";
 import type { WebhooksService } from "./webhooks-service.js";
 import type { AttemptRow, WebhookRow } from "./webhooks-store.js";
 
