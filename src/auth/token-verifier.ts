@@ -1,5 +1,5 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { createRemoteJWKSet, errors as joseErrors, importJWK, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { Clock } from "../clock.js";
 import { ScaiVaultError } from "../errors.js";
 import type { Principal } from "./principal.js";
@@ -85,8 +85,8 @@ async function resolveKey(keys: TokenKeySource): Promise<{ key: unknown; algorit
     const text = keys.publicKey.trim();
     let keyObject: KeyObject;
     if (text.startsWith("{")) {
-      const jwk = JSON.parse(text);
-      keyObject = (await importJWK(jwk, jwk.alg ?? defaultAlgForJwk(jwk))) as unknown as KeyObject;
+      // Node reads the JWK itself, so both forms end as a KeyObject whose type picks the algorithms.
+      keyObject = createPublicKey({ key: JSON.parse(text), format: "jwk" });
     } else {
       keyObject = createPublicKey(text);
     }
@@ -100,13 +100,6 @@ async function resolveKey(keys: TokenKeySource): Promise<{ key: unknown; algorit
     return { key: new TextEncoder().encode(keys.secret), algorithms: ["HS256"] };
   }
   throw new Error("no token verification key configured");
-}
-
-function defaultAlgForJwk(jwk: { kty?: string; crv?: string }): string {
-  if (jwk.kty === "RSA") return "RS256";
-  if (jwk.kty === "EC") return jwk.crv === "P-384" ? "ES384" : jwk.crv === "P-521" ? "ES512" : "ES256";
-  if (jwk.kty === "OKP") return "EdDSA";
-  throw new Error("unsupported JWK");
 }
 
 /** Reads the contract's claims (`sub`, `tenant_id`, `scope`/`scp`, `partner_id`, `roles`) into a principal. */
