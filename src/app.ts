@@ -135,6 +135,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   const app = createUniversalApp({
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    corsOrigins: config.corsOrigins,
     extraRoutes: createApiDocsRoutes({ services: () => app.services }),
     interceptors: [createAuthInterceptor({ verifier, directory, db, clock, logger })],
     ready: async () => {

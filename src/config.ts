@@ -26,6 +26,7 @@ export interface Config {
   accessFlushMs: number;
   shutdownTimeoutMs: number;
   dbPoolSize: number;
+  corsOrigins: string[];
   scheduler: {
     /** Whether this replica runs the rotation scheduler (replicas may all run it; claims keep rotations exactly-once). */
     enabled: boolean;
@@ -65,6 +66,7 @@ export const settings = [
   ["SCAIVAULT_PURGE_CRON", "17 * * * *", "Cron pattern of the soft-delete purge job"],
   ["SCAIVAULT_ACCESS_FLUSH_MS", "1000", "How often read counts are flushed"],
   ["SCAIVAULT_SHUTDOWN_TIMEOUT", "10s", "Grace for in-flight requests on SIGTERM"],
+  ["SCAIVAULT_CORS_ORIGINS", "", "Comma list of browser origins allowed to call across origins (* for any)"],
   ["SCAIVAULT_DB_POOL_SIZE", "10", "PostgreSQL connections per replica"],
   ["SCAIVAULT_SCHEDULER_ENABLED", "true", "Run the rotation scheduler in this replica"],
   ["SCAIVAULT_SCHEDULER_TICK", "30s", "Time between rotation scheduler ticks"],
@@ -125,6 +127,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (!["debug", "info", "warn", "error"].includes(logLevel)) {
     problems.push("SCAIVAULT_LOG_LEVEL must be debug, info, warn or error");
   }
+  const corsOrigins = get("SCAIVAULT_CORS_ORIGINS").split(",").map((o) => o.trim()).filter(Boolean);
+  for (const origin of corsOrigins) {
+    if (origin !== "*" && !/^https?:\/\/[^/]+$/.test(origin)) problems.push(`SCAIVAULT_CORS_ORIGINS: ${origin} is not an origin such as https://app.example.com`);
+  }
   const purgeCron = get("SCAIVAULT_PURGE_CRON");
   if (purgeCron.trim().split(/\s+/).length < 5) problems.push("SCAIVAULT_PURGE_CRON must be a cron pattern");
 
@@ -159,6 +165,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     accessFlushMs: int("SCAIVAULT_ACCESS_FLUSH_MS", 10, 3_600_000),
     shutdownTimeoutMs: seconds("SCAIVAULT_SHUTDOWN_TIMEOUT") * 1000,
     dbPoolSize: int("SCAIVAULT_DB_POOL_SIZE", 1, 1000),
+    corsOrigins,
     scheduler: {
       enabled: bool("SCAIVAULT_SCHEDULER_ENABLED"),
       tickSeconds: seconds("SCAIVAULT_SCHEDULER_TICK"),

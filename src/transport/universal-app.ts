@@ -10,6 +10,7 @@ import {
 } from "@connectrpc/connect/protocol";
 import { clientAddressKey, httpCodeHeader, requestIdHeader, requestIdKey } from "../auth/principal.js";
 import type { Logger } from "../log.js";
+import { createCors } from "./cors.js";
 import { createErrorInterceptor } from "./error-interceptor.js";
 import { createHealthRoutes } from "./health.js";
 import { addJsonNulls, hasJsonNulls } from "./json-nulls.js";
@@ -37,6 +38,8 @@ export interface UniversalAppOptions {
   /** Largest request body or message accepted (default 1 MiB). */
   maxBodyBytes?: number;
   extraRoutes?: ExtraRoute[];
+  /** Browser origins allowed to call across origins (`*` for any); none by default. */
+  corsOrigins?: readonly string[];
 }
 
 /** The whole API behind one handler: Connect, gRPC, gRPC-web and REST, plus health and reflection. */
@@ -77,6 +80,7 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
   const rpcs = new Map(router.handlers.map((h) => [h.requestPath, h]));
   const rest = createRestTranscoder({ handlers: router.handlers, logger, maxBodyBytes });
   const extraRoutes = new Map((options.extraRoutes ?? []).map((r) => [`${r.method.toUpperCase()} ${r.path}`, r]));
+  const cors = createCors(options.corsOrigins ?? []);
   const isReady = async () => !draining.signal.aborted && (await ready().catch(() => false));
 
   async function dispatch(req: UniversalServerRequest): Promise<UniversalServerResponse> {
@@ -99,7 +103,7 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
     contextValues.set(requestIdKey, requestId);
     let res: UniversalServerResponse;
     try {
-      res = await dispatch({ ...req, contextValues });
+      res = cors.preflight(req) ?? (await dispatch({ ...req, contextValues }));
     } catch (err) {
       logger.error("request failed", { requestId, err });
       res = errorResponse("internal", "internal error", requestId);
@@ -107,6 +111,7 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
     const header = new Headers(res.header);
     header.delete(httpCodeHeader); // a REST status hint, never meant for clients
     header.set(requestIdHeader, requestId);
+    cors.decorate(req, header);
     return { ...res, header };
   }
 
