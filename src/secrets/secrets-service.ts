@@ -288,16 +288,21 @@ export function createSecretsService(deps: SecretsServiceDeps) {
   async function describe(exec: Executor, ownerId: string, path: string) {
     const secret = await liveSecret(exec, ownerId, path);
     const since = new Date(clock.now().getTime() - 30 * DAY_MS).toISOString().slice(0, 10);
-    const [versionCount, accessCount, assignment] = await Promise.all([
+    // Reads not yet flushed are taken before the query: a flush that commits meanwhile can make
+    // this one answer count a read twice, but never miss one.
+    const unflushed = access.pending(secret.id);
+    const lastUnflushed = access.lastAccess(secret.id);
+    const [versionCount, accessCount, lastFlushed, assignment] = await Promise.all([
       store.countVersions(exec, secret.id),
       store.accessCountSince(exec, secret.id, since),
+      store.lastAccessedAt(exec, secret.id),
       rotation.assignmentOf(exec, secret.id),
     ]);
     return {
       secret,
       versionCount,
-      accessCount30d: accessCount + access.pending(secret.id),
-      lastAccessedAt: access.lastAccess(secret.id) ?? secret.last_accessed_at,
+      accessCount30d: accessCount + unflushed,
+      lastAccessedAt: lastUnflushed ?? lastFlushed,
       rotation: assignment,
     };
   }

@@ -113,6 +113,12 @@ export async function countVersions(exec: Executor, secretId: number): Promise<n
   return row.n;
 }
 
+/** When a secret was last read, as flushed so far. */
+export async function lastAccessedAt(exec: Executor, secretId: number): Promise<Date | null> {
+  const row = await exec.selectFrom("secrets").select("last_accessed_at").where("id", "=", secretId).executeTakeFirst();
+  return row?.last_accessed_at ?? null;
+}
+
 /** Sums reads since `since` (a date, YYYY-MM-DD). */
 export async function accessCountSince(exec: Executor, secretId: number, since: string): Promise<number> {
   const row = await exec
