@@ -10,19 +10,3 @@ export function parseDuration(text: string): number {
   if (!Number.isSafeInteger(total) || total <= 0) throw new RangeError("duration out of range");
   return total;
 }
-
-/** Renders seconds as the shortest duration text (`7776000` → `90d`). */
-export function formatDuration(seconds: number): string {
-  if (seconds <= 0) return "0s";
-  let rest = seconds;
-  let out = "";
-  for (const unit of ["d", "h", "m", "s"]) {
-    const size = unitSeconds[unit]!;
-    const n = Math.floor(rest / size);
-    if (n > 0) {
-      out += `${n}${unit}`;
-      rest -= n * size;
-    }
-  }
-  return out;
-}

@@ -6,6 +6,7 @@ import { appendEvents } from "../events/outbox-store.js";
 import type { RotationLinks } from "../secrets/secrets-service.js";
 import * as secretsStore from "../secrets/secrets-store.js";
 import type { SecretRow } from "../secrets/secrets-store.js";
+import { openSecretValue } from "../secrets/secret-value.js";
 import { generateData } from "./rotation-links.js";
 import * as store from "./rotation-store.js";
 import type { HistoryRow, PolicyRow } from "./rotation-store.js";
@@ -46,12 +47,7 @@ export function createRotationEngine(deps: RotationEngineDeps) {
     const row = await secretsStore.findVersion(tx, secret.id, secret.current_version);
     if (!row) throw new ScaiVaultError("version_not_found", "the current version is missing");
     try {
-      const plain = await envelope.decrypt(tx, secret.tenant_id, secretAad(secret.tenant_id, secret.path, row.version), {
-        keyId: row.key_id,
-        nonce: row.nonce,
-        ciphertext: row.ciphertext,
-      });
-      return JSON.parse(plain.toString("utf8")) as JsonObject;
+      return await openSecretValue(envelope, tx, secret, row);
     } catch {
       throw new ScaiVaultError("internal", "the current version could not be decrypted");
     }

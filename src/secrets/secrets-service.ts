@@ -11,6 +11,7 @@ import { appendEvents } from "../events/outbox-store.js";
 import { decodeCursor, encodeCursor, pageLimit } from "../pagination.js";
 import type { AccessRecorder } from "./access-recorder.js";
 import type { SecretReadCache } from "./secret-read-cache.js";
+import { openSecretValue } from "./secret-value.js";
 import { validateSecretPath } from "./secret-path.js";
 import * as store from "./secrets-store.js";
 import type { SecretRow } from "./secrets-store.js";
@@ -118,12 +119,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     if (!row || (row.readable_until && row.readable_until <= clock.now())) {
       throw new ScaiVaultError("version_not_found", `version ${version} not found`);
     }
-    const plain = await envelope.decrypt(exec, secret.tenant_id, secretAad(secret.tenant_id, secret.path, version), {
-      keyId: row.key_id,
-      nonce: row.nonce,
-      ciphertext: row.ciphertext,
-    });
-    return { data: JSON.parse(plain.toString("utf8")) as JsonObject, createdAt: row.created_at };
+    return { data: await openSecretValue(envelope, exec, secret, row), createdAt: row.created_at };
   }
 
   async function writeVersion(tx: Tx, secret: SecretRow, version: number, data: JsonObject, actor: string, now: Date) {
@@ -243,12 +239,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     if (!row || (row.readable_until && row.readable_until <= now)) {
       throw new ScaiVaultError("version_not_found", `version ${v} not found`);
     }
-    const plain = await envelope.decrypt(db, secret.tenant_id, secretAad(secret.tenant_id, secret.path, v), {
-      keyId: row.key_id,
-      nonce: row.nonce,
-      ciphertext: row.ciphertext,
-    });
-    const data = JSON.parse(plain.toString("utf8")) as JsonObject;
+    const data = await openSecretValue(envelope, db, secret, row);
     // The value is returned only after its audit entry is durable (group-committed with other reads).
     await auditWriter.append(auditEntryOf(call, now, "allowed", { path, version: v }));
     call.audited = true;
