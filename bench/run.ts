@@ -20,6 +20,8 @@ const secretsCount = Number(process.env.BENCH_SECRETS ?? 10_000);
 const listRows = Number(process.env.BENCH_LIST_ROWS ?? 1_000_000);
 // 100,000 (the issue's figure) takes over 10 minutes at the scheduler's current rate; BENCH_ROTATIONS=100000 runs it.
 const rotations = Number(process.env.BENCH_ROTATIONS ?? 10_000);
+/** Which parts run (comma-separated): read, write, list, scheduler; all by default. */
+const parts = new Set((process.env.BENCH_PARTS ?? "read,write,list,scheduler").split(",").map((p) => p.trim()));
 const baseUrl = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 const children: ChildProcess[] = [];
@@ -37,8 +39,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-function startNode(script: string, env: Record<string, string>, args: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+function startNode(script: string, env: Record<string, string>, args: string[] = [], nodeArgs: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
@@ -116,7 +118,9 @@ async function main() {
   };
   try {
     const port = await freePort();
-    const service = startNode("src/main.ts", { ...env, PORT: String(port), HOST: "127.0.0.1" });
+    // BENCH_SERVICE_ARGS: extra node flags for the service (e.g. --cpu-prof while looking for where time goes).
+    const serviceArgs = (process.env.BENCH_SERVICE_ARGS ?? "").split(" ").filter(Boolean);
+    const service = startNode("src/main.ts", { ...env, PORT: String(port), HOST: "127.0.0.1" }, [], serviceArgs);
     service.stdout!.resume();
     const api = `http://127.0.0.1:${port}`;
     await waitReady(`${api}/readyz`);
@@ -147,44 +151,54 @@ async function main() {
     const http = (url: string, file: string, method = "GET", body?: string) =>
       runJson<Load>("bench/load-http.ts", [url, token, file, String(connections), String(seconds), method, ...(body ? [body] : [])]);
 
-    log("warm-up");
-    await runJson<Load>("bench/load-http.ts", [api, token, pathsFile, String(connections), "3"]);
-    await runJson<Load>("bench/load-http.ts", [floorUrl, token, pathsFile, String(connections), "3"]);
+    if (parts.has("read")) {
+      log("warm-up");
+      await runJson<Load>("bench/load-http.ts", [api, token, pathsFile, String(connections), "3"]);
+      await runJson<Load>("bench/load-http.ts", [floorUrl, token, pathsFile, String(connections), "3"]);
 
-    log("ceiling and floor");
-    const ceiling = await http(floorUrl, fixedFile);
-    const floorRead = await http(floorUrl, pathsFile);
-    loadRow("ceiling: node:http fixed JSON", ceiling);
-    loadRow("floor: jose + pg SELECT + AES-GCM", floorRead, { name: "ceiling", rps: ceiling.rps });
+      log("ceiling and floor");
+      const ceiling = await http(floorUrl, fixedFile);
+      const floorRead = await http(floorUrl, pathsFile);
+      loadRow("ceiling: node:http fixed JSON", ceiling);
+      loadRow("floor: jose + pg SELECT + AES-GCM", floorRead, { name: "ceiling", rps: ceiling.rps });
 
-    log("REST read");
-    const auditBefore = await countAudit(dbUrl.toString());
-    await resetPeakRss(service.pid!);
-    const rest = await http(api, pathsFile);
-    const rss = await peakRssMiB(service.pid!);
-    await new Promise((r) => setTimeout(r, 1500)); // let read counters flush
-    const audited = (await countAudit(dbUrl.toString())) - auditBefore;
-    loadRow("REST read GET /v1/secrets/{path}", rest, { name: "floor", rps: floorRead.rps });
-    notes.push(`audit entries written during the REST read run: ${fmt(audited)} for ${fmt(rest.total)} completed reads`);
+      log("REST read");
+      const auditBefore = await countAudit(dbUrl.toString());
+      await resetPeakRss(service.pid!);
+      const rest = await http(api, pathsFile);
+      const rss = await peakRssMiB(service.pid!);
+      await new Promise((r) => setTimeout(r, 1500)); // let read counters flush
+      const audited = (await countAudit(dbUrl.toString())) - auditBefore;
+      loadRow("REST read GET /v1/secrets/{path}", rest, { name: "floor", rps: floorRead.rps });
+      notes.push(`audit entries written during the REST read run: ${fmt(audited)} for ${fmt(rest.total)} completed reads`);
+      const { entries, commits } = await auditCommitsOf(dbUrl.toString(), auditBefore);
+      notes.push(`group commit: those audit entries took ${fmt(commits)} INSERT transactions (${fmt(entries / Math.max(1, commits), 1)} entries per commit)`);
 
-    log("gRPC read");
-    const grpcRead = await runJson<Load>("bench/load-grpc.ts", [String(port), token, pathsFile, String(connections), String(seconds)]);
-    loadRow("gRPC read GetSecret (@grpc/grpc-js)", grpcRead, { name: "REST read", rps: rest.rps });
+      log("gRPC read");
+      const grpcRead = await runJson<Load>("bench/load-grpc.ts", [String(port), token, pathsFile, String(connections), String(seconds)]);
+      loadRow("gRPC read GetSecret (@grpc/grpc-js)", grpcRead, { name: "REST read", rps: rest.rps });
+      rows.push(["peak RSS of the service during the REST read run", `${fmt(rss, 1)} MiB`, "", "", "", ""]);
+    }
 
-    log("write");
-    const write = await http(api, pathsFile, "PUT", JSON.stringify({ data: { username: "svc", password: "rotated-by-bench" } }));
-    loadRow("REST write PUT (new version)", write);
-    rows.push(["peak RSS of the service during the REST read run", `${fmt(rss, 1)} MiB`, "", "", "", ""]);
+    if (parts.has("write")) {
+      log("write");
+      const write = await http(api, pathsFile, "PUT", JSON.stringify({ data: { username: "svc", password: "rotated-by-bench" } }));
+      loadRow("REST write PUT (new version)", write);
+    }
 
-    log(`list: seeding ${fmt(listRows)} rows`);
-    const list = await listDepth(api, dbUrl.toString(), env.SCAIVAULT_JWT_SECRET);
-    rows.push(["list first page (limit 50)", "", fmt(list.first.p50, 2), fmt(list.first.p99, 2), "0", ""]);
-    rows.push([`list page ${fmt(listRows / 2)} rows deep (cursor)`, "", fmt(list.deep.p50, 2), fmt(list.deep.p99, 2), "0", `${fmt(list.deep.p50 / list.first.p50, 2)}× first page (p50)`]);
+    if (parts.has("list")) {
+      log(`list: seeding ${fmt(listRows)} rows`);
+      const list = await listDepth(api, dbUrl.toString(), env.SCAIVAULT_JWT_SECRET);
+      rows.push(["list first page (limit 50)", "", fmt(list.first.p50, 2), fmt(list.first.p99, 2), "0", ""]);
+      rows.push([`list page ${fmt(listRows / 2)} rows deep (cursor)`, "", fmt(list.deep.p50, 2), fmt(list.deep.p99, 2), "0", `${fmt(list.deep.p50 / list.first.p50, 2)}× first page (p50)`]);
+    }
 
+    const exited = (c: ChildProcess) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once("exit", resolve)));
     service.kill("SIGTERM");
     floor.kill("SIGTERM");
+    await Promise.race([Promise.all([exited(service), exited(floor)]), new Promise((r) => setTimeout(r, 15_000))]);
 
-    if (rotations > 0) {
+    if (rotations > 0 && parts.has("scheduler")) {
       const replicaEnv = { DATABASE_URL: env.DATABASE_URL, SCAIVAULT_MASTER_KEY: env.SCAIVAULT_MASTER_KEY };
       const runReplicas = async (tenant: string, replicas: number) => {
         log(`scheduler: seeding ${fmt(rotations)} due assignments for ${replicas} replica(s)`);
@@ -224,6 +238,18 @@ async function countAudit(url: string): Promise<number> {
   const r = await c.query("select count(*)::int as n from audit_events where action = 'GetSecret'");
   await c.end();
   return r.rows[0].n;
+}
+
+/** How many transactions wrote the GetSecret audit entries after the first `skip` (one xmin per INSERT transaction). */
+async function auditCommitsOf(url: string, skip: number): Promise<{ entries: number; commits: number }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const r = await c.query(
+    "select count(*)::int as entries, count(distinct xmin::text)::int as commits from (select xmin from audit_events where action = 'GetSecret' order by id offset $1) e",
+    [skip],
+  );
+  await c.end();
+  return r.rows[0];
 }
 
 /** Seeds `listRows` secret rows with SQL (no versions: a listing reads none) and times pages at the start and halfway. */

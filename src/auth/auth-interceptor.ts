@@ -1,6 +1,6 @@
-import { getOption, hasOption } from "@bufbuild/protobuf";
+import { getOption, hasOption, type DescMethod } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
-import { access } from "../../gen/scaivault/v1/options_pb.js";
+import { access, type AccessRule } from "../../gen/scaivault/v1/options_pb.js";
 import { appendAuditEntries } from "../audit/audit-store.js";
 import { auditEntryOf } from "../audit/call-audit.js";
 import type { Clock } from "../clock.js";
@@ -45,9 +45,17 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
     }
   }
 
+  /** Each method's rule, read once: reading a proto option decodes it every time. */
+  const rules = new Map<DescMethod, AccessRule | null>();
+  const ruleOf = (method: DescMethod) => {
+    let rule = rules.get(method);
+    if (rule === undefined) rules.set(method, (rule = hasOption(method, access) ? getOption(method, access) : null));
+    return rule;
+  };
+
   return (next) => async (req) => {
-    if (!hasOption(req.method, access)) return next(req);
-    const rule = getOption(req.method, access);
+    const rule = ruleOf(req.method);
+    if (rule === null) return next(req);
     const path = targetPathOf(req);
     const requestId = req.contextValues.get(requestIdKey);
     const clientAddress = req.contextValues.get(clientAddressKey);

@@ -2,9 +2,10 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { createContextValues } from "@connectrpc/connect";
-import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { clientAddressKey } from "../auth/principal.js";
 import type { Logger } from "../log.js";
+import { universalRequestOf, type NodeRequest, type NodeResponse } from "./node-request.js";
 import type { UniversalApp } from "./universal-app.js";
 
 export interface ServerOptions {
@@ -24,9 +25,6 @@ export interface RunningServer {
   /** Stops accepting, lets calls in flight finish (bounded by the shutdown timeout), then closes every connection. */
   close(): Promise<void>;
 }
-
-type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
-type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 /** The first bytes of every HTTP/2 connection (RFC 9113 §3.4). */
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -55,7 +53,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const contextValues = createContextValues().set(clientAddressKey, req.socket.remoteAddress);
     let uReq;
     try {
-      uReq = universalRequestFromNodeRequest(req, res, undefined, contextValues);
+      uReq = universalRequestOf(req, res, contextValues);
     } catch (err) {
       logger.debug("unusable request", { err }); // e.g. HTTP/1.0 without a Host header
       res.writeHead(400).end();

@@ -16,6 +16,8 @@ export interface PathTemplate {
   readonly segments: readonly Segment[];
   readonly literals: number;
   readonly wildcards: number;
+  /** Index of the `**` variable, or -1. */
+  readonly multiAt: number;
 }
 
 /** Parses a path template; throws when it uses a form this router does not serve. */
@@ -33,7 +35,8 @@ export function parsePathTemplate(source: string): PathTemplate {
   const multis = segments.filter((s) => s.kind === "variable" && s.multi).length;
   if (multis > 1) throw new Error(`unsupported path template "${source}": more than one "**"`);
   const literals = segments.filter((s) => s.kind === "literal").length;
-  return { source, segments, literals, wildcards: segments.length - literals };
+  const multiAt = segments.findIndex((s) => s.kind === "variable" && s.multi);
+  return { source, segments, literals, wildcards: segments.length - literals, multiAt };
 }
 
 /**
@@ -42,29 +45,35 @@ export function parsePathTemplate(source: string): PathTemplate {
  */
 export function matchPathTemplate(template: PathTemplate, rawPath: string): Record<string, string> | undefined {
   if (!rawPath.startsWith("/")) return undefined;
-  const parts = rawPath.slice(1).split("/");
-  const { segments } = template;
-  const multiAt = segments.findIndex((s) => s.kind === "variable" && s.multi);
-  if (multiAt < 0 ? parts.length !== segments.length : parts.length < segments.length) return undefined;
+  return matchPathSegments(template, rawPath.slice(1).split("/"));
+}
 
-  const variables: Record<string, string> = {};
-  const found: Array<{ fieldPath: string; multi: boolean; taken: string[] }> = [];
+/** `matchPathTemplate` for a path already split at its slashes (without the leading one): a router splits once for all routes. */
+export function matchPathSegments(template: PathTemplate, parts: readonly string[]): Record<string, string> | undefined {
+  const { segments, multiAt } = template;
+  if (multiAt < 0 ? parts.length !== segments.length : parts.length < segments.length) return undefined;
+  // Literals first, cheapest rejection: they sit before the `**` at their own index, after it counted from the end.
+  const tail = parts.length - segments.length;
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
+    if (segment.kind !== "literal") continue;
+    if (parts[multiAt >= 0 && i > multiAt ? i + tail : i] !== segment.value) return undefined;
+  }
+  let found: Array<{ fieldPath: string; multi: boolean; taken: string[] }> | undefined;
   let at = 0;
-  for (const [i, segment] of segments.entries()) {
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
     // A `**` takes whatever the other segments leave over (at least one segment).
-    const width = i === multiAt ? parts.length - segments.length + 1 : 1;
-    const taken = parts.slice(at, at + width);
+    const width = i === multiAt ? tail + 1 : 1;
+    const taken = width === 1 ? [parts[at]!] : parts.slice(at, at + width);
     at += width;
     if (taken.includes("")) return undefined;
-    if (segment.kind === "literal") {
-      if (taken[0] !== segment.value) return undefined;
-    } else {
-      found.push({ fieldPath: segment.fieldPath, multi: segment.multi, taken });
-    }
+    if (segment.kind === "variable") (found ??= []).push({ fieldPath: segment.fieldPath, multi: segment.multi, taken });
   }
   // Decoding waits until the whole template matched: a malformed escape only fails a route
   // that would actually serve the path.
-  for (const { fieldPath, multi, taken } of found) {
+  const variables: Record<string, string> = {};
+  for (const { fieldPath, multi, taken } of found ?? []) {
     // `%2F` is a slash of the value in both kinds (`{secret_path}` = `team%2Fdb` → `team/db`;
     // `{path=**}` = `a%2Fb/c` → `a/b/c`): clients such as Swagger UI encode the slashes of a
     // path parameter, and secret paths cannot contain `%`, so nothing is lost. Routing was

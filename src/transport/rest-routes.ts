@@ -1,9 +1,8 @@
-import { getOption, hasOption } from "@bufbuild/protobuf";
-import type { UniversalHandler } from "@connectrpc/connect/protocol";
+import { getOption, hasOption, type DescMethod, type DescMethodUnary } from "@bufbuild/protobuf";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { resolveFieldPath } from "./http-params.js";
-import { compareSpecificity, matchPathTemplate, parsePathTemplate, type PathTemplate } from "./path-template.js";
+import { compareSpecificity, matchPathSegments, parsePathTemplate, type PathTemplate } from "./path-template.js";
 
 // The REST route table, derived from the `google.api.http` annotations and never written by hand.
 // Precedence: routes are ranked most specific first (more literal segments, then fewer
@@ -19,41 +18,40 @@ export interface RestRoute {
   readonly body: string;
   /** `""` (the whole response) or the name of the one response field to send. */
   readonly responseBody: string;
-  readonly handler: UniversalHandler;
+  readonly method: DescMethodUnary;
 }
 
-/** Lists the REST routes of the given handlers, most specific first; throws on templates the router cannot serve. */
-export function restRoutesOf(handlers: readonly UniversalHandler[]): RestRoute[] {
+/** Lists the REST routes of the given methods, most specific first; throws on templates the router cannot serve. */
+export function restRoutesOf(methods: readonly DescMethod[]): RestRoute[] {
   const routes: RestRoute[] = [];
-  for (const handler of handlers) {
-    if (!hasOption(handler.method, http)) continue;
-    if (handler.method.methodKind !== "unary") throw new Error(`${handler.method.toString()}: REST bindings need a unary method`);
-    const rule = getOption(handler.method, http);
-    for (const binding of [rule, ...rule.additionalBindings]) routes.push(routeOf(handler, binding, rule.responseBody));
+  for (const method of methods) {
+    if (!hasOption(method, http)) continue;
+    if (method.methodKind !== "unary") throw new Error(`${method.toString()}: REST bindings need a unary method`);
+    const rule = getOption(method, http);
+    for (const binding of [rule, ...rule.additionalBindings]) routes.push(routeOf(method as DescMethodUnary, binding, rule.responseBody));
   }
   return routes.sort((a, b) => compareSpecificity(a.template, b.template));
 }
 
-function routeOf(handler: UniversalHandler, binding: HttpRule, responseBody: string): RestRoute {
+function routeOf(method: DescMethodUnary, binding: HttpRule, responseBody: string): RestRoute {
   const { pattern } = binding;
   if (pattern.case === undefined || pattern.case === "custom") {
-    throw new Error(`${handler.method.toString()}: unsupported google.api.http pattern`);
+    throw new Error(`${method.toString()}: unsupported google.api.http pattern`);
   }
-  const input = handler.method.input;
-  const output = handler.method.output;
+  const { input, output } = method;
   if (binding.body !== "" && binding.body !== "*" && !input.fields.some((f) => f.name === binding.body)) {
-    throw new Error(`${handler.method.toString()}: body field "${binding.body}" is not a field of ${input.typeName}`);
+    throw new Error(`${method.toString()}: body field "${binding.body}" is not a field of ${input.typeName}`);
   }
   if (responseBody !== "" && !output.fields.some((f) => f.name === responseBody)) {
-    throw new Error(`${handler.method.toString()}: response_body "${responseBody}" is not a field of ${output.typeName}`);
+    throw new Error(`${method.toString()}: response_body "${responseBody}" is not a field of ${output.typeName}`);
   }
   const template = parsePathTemplate(pattern.value);
   for (const segment of template.segments) {
     if (segment.kind === "variable" && !resolveFieldPath(input, segment.fieldPath)) {
-      throw new Error(`${handler.method.toString()}: path variable "${segment.fieldPath}" is not a field of ${input.typeName}`);
+      throw new Error(`${method.toString()}: path variable "${segment.fieldPath}" is not a field of ${input.typeName}`);
     }
   }
-  return { httpMethod: pattern.case.toUpperCase(), template, body: binding.body, responseBody, handler };
+  return { httpMethod: pattern.case.toUpperCase(), template, body: binding.body, responseBody, method };
 }
 
 /** A route and its decoded path variables, or the methods the path allows. */
@@ -61,9 +59,11 @@ export type RouteMatch = { route: RestRoute; variables: Record<string, string> }
 
 /** The most specific route for the method, or the methods the path allows (405), or undefined (404). */
 export function findRoute(routes: readonly RestRoute[], method: string, rawPath: string): RouteMatch | undefined {
+  if (!rawPath.startsWith("/")) return undefined;
+  const parts = rawPath.slice(1).split("/");
   const allowed = new Set<string>();
   for (const route of routes) {
-    const variables = matchPathTemplate(route.template, rawPath);
+    const variables = matchPathSegments(route.template, parts);
     if (!variables) continue;
     if (route.httpMethod === method) return { route, variables };
     allowed.add(route.httpMethod);

@@ -1,14 +1,6 @@
-import { fromBinary, toBinary, toJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { toJson, type DescMethod, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  createAsyncIterable,
-  readAllBytes,
-  type UniversalHandler,
-  type UniversalHandlerFn,
-  type UniversalServerRequest,
-  type UniversalServerResponse,
-} from "@connectrpc/connect/protocol";
-import { errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { readAllBytes, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { httpCodeHeader, requestIdKey, targetTenantHeader } from "../auth/principal.js";
 import { contractCodeOf, ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -18,41 +10,44 @@ import { addJsonNulls } from "./json-nulls.js";
 import { requestFromJson } from "./request-json.js";
 import { errorResponse, jsonResponse } from "./rest-response.js";
 import { findRoute, restRoutesOf, type RestRoute } from "./rest-routes.js";
-import { isByteStream, readResponseBody } from "./universal-io.js";
+import type { DirectResult, UnaryInvoker } from "./unary-invoker.js";
+import { isByteStream } from "./universal-io.js";
 
 export interface RestTranscoderOptions {
-  /** The router's handlers; methods with an http annotation get REST routes. */
-  handlers: readonly UniversalHandler[];
+  /** Every method served; those with an http annotation get REST routes. */
+  methods: readonly DescMethod[];
+  /** Runs a method's interceptors and implementation. */
+  invoker: UnaryInvoker;
   logger: Logger;
   maxBodyBytes: number;
 }
 
-/** Request headers that belong to the REST exchange, not to the RPC it becomes. */
-const hopHeaders = /^(content-type|content-length|content-encoding|transfer-encoding|accept-encoding|connection|keep-alive|upgrade|te|trailer|connect-.*|grpc-.*)$/i;
-/** Response headers of the inner Connect exchange (and the status hint) that REST clients must not see. */
+/** Serves one REST request; `url` is the request's URL, parsed once by the dispatcher. */
+export type RestTranscoder = (req: UniversalServerRequest, url: URL) => Promise<UniversalServerResponse>;
+
+/** Response headers set inside the call (the status hint) that REST clients must not see. */
 const innerResponseHeaders = /^(content-type|content-length|content-encoding|vary|connect-.*|grpc-.*|trailer-.*|x-http-code)$/i;
 /** A route under `/v1/t/{tenant_id}/` acts on another tenant; the auth interceptor decides if that is allowed. */
 const tenantPrefix = /^\/v1\/t\/([^/]+)(\/.*)$/;
 
 /**
- * Serves REST/JSON by turning each request into a Connect unary call of the method's own
- * handler, so that interceptors (auth, audit, errors) run exactly as for the other protocols.
- * The call is made in the binary format: the JSON mapping (strict parsing with field-naming
- * errors, snake_case output, `json_null`) is done here once, not by the Connect codec.
+ * Serves REST/JSON by calling each request's method directly on its implementation through the
+ * unary invoker, so that interceptors (auth, audit, errors) run exactly as for the other
+ * protocols. The JSON mapping (strict parsing with field-naming errors, snake_case output,
+ * `json_null`) is done here, and no wire format sits between the JSON and the handler.
  */
-export function createRestTranscoder(options: RestTranscoderOptions): UniversalHandlerFn {
-  const routes = restRoutesOf(options.handlers);
-  const { logger, maxBodyBytes } = options;
+export function createRestTranscoder(options: RestTranscoderOptions): RestTranscoder {
+  const routes = restRoutesOf(options.methods);
+  const { invoker, logger, maxBodyBytes } = options;
 
-  return async function transcode(req: UniversalServerRequest): Promise<UniversalServerResponse> {
+  return async function transcode(req: UniversalServerRequest, url: URL): Promise<UniversalServerResponse> {
     const requestId = req.contextValues?.get(requestIdKey) ?? "";
     try {
-      const url = new URL(req.url);
-      const header = new Headers();
-      req.header.forEach((value, name) => hopHeaders.test(name) || header.set(name, value));
+      let header = req.header;
       let rawPath = url.pathname;
       const tenant = tenantPrefix.exec(rawPath);
       if (tenant) {
+        header = new Headers(header);
         header.set(targetTenantHeader, decodeURIComponent(tenant[1]!));
         rawPath = "/v1" + tenant[2]!;
       }
@@ -64,22 +59,25 @@ export function createRestTranscoder(options: RestTranscoderOptions): UniversalH
       }
       const { route, variables } = found;
 
-      const input = route.handler.method.input;
       const fields = await requestJsonOf(route, variables, req, url.searchParams, maxBodyBytes);
-      const message = requestFromJson(input, fields);
-
-      header.set("content-type", "application/proto");
-      header.set("connect-protocol-version", "1");
-      const res = await route.handler({
-        httpVersion: req.httpVersion,
-        method: "POST",
-        url: new URL(route.handler.requestPath, url).toString(),
-        header,
-        body: createAsyncIterable([toBinary(input, message)]),
-        signal: req.signal,
-        contextValues: req.contextValues,
-      });
-      return await restResponseOf(route, res, requestId, logger);
+      const message = requestFromJson(route.method.input, fields);
+      let result: DirectResult;
+      try {
+        result = await invoker.invoke(route.method, message, {
+          protocolName: "rest",
+          requestMethod: req.method,
+          url: req.url,
+          header,
+          contextValues: req.contextValues!,
+          signal: () => req.signal,
+        });
+      } catch (err) {
+        // The error interceptor turned it into the contract's error and logged internal causes;
+        // only the safe text goes out.
+        const { code, message } = contractCodeOf(err);
+        return errorResponse(code, code === "internal" ? "internal error" : message, requestId, responseHeadersOf(err instanceof ConnectError ? err.metadata : undefined));
+      }
+      return restResponseOf(route, result, requestId, logger);
     } catch (err) {
       if (err instanceof ScaiVaultError) return errorResponse(err.code, err.message, requestId);
       if (err instanceof URIError) return errorResponse("invalid_request", "malformed percent-encoding in the URL path", requestId);
@@ -97,7 +95,7 @@ async function requestJsonOf(
   query: URLSearchParams,
   maxBodyBytes: number,
 ): Promise<JsonObject> {
-  const input = route.handler.method.input;
+  const input = route.method.input;
   let fields: JsonObject = {};
   if (route.body !== "") {
     const body = await readJsonBody(req, maxBodyBytes);
@@ -135,41 +133,26 @@ async function readJsonBody(req: UniversalServerRequest, maxBytes: number): Prom
   }
 }
 
-/** Turns the handler's Connect response into the REST one. */
-async function restResponseOf(
-  route: RestRoute,
-  res: UniversalServerResponse,
-  requestId: string,
-  logger: Logger,
-): Promise<UniversalServerResponse> {
-  const bytes = await readResponseBody(res);
+/** The headers of a call that REST clients may see (none of the protocol's own). */
+function responseHeadersOf(from: Headers | undefined): Headers {
   const header = new Headers();
-  res.header?.forEach((value, name) => innerResponseHeaders.test(name) || header.set(name, value));
+  from?.forEach((value, name) => innerResponseHeaders.test(name) || header.set(name, value));
+  return header;
+}
 
-  if (res.status !== 200) {
-    const unreadable = new ConnectError("internal error", Code.Internal);
-    let error = unreadable;
-    try {
-      error = errorFromJsonBytes(bytes, undefined, unreadable);
-    } catch {
-      logger.error("handler answered without a Connect error", { requestId, status: res.status });
-    }
-    const { code, message } = contractCodeOf(error);
-    // The error interceptor already logged internal causes; only the safe text goes out.
-    return errorResponse(code, code === "internal" ? "internal error" : message, requestId, header);
-  }
-
-  const output = route.handler.method.output;
-  let json = addJsonNulls(output, toJson(output, fromBinary(output, bytes), jsonOptions));
+/** Turns the handler's reply into the REST response. */
+function restResponseOf(route: RestRoute, result: DirectResult, requestId: string, logger: Logger): UniversalServerResponse {
+  const output = route.method.output;
+  let json = addJsonNulls(output, toJson(output, result.message, jsonOptions));
   if (route.responseBody !== "") json = responseField(route, json);
-  return jsonResponse(statusOf(res.header, requestId, logger), json, header);
+  return jsonResponse(statusOf(result.header, requestId, logger), json, responseHeadersOf(result.header));
 }
 
 /** The one response field a binding sends (`response_body: "items"` → the bare array). */
 function responseField(route: RestRoute, json: JsonValue): JsonValue {
   const value = (json as JsonObject)[route.responseBody];
   if (value !== undefined) return value;
-  const field = route.handler.method.output.fields.find((f) => f.name === route.responseBody);
+  const field = route.method.output.fields.find((f) => f.name === route.responseBody);
   return field?.fieldKind === "list" ? [] : field?.fieldKind === "map" ? {} : null;
 }
 

@@ -15,9 +15,11 @@ import { createErrorInterceptor } from "./error-interceptor.js";
 import { createHealthRoutes } from "./health.js";
 import { addJsonNulls, hasJsonNulls } from "./json-nulls.js";
 import { jsonOptions } from "./json-options.js";
+import { createGrpcUnary } from "./grpc-unary.js";
 import { createReflectionRoutes } from "./reflection.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
 import { errorResponse, jsonResponse } from "./rest-response.js";
+import { createUnaryInvoker, type UnaryInvoker } from "./unary-invoker.js";
 import { fromFetchResponse, readResponseBody, toFetchRequest } from "./universal-io.js";
 
 /** A plain HTTP route beside the API (metrics, an OpenAPI document), served in fetch style. */
@@ -66,44 +68,50 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
   const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
   const draining = new AbortController();
 
-  const router = createConnectRouter({
-    interceptors: [createErrorInterceptor(logger), ...options.interceptors],
-    jsonOptions,
-    readMaxBytes: maxBodyBytes,
-  });
-  options.routes(router);
+  const interceptors = [createErrorInterceptor(logger), ...options.interceptors];
+  const router = createConnectRouter({ interceptors, jsonOptions, readMaxBytes: maxBodyBytes });
+  // Every service goes to Connect's router (all protocols) and to the unary invoker (REST and the gRPC fast path).
+  const invoker = createUnaryInvoker(interceptors);
+  const registering = registeringRouter(router, invoker);
+  options.routes(registering);
   let services: DescService[] = [];
-  createHealthRoutes({ ready, draining: draining.signal, services: () => services.map((s) => s.typeName) })(router);
-  createReflectionRoutes(() => services)(router);
+  createHealthRoutes({ ready, draining: draining.signal, services: () => services.map((s) => s.typeName) })(registering);
+  createReflectionRoutes(() => services)(registering);
   services = [...new Set(router.handlers.map((h) => h.service))];
 
   const rpcs = new Map(router.handlers.map((h) => [h.requestPath, h]));
-  const rest = createRestTranscoder({ handlers: router.handlers, logger, maxBodyBytes });
+  const rest = createRestTranscoder({ methods: router.handlers.map((h) => h.method), invoker, logger, maxBodyBytes });
+  const grpcUnary = createGrpcUnary(invoker, maxBodyBytes);
   const extraRoutes = new Map((options.extraRoutes ?? []).map((r) => [`${r.method.toUpperCase()} ${r.path}`, r]));
   const cors = createCors(options.corsOrigins ?? []);
   const isReady = async () => !draining.signal.aborted && (await ready().catch(() => false));
 
   async function dispatch(req: UniversalServerRequest): Promise<UniversalServerResponse> {
-    const path = new URL(req.url).pathname;
+    const url = new URL(req.url);
+    const path = url.pathname;
     const rpc = rpcs.get(path);
-    if (rpc) return withJsonNulls(rpc, await rpc(req));
+    if (rpc) {
+      if (grpcUnary.accepts(req, rpc.method)) return grpcUnary.handle(req, rpc.method);
+      return withJsonNulls(rpc, await rpc(req));
+    }
     if (req.method === "GET" && path === "/healthz") return jsonResponse(200, { status: "ok" });
     if (req.method === "GET" && path === "/readyz") {
       return (await isReady()) ? jsonResponse(200, { status: "ok" }) : jsonResponse(503, { status: "unavailable" });
     }
     const extra = extraRoutes.get(`${req.method} ${path}`);
     if (extra) return fromFetchResponse(await extra.handle(toFetchRequest(req)));
-    return rest(req);
+    return rest(req, url);
   }
 
   async function handle(req: UniversalServerRequest): Promise<UniversalServerResponse> {
     const given = req.header.get(requestIdHeader);
     const requestId = given && saneRequestId.test(given) ? given : crypto.randomUUID();
-    const contextValues = req.contextValues ?? createContextValues();
-    contextValues.set(requestIdKey, requestId);
+    // Not spread when it has context values already: a spread would read (and so create) the lazy abort signal.
+    if (!req.contextValues) req = { ...req, contextValues: createContextValues() };
+    req.contextValues!.set(requestIdKey, requestId);
     let res: UniversalServerResponse;
     try {
-      res = cors.preflight(req) ?? (await dispatch({ ...req, contextValues }));
+      res = cors.preflight(req) ?? (await dispatch(req));
     } catch (err) {
       logger.error("request failed", { requestId, err });
       res = errorResponse("internal", "internal error", requestId);
@@ -134,6 +142,29 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
     services,
     drain: () => draining.abort(),
   };
+}
+
+/** A router that also registers each service's unary methods with the invoker. */
+function registeringRouter(router: ConnectRouter, invoker: UnaryInvoker): ConnectRouter {
+  const registering: ConnectRouter = {
+    get handlers() {
+      return router.handlers;
+    },
+    service(service, impl, options) {
+      // Per-service interceptors would run for Connect's handlers only; the app has one chain for all.
+      if (options?.interceptors?.length) throw new Error(`${service.typeName}: per-service interceptors are not supported`);
+      invoker.register(service, impl as never);
+      router.service(service, impl, options);
+      return registering;
+    },
+    rpc(method, impl, options) {
+      if (options?.interceptors?.length) throw new Error(`${method.toString()}: per-method interceptors are not supported`);
+      if (method.methodKind === "unary") invoker.register(method.parent, { [method.localName]: impl } as never);
+      router.rpc(method, impl, options);
+      return registering;
+    },
+  };
+  return registering;
 }
 
 /**
