@@ -21,7 +21,7 @@ const until = Date.now() + Number(seconds) * 1000;
 await Promise.all(
   Array.from({ length: Number(connections) }, async () => {
     // One connection each: a separate subchannel pool keeps channels from sharing a connection.
-    const client = new Secrets(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    const client = new Secrets(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1, ...JSON.parse(process.env.GRPC_OPTS ?? "{}") });
     while (Date.now() < until) {
       const path = paths[Math.floor(Math.random() * paths.length)];
       const t0 = performance.now();

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, writeFile, mkdir } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, writeFile, mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,8 +49,11 @@ function startNode(script: string, env: Record<string, string>, args: string[] =
   return child;
 }
 
-async function runJson<T>(script: string, args: string[], env: Record<string, string> = {}): Promise<T> {
-  const child = startNode(script, env, args);
+/** BENCH_LOAD_ARGS: extra node flags for the load generators (e.g. --cpu-prof). */
+const loadArgs = (process.env.BENCH_LOAD_ARGS ?? "").split(" ").filter(Boolean);
+
+async function runJson<T>(script: string, args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<T> {
+  const child = startNode(script, env, args, nodeArgs);
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   await new Promise((resolve, reject) => child.on("exit", (code) => (code === 0 ? resolve(null) : reject(new Error(`${script} exited ${code}`)))));
@@ -87,7 +90,39 @@ async function inBatches<T>(items: T[], concurrency: number, work: (item: T) => 
   );
 }
 
-type Load = { rps: number; total: number; p50: number; p99: number; errors: number; non2xx?: number };
+type Load = { rps: number; total: number; p50: number; p99: number; errors: number; non2xx?: number; cpuUs?: number; pgCpuUs?: number };
+
+/** CPU seconds (user + system) a process has used so far (Linux /proc). */
+async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+/** CPU seconds of each PostgreSQL process now running. */
+async function postgresCpu(): Promise<Map<number, number>> {
+  const cpu = new Map<number, number>();
+  for (const entry of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const comm = await readFile(`/proc/${entry}/comm`, "utf8").catch(() => "");
+    if (comm.startsWith("postgres")) cpu.set(Number(entry), await cpuSecondsOf(Number(entry)));
+  }
+  return cpu;
+}
+/**
+ * Runs a load and adds the server side's CPU per request: the server process plus PostgreSQL
+ * (processes that ended during the run are not counted), so the floor's SELECT and the
+ * service's audit writes are both in. On a machine whose cores the load generator shares, this
+ * is the figure that does not depend on the generator.
+ */
+async function withCpu(serverPid: number, run: () => Promise<Load>): Promise<Load> {
+  const [server0, pg0] = [await cpuSecondsOf(serverPid), await postgresCpu()];
+  const load = await run();
+  const [server1, pg1] = [await cpuSecondsOf(serverPid), await postgresCpu()];
+  let pg = 0;
+  for (const [pid, after] of pg1) pg += after - (pg0.get(pid) ?? 0);
+  const per = (seconds: number) => (load.total > 0 ? (seconds * 1e6) / load.total : 0);
+  return { ...load, cpuUs: per(server1 - server0 + pg), pgCpuUs: per(pg) };
+}
 const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 function loadRow(name: string, r: Load, versus?: { name: string; rps: number }) {
   rows.push([
@@ -96,6 +131,7 @@ function loadRow(name: string, r: Load, versus?: { name: string; rps: number }) 
     fmt(r.p50, 2),
     fmt(r.p99, 2),
     String(r.errors + (r.non2xx ?? 0)),
+    r.cpuUs === undefined ? "" : `${fmt(r.cpuUs)} (PostgreSQL ${fmt(r.pgCpuUs ?? 0)})`,
     versus ? `${fmt(r.rps / versus.rps, 2)}× ${versus.name}` : "",
   ]);
 }
@@ -157,15 +193,15 @@ async function main() {
       await runJson<Load>("bench/load-http.ts", [floorUrl, token, pathsFile, String(connections), "3"]);
 
       log("ceiling and floor");
-      const ceiling = await http(floorUrl, fixedFile);
-      const floorRead = await http(floorUrl, pathsFile);
+      const ceiling = await withCpu(floor.pid!, () => http(floorUrl, fixedFile));
+      const floorRead = await withCpu(floor.pid!, () => http(floorUrl, pathsFile));
       loadRow("ceiling: node:http fixed JSON", ceiling);
       loadRow("floor: jose + pg SELECT + AES-GCM", floorRead, { name: "ceiling", rps: ceiling.rps });
 
       log("REST read");
       const auditBefore = await countAudit(dbUrl.toString());
       await resetPeakRss(service.pid!);
-      const rest = await http(api, pathsFile);
+      const rest = await withCpu(service.pid!, () => http(api, pathsFile));
       const rss = await peakRssMiB(service.pid!);
       await new Promise((r) => setTimeout(r, 1500)); // let read counters flush
       const audited = (await countAudit(dbUrl.toString())) - auditBefore;
@@ -175,22 +211,24 @@ async function main() {
       notes.push(`group commit: those audit entries took ${fmt(commits)} INSERT transactions (${fmt(entries / Math.max(1, commits), 1)} entries per commit)`);
 
       log("gRPC read");
-      const grpcRead = await runJson<Load>("bench/load-grpc.ts", [String(port), token, pathsFile, String(connections), String(seconds)]);
+      const grpcRead = await withCpu(service.pid!, () =>
+        runJson<Load>("bench/load-grpc.ts", [String(port), token, pathsFile, String(connections), String(seconds)], {}, loadArgs),
+      );
       loadRow("gRPC read GetSecret (@grpc/grpc-js)", grpcRead, { name: "REST read", rps: rest.rps });
-      rows.push(["peak RSS of the service during the REST read run", `${fmt(rss, 1)} MiB`, "", "", "", ""]);
+      rows.push(["peak RSS of the service during the REST read run", `${fmt(rss, 1)} MiB`, "", "", "", "", ""]);
     }
 
     if (parts.has("write")) {
       log("write");
-      const write = await http(api, pathsFile, "PUT", JSON.stringify({ data: { username: "svc", password: "rotated-by-bench" } }));
+      const write = await withCpu(service.pid!, () => http(api, pathsFile, "PUT", JSON.stringify({ data: { username: "svc", password: "rotated-by-bench" } })));
       loadRow("REST write PUT (new version)", write);
     }
 
     if (parts.has("list")) {
       log(`list: seeding ${fmt(listRows)} rows`);
       const list = await listDepth(api, dbUrl.toString(), env.SCAIVAULT_JWT_SECRET);
-      rows.push(["list first page (limit 50)", "", fmt(list.first.p50, 2), fmt(list.first.p99, 2), "0", ""]);
-      rows.push([`list page ${fmt(listRows / 2)} rows deep (cursor)`, "", fmt(list.deep.p50, 2), fmt(list.deep.p99, 2), "0", `${fmt(list.deep.p50 / list.first.p50, 2)}× first page (p50)`]);
+      rows.push(["list first page (limit 50)", "", fmt(list.first.p50, 2), fmt(list.first.p99, 2), "0", "", ""]);
+      rows.push([`list page ${fmt(listRows / 2)} rows deep (cursor)`, "", fmt(list.deep.p50, 2), fmt(list.deep.p99, 2), "0", "", `${fmt(list.deep.p50 / list.first.p50, 2)}× first page (p50)`]);
     }
 
     const exited = (c: ChildProcess) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once("exit", resolve)));
@@ -212,7 +250,7 @@ async function main() {
         return { rotated, errors, perSecond: rotated / seconds, split: results.map((r) => r.rotated) };
       };
       const one = await runReplicas("rot-one", 1);
-      rows.push([`scheduler: ${fmt(rotations)} due, auto-generate, 1 replica`, `${fmt(one.perSecond)} rot/s`, "", "", String(one.errors + (rotations - one.rotated)), ""]);
+      rows.push([`scheduler: ${fmt(rotations)} due, auto-generate, 1 replica`, `${fmt(one.perSecond)} rot/s`, "", "", String(one.errors + (rotations - one.rotated)), "", ""]);
       const three = await runReplicas("rot-three", 3);
       rows.push([
         `scheduler: ${fmt(rotations)} due, auto-generate, 3 replicas`,
@@ -220,6 +258,7 @@ async function main() {
         "",
         "",
         String(three.errors + (rotations - three.rotated)),
+        "",
         `${fmt(three.perSecond / one.perSecond, 2)}× 1 replica (split ${three.split.map((n) => fmt(n)).join(" / ")})`,
       ]);
     }
@@ -298,7 +337,7 @@ async function listDepth(api: string, url: string, jwtSecret: string) {
 }
 
 async function report() {
-  const header = ["measurement", "requests/s", "p50 ms", "p99 ms", "errors", "ratio"];
+  const header = ["measurement", "requests/s", "p50 ms", "p99 ms", "errors", "server CPU µs/request", "ratio"];
   const lines = [
     `| ${header.join(" | ")} |`,
     `|${header.map(() => "---").join("|")}|`,

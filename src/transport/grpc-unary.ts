@@ -1,9 +1,10 @@
 import { fromBinary, toBinary, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createAsyncIterable, readAllBytes, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { readAllBytes, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { ScaiVaultError, toConnectError } from "../errors.js";
 import type { UnaryInvoker } from "./unary-invoker.js";
+import { singleChunkBody } from "./universal-io.js";
 
 /** Native gRPC with protobuf messages; `application/grpc+json` and gRPC-web stay with Connect. */
 const protoGrpc = /^application\/grpc(?:\+proto)?$/i;
@@ -45,7 +46,7 @@ export function createGrpcUnary(invoker: UnaryInvoker, maxBodyBytes: number) {
         result.header.forEach((value, name) => name !== "content-type" && header.set(name, value));
         result.trailer.forEach((value, name) => trailer.set(name, value));
         setTrailerStatus(trailer, undefined);
-        return { status: 200, header, trailer, body: createAsyncIterable([framed(toBinary(method.output, result.message))]) };
+        return { status: 200, header, trailer, body: singleChunkBody(framed(toBinary(method.output, result.message))) };
       } catch (err) {
         // Whatever passed the interceptors is the contract's error already; framing errors come first.
         const error = err instanceof ScaiVaultError ? toConnectError(err) : ConnectError.from(err);

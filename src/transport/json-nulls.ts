@@ -6,6 +6,14 @@ import { json_null } from "../../gen/scaivault/v1/options_pb.js";
 // `toJson` with `useProtoFieldName: true` (keys are proto field names).
 
 const reachesNull = new WeakMap<DescMessage, boolean>();
+const marked = new WeakMap<DescField, boolean>();
+
+/** Whether the field is marked `json_null`; read once per field (reading an option decodes it). */
+function isJsonNull(field: DescField): boolean {
+  let result = marked.get(field);
+  if (result === undefined) marked.set(field, (result = getOption(field, json_null)));
+  return result;
+}
 
 /** True when the message or any message nested in it has a field marked `json_null`. */
 export function hasJsonNulls(desc: DescMessage): boolean {
@@ -17,7 +25,7 @@ export function hasJsonNulls(desc: DescMessage): boolean {
     result = false;
     for (let next = pending.pop(); next && !result; next = pending.pop()) {
       for (const field of next.fields) {
-        if (getOption(field, json_null)) result = true;
+        if (isJsonNull(field)) result = true;
         const nested = nestedMessage(field);
         if (nested && !seen.has(nested)) {
           seen.add(nested);
@@ -36,7 +44,7 @@ export function addJsonNulls(desc: DescMessage, json: JsonValue): JsonValue {
   for (const field of desc.fields) {
     const value = json[field.name];
     if (value === undefined) {
-      if (getOption(field, json_null)) json[field.name] = null;
+      if (isJsonNull(field)) json[field.name] = null;
       continue;
     }
     const nested = nestedMessage(field);

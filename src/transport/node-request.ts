@@ -1,7 +1,9 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
-import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
+import { universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { isSingleChunkBody } from "./universal-io.js";
 
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -33,6 +35,24 @@ export function universalRequestOf(req: NodeRequest, res: NodeResponse, contextV
       return (signal ??= closeSignalOf(req, res));
     },
   };
+}
+
+/**
+ * Writes the app's response: a body of one chunk (every unary answer the app makes itself) in
+ * one `end`, anything else (Connect's streams) through connect-node's writer.
+ */
+export async function writeResponse(uRes: UniversalServerResponse, res: NodeResponse): Promise<void> {
+  if (uRes.body !== undefined && !isSingleChunkBody(uRes.body)) return universalResponseToNodeResponse(uRes, res);
+  res.writeHead(uRes.status, nodeHeadersOf(uRes.header));
+  if (uRes.trailer) res.addTrailers(nodeHeadersOf(uRes.trailer));
+  if (uRes.body) (res as NodeJS.WritableStream).end(uRes.body.bytes);
+  else res.end();
+}
+
+function nodeHeadersOf(header: Headers | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  header?.forEach((value, name) => (out[name] = value));
+  return out;
 }
 
 function headersOf(req: NodeRequest): Headers {

@@ -2,10 +2,9 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { createContextValues } from "@connectrpc/connect";
-import { universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { clientAddressKey } from "../auth/principal.js";
 import type { Logger } from "../log.js";
-import { universalRequestOf, type NodeRequest, type NodeResponse } from "./node-request.js";
+import { universalRequestOf, writeResponse, type NodeRequest, type NodeResponse } from "./node-request.js";
 import type { UniversalApp } from "./universal-app.js";
 
 export interface ServerOptions {
@@ -61,7 +60,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     app
       .handle(uReq)
-      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+      .then((uRes) => writeResponse(uRes, res))
       .catch((err: unknown) => {
         // Mostly clients that went away mid-response; nothing useful can be sent any more.
         logger.debug("response not completed", { err });

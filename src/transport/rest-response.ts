@@ -1,6 +1,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
-import { createAsyncIterable, type UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { errorCodes, type ErrorCode } from "../errors.js";
+import { singleChunkBody } from "./universal-io.js";
 
 const encoder = new TextEncoder();
 
@@ -9,7 +10,7 @@ export function jsonResponse(status: number, body: JsonValue, header = new Heade
   const bytes = encoder.encode(JSON.stringify(body));
   header.set("content-type", "application/json");
   header.set("content-length", String(bytes.byteLength));
-  return { status, header, body: createAsyncIterable([bytes]) };
+  return { status, header, body: singleChunkBody(bytes) };
 }
 
 /** The contract's error response: the code's HTTP status and `{"error": {code, message, request_id}}`. */

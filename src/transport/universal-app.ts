@@ -20,7 +20,7 @@ import { createReflectionRoutes } from "./reflection.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
 import { errorResponse, jsonResponse } from "./rest-response.js";
 import { createUnaryInvoker, type UnaryInvoker } from "./unary-invoker.js";
-import { fromFetchResponse, readResponseBody, toFetchRequest } from "./universal-io.js";
+import { fromFetchResponse, readResponseBody, singleChunkBody, toFetchRequest } from "./universal-io.js";
 
 /** A plain HTTP route beside the API (metrics, an OpenAPI document), served in fetch style. */
 export interface ExtraRoute {
@@ -189,5 +189,5 @@ async function withJsonNulls(rpc: UniversalHandler, res: UniversalServerResponse
   const bytes = new TextEncoder().encode(JSON.stringify(addJsonNulls(output, JSON.parse(text) as JsonValue)));
   const header = new Headers(res.header);
   header.set("content-length", String(bytes.byteLength));
-  return { ...res, header, body: createAsyncIterable([bytes]) };
+  return { ...res, header, body: singleChunkBody(bytes) };
 }

@@ -5,6 +5,24 @@ import {
   type UniversalServerResponse,
 } from "@connectrpc/connect/protocol";
 
+/** A response body of one chunk that the app made itself: adapters may write `bytes` at once instead of iterating. */
+export interface SingleChunkBody extends AsyncIterable<Uint8Array> {
+  readonly bytes: Uint8Array;
+}
+
+export function singleChunkBody(bytes: Uint8Array): SingleChunkBody {
+  return {
+    bytes,
+    async *[Symbol.asyncIterator]() {
+      yield bytes;
+    },
+  };
+}
+
+export function isSingleChunkBody(body: unknown): body is SingleChunkBody {
+  return typeof body === "object" && body !== null && (body as Partial<SingleChunkBody>).bytes instanceof Uint8Array;
+}
+
 /** Bodies the transport produces itself (Connect responses it rewrites) have no meaningful cap. */
 const unlimited = Number.MAX_SAFE_INTEGER;
 
