@@ -3,8 +3,9 @@
  * data, drives load from separate processes, and prints one table (also bench/results/latest.md).
  * Figures are meant to be read as ratios within one run on one machine.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readdir, readFile, writeFile, mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -30,6 +31,14 @@ const notes: string[] = [];
 const explains: string[] = [];
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
+/** The node flags `npm start` runs the service with (package.json), so the bench measures the service as it is started. */
+function startFlags(): string[] {
+  const start: string = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts.start;
+  const flags = /node ((?:--\S+ )*)dist\/src\/main\.js/.exec(start);
+  if (!flags) throw new Error(`package.json's start script no longer runs dist/src/main.js: ${start}`);
+  return flags[1]!.split(" ").filter(Boolean);
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer().listen(0, "127.0.0.1", () => {
@@ -39,8 +48,10 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Starts a script: TypeScript through tsx, the service's compiled JavaScript (dist/) as it is deployed. */
 function startNode(script: string, env: Record<string, string>, args: string[] = [], nodeArgs: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], {
+  const loader = script.endsWith(".ts") ? ["--import", "tsx"] : [];
+  const child = spawn(process.execPath, [...nodeArgs, ...loader, script, ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
@@ -137,6 +148,8 @@ function loadRow(name: string, r: Load, versus?: { name: string; rps: number }) 
 }
 
 async function main() {
+  log("building the service (npm run build)");
+  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
   const dbName = `sv_bench_${randomBytes(4).toString("hex")}`;
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
@@ -155,8 +168,8 @@ async function main() {
   try {
     const port = await freePort();
     // BENCH_SERVICE_ARGS: extra node flags for the service (e.g. --cpu-prof while looking for where time goes).
-    const serviceArgs = (process.env.BENCH_SERVICE_ARGS ?? "").split(" ").filter(Boolean);
-    const service = startNode("src/main.ts", { ...env, PORT: String(port), HOST: "127.0.0.1" }, [], serviceArgs);
+    const serviceArgs = [...startFlags(), ...(process.env.BENCH_SERVICE_ARGS ?? "").split(" ").filter(Boolean)];
+    const service = startNode("dist/src/main.js", { ...env, PORT: String(port), HOST: "127.0.0.1" }, [], serviceArgs);
     service.stdout!.resume();
     const api = `http://127.0.0.1:${port}`;
     await waitReady(`${api}/readyz`);

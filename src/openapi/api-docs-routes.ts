@@ -57,9 +57,17 @@ const initScript = `window.ui = SwaggerUIBundle({
 /** Scripts only from this origin (no inline script); Swagger UI sets inline styles and data: images. */
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
+/** The version in the project's package.json: two levels up from this file in src/, three from the build in dist/src/. */
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string };
-  return pkg.version ?? "0.0.0";
+  for (const up of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "scaivault") return pkg.version ?? "0.0.0";
+    } catch {
+      // not here; try one level up
+    }
+  }
+  return "0.0.0";
 }
 
 /** Creates the routes of the OpenAPI document and the API reference page. */
