@@ -1,10 +1,13 @@
 /**
  * The floor: a bare node:http server doing exactly a secret read's essential work per request —
  * jose HS256 verify of the bearer token, one indexed SELECT through pg, AES-256-GCM decrypt,
- * JSON.stringify — and the ceiling: the same server answering a fixed JSON at /fixed.
+ * JSON.stringify — and the ceiling: the same server answering a fixed JSON at /fixed. A bare
+ * node:http2 server answering every gRPC call with one fixed message is the gRPC ceiling: what
+ * the gRPC load generator reaches when the server costs next to nothing.
  * ScaiVault's read path is measured against these two in one run.
  */
 import { createServer } from "node:http";
+import { createServer as createHttp2Server } from "node:http2";
 import { jwtVerify } from "jose";
 import pg from "pg";
 import { open, secretAad, unwrapDataKey } from "../src/crypto/envelope.js";
@@ -48,8 +51,28 @@ const server = createServer(async (req, res) => {
   }
 });
 server.keepAliveTimeout = 60_000;
-server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
-  const address = server.address();
-  process.stdout.write(JSON.stringify({ port: typeof address === "object" && address ? address.port : 0 }) + "\n");
+
+// scaivault.v1.Secret { path: "fixed", version: 1 } in gRPC's length-prefixed framing.
+const fixedSecret = Buffer.from([0x0a, 0x05, ...Buffer.from("fixed"), 0x10, 0x01]);
+const fixedGrpc = Buffer.concat([Buffer.from([0, 0, 0, 0, fixedSecret.length]), fixedSecret]);
+const grpcServer = createHttp2Server();
+grpcServer.on("stream", (stream) => {
+  stream.resume();
+  stream.on("end", () => {
+    stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
+    stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+    stream.end(fixedGrpc);
+  });
 });
-process.on("SIGTERM", () => server.close(() => pool.end().then(() => process.exit(0))));
+
+const portOf = (s: { address(): unknown }) => {
+  const address = s.address();
+  return typeof address === "object" && address ? (address as { port: number }).port : 0;
+};
+await new Promise<void>((resolve) => server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", resolve));
+await new Promise<void>((resolve) => grpcServer.listen(0, "127.0.0.1", resolve));
+process.stdout.write(JSON.stringify({ port: portOf(server), grpcPort: portOf(grpcServer) }) + "\n");
+process.on("SIGTERM", () => {
+  grpcServer.close();
+  server.close(() => pool.end().then(() => process.exit(0)));
+});

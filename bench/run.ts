@@ -21,8 +21,8 @@ const secretsCount = Number(process.env.BENCH_SECRETS ?? 10_000);
 const listRows = Number(process.env.BENCH_LIST_ROWS ?? 1_000_000);
 // 100,000 (the issue's figure) takes over 10 minutes at the scheduler's current rate; BENCH_ROTATIONS=100000 runs it.
 const rotations = Number(process.env.BENCH_ROTATIONS ?? 10_000);
-/** Which parts run (comma-separated): read, write, list, scheduler; all by default. */
-const parts = new Set((process.env.BENCH_PARTS ?? "read,write,list,scheduler").split(",").map((p) => p.trim()));
+/** Which parts run (comma-separated): read, ablation (needs read), write, list, scheduler; all by default. */
+const parts = new Set((process.env.BENCH_PARTS ?? "read,ablation,write,list,scheduler").split(",").map((p) => p.trim()));
 const baseUrl = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 const children: ChildProcess[] = [];
@@ -70,6 +70,8 @@ async function runJson<T>(script: string, args: string[], env: Record<string, st
   await new Promise((resolve, reject) => child.on("exit", (code) => (code === 0 ? resolve(null) : reject(new Error(`${script} exited ${code}`)))));
   return JSON.parse(out.trim().split("\n").pop()!) as T;
 }
+
+const exited = (c: ChildProcess) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once("exit", resolve)));
 
 async function waitReady(url: string) {
   for (let i = 0; i < 300; i++) {
@@ -194,12 +196,15 @@ async function main() {
     await writeFile(fixedFile, "/fixed");
 
     const floor = startNode("bench/floor-server.ts", env);
-    const floorPort = await new Promise<number>((resolve) => floor.stdout!.once("data", (d) => resolve(JSON.parse(String(d)).port)));
+    const { port: floorPort, grpcPort: grpcCeilingPort } = await new Promise<{ port: number; grpcPort: number }>((resolve) =>
+      floor.stdout!.once("data", (d) => resolve(JSON.parse(String(d)))),
+    );
     const floorUrl = `http://127.0.0.1:${floorPort}`;
 
     const http = (url: string, file: string, method = "GET", body?: string) =>
       runJson<Load>("bench/load-http.ts", [url, token, file, String(connections), String(seconds), method, ...(body ? [body] : [])]);
 
+    let restRead: Load | undefined;
     if (parts.has("read")) {
       log("warm-up");
       await runJson<Load>("bench/load-http.ts", [api, token, pathsFile, String(connections), "3"]);
@@ -215,6 +220,7 @@ async function main() {
       const auditBefore = await countAudit(dbUrl.toString());
       await resetPeakRss(service.pid!);
       const rest = await withCpu(service.pid!, () => http(api, pathsFile));
+      restRead = rest;
       const rss = await peakRssMiB(service.pid!);
       await new Promise((r) => setTimeout(r, 1500)); // let read counters flush
       const audited = (await countAudit(dbUrl.toString())) - auditBefore;
@@ -228,7 +234,33 @@ async function main() {
         runJson<Load>("bench/load-grpc.ts", [String(port), token, pathsFile, String(connections), String(seconds)], {}, loadArgs),
       );
       loadRow("gRPC read GetSecret (@grpc/grpc-js)", grpcRead, { name: "REST read", rps: rest.rps });
+      log("gRPC ceiling");
+      const grpcCeiling = await withCpu(floor.pid!, () =>
+        runJson<Load>("bench/load-grpc.ts", [String(grpcCeilingPort), token, pathsFile, String(connections), String(seconds)], {}, loadArgs),
+      );
+      loadRow("gRPC ceiling: node:http2 fixed answer, same client", grpcCeiling, { name: "REST read", rps: rest.rps });
       rows.push(["peak RSS of the service during the REST read run", `${fmt(rss, 1)} MiB`, "", "", "", "", ""]);
+    }
+
+    if (parts.has("ablation") && restRead) {
+      // What each mean of the read path gains: the same REST read with one of them turned off.
+      for (const [name, setting] of [
+        ["without the ciphertext cache", { SCAIVAULT_SECRET_CACHE_ENTRIES: "0" }],
+        ["without the token cache", { SCAIVAULT_TOKEN_CACHE_ENTRIES: "0" }],
+        ["without group commit of audit entries", { SCAIVAULT_AUDIT_BATCH_MAX: "1" }],
+      ] as const) {
+        log(`REST read ${name}`);
+        const alternatePort = await freePort();
+        const alternate = startNode("dist/src/main.js", { ...env, ...setting, PORT: String(alternatePort), HOST: "127.0.0.1" }, [], startFlags());
+        alternate.stdout!.resume();
+        const alternateApi = `http://127.0.0.1:${alternatePort}`;
+        await waitReady(`${alternateApi}/readyz`);
+        await runJson<Load>("bench/load-http.ts", [alternateApi, token, pathsFile, String(connections), "3"]);
+        const load = await withCpu(alternate.pid!, () => http(alternateApi, pathsFile));
+        loadRow(`REST read ${name} (${Object.entries(setting).map(([k, v]) => `${k}=${v}`).join(" ")})`, load, { name: "REST read", rps: restRead.rps });
+        alternate.kill("SIGTERM");
+        await Promise.race([exited(alternate), new Promise((r) => setTimeout(r, 15_000))]);
+      }
     }
 
     if (parts.has("write")) {
@@ -244,7 +276,6 @@ async function main() {
       rows.push([`list page ${fmt(listRows / 2)} rows deep (cursor)`, "", fmt(list.deep.p50, 2), fmt(list.deep.p99, 2), "0", "", `${fmt(list.deep.p50 / list.first.p50, 2)}× first page (p50)`]);
     }
 
-    const exited = (c: ChildProcess) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once("exit", resolve)));
     service.kill("SIGTERM");
     floor.kill("SIGTERM");
     await Promise.race([Promise.all([exited(service), exited(floor)]), new Promise((r) => setTimeout(r, 15_000))]);

@@ -71,11 +71,12 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     audience: config.jwt.audience,
     clockSkewSeconds: config.jwt.clockSkewSeconds,
     clock,
+    cacheSize: config.readPath.tokenCacheEntries,
   });
   const directory = createTenantDirectory(db, clock);
   const access = createAccessRecorder({ db, clock, logger, intervalMs: config.accessFlushMs });
   const rotation = createRotationLinks();
-  const readCache = createSecretReadCache();
+  const readCache = createSecretReadCache(config.readPath.secretCacheEntries);
   // Any replica's change (and any SQL) reaches every replica's cache through the trigger's notice;
   // when notices may have been missed (the listening connection dropped) the whole cache goes.
   const stopListening = await database.listen(
@@ -83,7 +84,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     (secretId) => readCache.invalidateSecret(Number(secretId)),
     () => readCache.clear(),
   );
-  const auditWriter = createAuditWriter({ db, logger });
+  const auditWriter = createAuditWriter({ db, logger, maxBatch: config.readPath.auditBatchMax });
   const secrets = createSecretsService({
     db,
     envelope,

@@ -27,6 +27,14 @@ export interface Config {
   shutdownTimeoutMs: number;
   dbPoolSize: number;
   corsOrigins: string[];
+  readPath: {
+    /** Secrets whose ciphertext rows each replica keeps for reads (0: every read goes to the database). */
+    secretCacheEntries: number;
+    /** Verified tokens remembered until they expire (0: every call verifies its token). */
+    tokenCacheEntries: number;
+    /** Most audit entries of reads committed by one INSERT (1: each read writes its own). */
+    auditBatchMax: number;
+  };
   scheduler: {
     /** Whether this replica runs the rotation scheduler (replicas may all run it; claims keep rotations exactly-once). */
     enabled: boolean;
@@ -68,6 +76,9 @@ export const settings = [
   ["SCAIVAULT_SHUTDOWN_TIMEOUT", "10s", "Grace for in-flight requests on SIGTERM"],
   ["SCAIVAULT_CORS_ORIGINS", "", "Comma list of browser origins allowed to call across origins (* for any)"],
   ["SCAIVAULT_DB_POOL_SIZE", "10", "PostgreSQL connections per replica"],
+  ["SCAIVAULT_SECRET_CACHE_ENTRIES", "10000", "Secrets whose encrypted rows a replica keeps for reads (0 turns the cache off)"],
+  ["SCAIVAULT_TOKEN_CACHE_ENTRIES", "10000", "Verified tokens remembered until they expire (0 turns the cache off)"],
+  ["SCAIVAULT_AUDIT_BATCH_MAX", "500", "Most read audit entries one group-commit INSERT carries (1: each read writes its own)"],
   ["SCAIVAULT_SCHEDULER_ENABLED", "true", "Run the rotation scheduler in this replica"],
   ["SCAIVAULT_SCHEDULER_TICK", "30s", "Time between rotation scheduler ticks"],
   ["SCAIVAULT_SCHEDULER_BATCH", "100", "Rotation assignments claimed per transaction"],
@@ -166,6 +177,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     shutdownTimeoutMs: seconds("SCAIVAULT_SHUTDOWN_TIMEOUT") * 1000,
     dbPoolSize: int("SCAIVAULT_DB_POOL_SIZE", 1, 1000),
     corsOrigins,
+    readPath: {
+      secretCacheEntries: int("SCAIVAULT_SECRET_CACHE_ENTRIES", 0, 10_000_000),
+      tokenCacheEntries: int("SCAIVAULT_TOKEN_CACHE_ENTRIES", 0, 10_000_000),
+      auditBatchMax: int("SCAIVAULT_AUDIT_BATCH_MAX", 1, 10_000),
+    },
     scheduler: {
       enabled: bool("SCAIVAULT_SCHEDULER_ENABLED"),
       tickSeconds: seconds("SCAIVAULT_SCHEDULER_TICK"),

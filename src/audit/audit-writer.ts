@@ -16,7 +16,7 @@ export interface AuditWriter {
   stats(): { batches: number; entries: number };
 }
 
-/** Creates the writer; `maxBatch` bounds one INSERT. */
+/** Creates the writer; `maxBatch` bounds one INSERT (1: no group commit, each entry is written at once in its own). */
 export function createAuditWriter(deps: { db: Db; logger: Logger; maxBatch?: number }): AuditWriter {
   const maxBatch = deps.maxBatch ?? 500;
   let queue: { entry: AuditEntry; resolve: () => void; reject: (err: unknown) => void }[] = [];
@@ -45,6 +45,11 @@ export function createAuditWriter(deps: { db: Db; logger: Logger; maxBatch?: num
 
   return {
     append(entry) {
+      if (maxBatch === 1) {
+        batches++;
+        entries++;
+        return appendAuditEntries(deps.db, [entry]);
+      }
       return new Promise<void>((resolve, reject) => {
         queue.push({ entry, resolve, reject });
         running ??= run();

@@ -27,7 +27,7 @@ export interface SecretReadCache {
   size(): number;
 }
 
-/** Creates the cache with an entry bound; the least recently used entry goes first. */
+/** Creates the cache with an entry bound (0: nothing is kept); the least recently used entry goes first. */
 export function createSecretReadCache(maxEntries = 10_000): SecretReadCache {
   const entries = new Map<string, CachedSecret>();
   const keyById = new Map<number, string>();
@@ -51,7 +51,7 @@ export function createSecretReadCache(maxEntries = 10_000): SecretReadCache {
       return entry;
     },
     put(ownerId, path, entry, generationAtRead) {
-      if (generationAtRead !== generation) return;
+      if (generationAtRead !== generation || maxEntries === 0) return;
       const key = keyOf(ownerId, path);
       drop(key);
       entries.set(key, entry);

@@ -62,3 +62,30 @@ describe("the read path's ciphertext cache", () => {
     }
   });
 });
+
+describe("the read path with its caches and group commit turned off", () => {
+  it("still serves, audits and counts every read (SCAIVAULT_SECRET_CACHE_ENTRIES=0, TOKEN_CACHE_ENTRIES=0, AUDIT_BATCH_MAX=1)", async () => {
+    const tv = await startTestVault({
+      env: { SCAIVAULT_SECRET_CACHE_ENTRIES: "0", SCAIVAULT_TOKEN_CACHE_ENTRIES: "0", SCAIVAULT_AUDIT_BATCH_MAX: "1" },
+    });
+    try {
+      const token = await tv.token({ tenantId: "nocache" });
+      await tv.rest("PUT", "/v1/secrets/n/one", { token, body: { data: { v: 1 } } });
+      const reads = await Promise.all(Array.from({ length: 20 }, () => tv.rest("GET", "/v1/secrets/n/one", { token })));
+      expect(reads.every((r) => r.status === 200 && r.body.data.v === 1)).toBe(true);
+      expect(tv.vault.readCache.size()).toBe(0);
+      const audit = await tv.vault.db
+        .selectFrom("audit_events")
+        .select(({ fn }) => fn.countAll<number>().as("n"))
+        .where("action", "=", "GetSecret")
+        .where("path", "=", "n/one")
+        .executeTakeFirstOrThrow();
+      expect(Number(audit.n)).toBe(20);
+      // A new version is read at once (nothing cached to drop).
+      await tv.rest("PUT", "/v1/secrets/n/one", { token, body: { data: { v: 2 } } });
+      expect((await tv.rest("GET", "/v1/secrets/n/one", { token })).body.data.v).toBe(2);
+    } finally {
+      await tv.close();
+    }
+  });
+});
