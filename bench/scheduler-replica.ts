@@ -1,6 +1,7 @@
 /**
  * One scheduler replica in its own process, for the bench: its own pool on the shared
- * PostgreSQL, ticking until nothing is due; prints {rotated, ms}. Env: DATABASE_URL, SCAIVAULT_MASTER_KEY.
+ * PostgreSQL, ticking until nothing is due; prints {rotated, ms}. Env: DATABASE_URL, SCAIVAULT_MASTER_KEY;
+ * BENCH_SCHEDULER_BATCH (claims per claim statement) and BENCH_SCHEDULER_CHUNK (claims per transaction) to compare settings.
  */
 import { systemClock } from "../src/clock.js";
 import { createEnvelope } from "../src/crypto/envelope.js";
@@ -8,7 +9,6 @@ import { masterKeyFromBytes } from "../src/crypto/master-key.js";
 import { connectPostgres } from "../src/db/database.js";
 import { silentLogger } from "../src/log.js";
 import { createRotationEngine } from "../src/rotation/rotation-engine.js";
-import { createRotationLinks } from "../src/rotation/rotation-links.js";
 import { createRotationScheduler } from "../src/rotation/rotation-scheduler.js";
 
 const { db, close } = connectPostgres(process.env.DATABASE_URL!, 4);
@@ -16,12 +16,13 @@ const envelope = createEnvelope(masterKeyFromBytes(Buffer.from(process.env.SCAIV
 const scheduler = createRotationScheduler({
   db,
   envelope,
-  engine: createRotationEngine({ envelope, links: createRotationLinks() }),
+  engine: createRotationEngine({ envelope }),
   readCache: { invalidatePath() {} },
   clock: systemClock,
   logger: silentLogger,
   tickSeconds: 1,
   batchSize: Number(process.env.BENCH_SCHEDULER_BATCH ?? 200),
+  chunkSize: process.env.BENCH_SCHEDULER_CHUNK ? Number(process.env.BENCH_SCHEDULER_CHUNK) : undefined,
 });
 const started = performance.now();
 let rotated = 0;

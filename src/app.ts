@@ -95,7 +95,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     auditWriter,
     softDeleteRetentionSeconds: config.softDeleteRetentionSeconds,
   });
-  const rotationEngine = createRotationEngine({ envelope, links: rotation });
+  const rotationEngine = createRotationEngine({ envelope });
   const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock });
   const secretPolicies = createSecretPoliciesService({ db, clock });
   const scheduler = createRotationScheduler({

@@ -1,13 +1,14 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { secretAad, type Envelope } from "../crypto/envelope.js";
+import type { Insertable } from "kysely";
+import { secretAad, type Envelope, type SealedValue } from "../crypto/envelope.js";
 import type { Tx } from "../db/database.js";
+import type { RotationHistoryTable } from "../db/schema.js";
 import { ScaiVaultError } from "../errors.js";
-import { appendEvents } from "../events/outbox-store.js";
-import type { RotationLinks } from "../secrets/secrets-service.js";
-import * as secretsStore from "../secrets/secrets-store.js";
-import type { SecretRow } from "../secrets/secrets-store.js";
+import { appendEvents, type OutboxEvent } from "../events/outbox-store.js";
+import type { SecretRow, VersionRow } from "../secrets/secrets-store.js";
 import { openSecretValue } from "../secrets/secret-value.js";
-import { generateData } from "./rotation-links.js";
+import * as batch from "./rotation-batch-store.js";
+import { findSecretPolicyOrThrow, generateWith, type SecretPolicyRow } from "./rotation-links.js";
 import * as store from "./rotation-store.js";
 import type { HistoryRow, PolicyRow } from "./rotation-store.js";
 
@@ -30,100 +31,89 @@ export interface RetryNotice {
   nextAttemptAt: Date;
 }
 
+/** One generated rotation of a batch. */
+export interface GeneratedRotation {
+  target: RotationTarget;
+  retry?: RetryNotice;
+}
+
+/** A generated rotation before anything is written: the sealed next version, or why there is none. */
+type Generated = { version: number; sealed: SealedValue } | { error: string };
+
 export interface RotationEngineDeps {
   envelope: Envelope;
-  links: RotationLinks;
 }
 
 /**
- * The three things a rotation does to one secret, shared by the scheduler and "rotate now": write a
- * generated version, announce a due rotation to an event-driven policy's automation, warn ahead of
- * one. Each writes its history item and its outbox event in the caller's transaction.
+ * The three things a rotation does to a secret, shared by the scheduler and "rotate now": write a
+ * generated version (for one secret or a batch), announce a due rotation to an event-driven
+ * policy's automation, warn ahead of one. Each writes its history item and its outbox event in the
+ * caller's transaction.
  */
 export function createRotationEngine(deps: RotationEngineDeps) {
-  const { envelope, links } = deps;
+  const { envelope } = deps;
 
-  async function currentData(tx: Tx, secret: SecretRow): Promise<JsonObject> {
-    const row = await secretsStore.findVersion(tx, secret.id, secret.current_version);
+  /** Writes a generated version (the previous one stays readable for the grace period), or records why it could not. */
+  async function rotateGenerated(tx: Tx, t: RotationTarget, retry?: RetryNotice): Promise<HistoryRow> {
+    const [item] = await rotateGeneratedAll(tx, [{ target: t, retry }]);
+    return item!;
+  }
+
+  /**
+   * `rotateGenerated` for many secrets (each at most once) with one statement per table for the
+   * whole batch: a secret whose generation fails gets its `failed` item and the others still
+   * rotate. Returns the history items in the order of `rotations`.
+   */
+  async function rotateGeneratedAll(tx: Tx, rotations: GeneratedRotation[]): Promise<HistoryRow[]> {
+    if (rotations.length === 0) return [];
+    const currents = await batch.findCurrentVersions(tx, rotations.map((r) => r.target.secret));
+    const secretPolicies = secretPolicyReader(tx);
+    const generated: Generated[] = [];
+    for (const { target } of rotations) generated.push(await generate(tx, target, currents.get(target.secret.id), secretPolicies));
+
+    const written = rotations.flatMap(({ target }, i) => {
+      const g = generated[i]!;
+      return "error" in g ? [] : [rotatedVersion(target, g.version, g.sealed)];
+    });
+    await batch.writeRotatedVersions(tx, written);
+    // A success completes the secret's open pending item (the rotation it answers), or gets an item of its own.
+    const completed = await batch.completePendingItems(tx, written);
+    const newItems = rotations.flatMap(({ target }, i) => (completed.has(target.secret.id) ? [] : [historyItem(target, generated[i]!)]));
+    const inserted = new Map((await batch.insertHistoryItems(tx, newItems)).map((row) => [row.secret_id, row]));
+    await batch.startNextCycles(tx, written);
+    await appendEvents(
+      tx,
+      rotations.map(({ target, retry }, i) => {
+        const g = generated[i]!;
+        return "error" in g ? failedEvent(target, g.error, retry) : completedEvent(target, g.version);
+      }),
+    );
+    return rotations.map(({ target }) => completed.get(target.secret.id) ?? inserted.get(target.secret.id)!);
+  }
+
+  /** The sealed next version of a target's secret, or why it could not be generated. */
+  async function generate(tx: Tx, t: RotationTarget, current: VersionRow | undefined, secretPolicies: SecretPolicyReader): Promise<Generated> {
+    const { policy, secret } = t;
+    let data: JsonObject;
+    try {
+      const currentValue = await currentData(tx, secret, current);
+      data = generateWith(await secretPolicies(secret.tenant_id, secret.secret_policy_id ?? policy.secret_policy_id), currentValue);
+    } catch (err) {
+      // Only our own messages reach history and events: they name policies and rules, never values.
+      return { error: err instanceof Error ? err.message : "value generation failed" };
+    }
+    const version = secret.current_version + 1;
+    const sealed = await envelope.encrypt(tx, secret.tenant_id, secretAad(secret.tenant_id, secret.path, version), Buffer.from(JSON.stringify(data), "utf8"));
+    return { version, sealed };
+  }
+
+  async function currentData(tx: Tx, secret: SecretRow, row: VersionRow | undefined): Promise<JsonObject> {
     if (!row) throw new ScaiVaultError("version_not_found", "the current version is missing");
     try {
       return await openSecretValue(envelope, tx, secret, row);
     } catch {
       throw new ScaiVaultError("internal", "the current version could not be decrypted");
     }
-  }
-
-  /** Writes a generated version (the previous one stays readable for the grace period), or records why it could not. */
-  async function rotateGenerated(tx: Tx, t: RotationTarget, retry?: RetryNotice): Promise<HistoryRow> {
-    const { policy, secret, now } = t;
-    const previous = secret.current_version;
-    let data: JsonObject;
-    try {
-      data = await generateData(tx, secret.tenant_id, secret.secret_policy_id ?? policy.secret_policy_id, await currentData(tx, secret));
-    } catch (err) {
-      // Only our own messages reach history and events: they name policies and rules, never values.
-      const error = err instanceof Error ? err.message : "value generation failed";
-      const item = await store.insertHistory(tx, {
-        tenant_id: secret.tenant_id,
-        id: store.newHistoryId(),
-        policy_id: policy.id,
-        secret_id: secret.id,
-        secret_path: secret.path,
-        status: "failed",
-        old_version: previous,
-        new_version: null,
-        rotated_at: now,
-        rotated_by: t.actor,
-        reason: t.reason,
-        error,
-      });
-      await appendEvents(tx, [
-        {
-          tenantId: secret.tenant_id,
-          eventType: "rotation.failed",
-          path: secret.path,
-          policyId: policy.id,
-          data: {
-            policy_id: policy.id,
-            policy_name: policy.name,
-            error,
-            ...(retry ? { attempt: retry.attempt, will_retry: retry.willRetry, next_attempt_at: rfc3339(retry.nextAttemptAt) } : {}),
-          },
-          createdAt: now,
-        },
-      ]);
-      return item;
-    }
-
-    const version = previous + 1;
-    await secretsStore.updateSecret(tx, secret.id, { current_version: version, updated_at: now });
-    const sealed = await envelope.encrypt(tx, secret.tenant_id, secretAad(secret.tenant_id, secret.path, version), Buffer.from(JSON.stringify(data), "utf8"));
-    await secretsStore.insertVersion(tx, { secretId: secret.id, version, sealed, createdAt: now, createdBy: t.actor });
-    await secretsStore.setVersionReadableUntil(tx, secret.id, previous, new Date(now.getTime() + policy.grace_period_seconds * 1000));
-    await secretsStore.pruneVersions(tx, secret.id, secret.max_versions);
-    const item = await store.recordSuccess(tx, {
-      tenantId: secret.tenant_id,
-      policyId: policy.id,
-      secretId: secret.id,
-      path: secret.path,
-      oldVersion: previous,
-      newVersion: version,
-      at: now,
-      by: t.actor,
-      reason: t.reason,
-    });
-    await links.versionWritten(tx, { tenantId: secret.tenant_id, secretId: secret.id, path: secret.path, oldVersion: previous, newVersion: version, now, actor: t.actor, rotation: true });
-    await appendEvents(tx, [
-      {
-        tenantId: secret.tenant_id,
-        eventType: "rotation.completed",
-        path: secret.path,
-        policyId: policy.id,
-        data: { policy_id: policy.id, policy_name: policy.name, old_version: previous, new_version: version, rotated_by: t.actor, reason: t.reason },
-        createdAt: now,
-      },
-    ]);
-    return item;
   }
 
   /**
@@ -160,10 +150,85 @@ export function createRotationEngine(deps: RotationEngineDeps) {
     await appendEvents(tx, [event]);
   }
 
-  return { rotateGenerated, announceDue, warn };
+  return { rotateGenerated, rotateGeneratedAll, announceDue, warn };
 }
 
 export type RotationEngine = ReturnType<typeof createRotationEngine>;
+
+/** Reads each secret policy once per batch; a missing one rejects every rotation that names it alike. */
+type SecretPolicyReader = (tenantId: string, id: string | null) => Promise<SecretPolicyRow | undefined>;
+
+function secretPolicyReader(tx: Tx): SecretPolicyReader {
+  const read = new Map<string, Promise<SecretPolicyRow>>();
+  return async (tenantId, id) => {
+    if (id === null) return undefined;
+    const key = `${tenantId}\0${id}`;
+    let row = read.get(key);
+    if (!row) read.set(key, (row = findSecretPolicyOrThrow(tx, tenantId, id)));
+    return row;
+  };
+}
+
+function rotatedVersion(t: RotationTarget, version: number, sealed: SealedValue): batch.RotatedVersion {
+  return {
+    secretId: t.secret.id,
+    previousVersion: t.secret.current_version,
+    version,
+    sealed,
+    at: t.now,
+    by: t.actor,
+    reason: t.reason,
+    previousReadableUntil: new Date(t.now.getTime() + t.policy.grace_period_seconds * 1000),
+    keep: t.secret.max_versions,
+  };
+}
+
+function historyItem(t: RotationTarget, g: Generated): Insertable<RotationHistoryTable> {
+  const failed = "error" in g;
+  return {
+    tenant_id: t.secret.tenant_id,
+    id: store.newHistoryId(),
+    policy_id: t.policy.id,
+    secret_id: t.secret.id,
+    secret_path: t.secret.path,
+    status: failed ? "failed" : "success",
+    old_version: t.secret.current_version,
+    new_version: failed ? null : g.version,
+    rotated_at: t.now,
+    rotated_by: t.actor,
+    reason: t.reason,
+    error: failed ? g.error : null,
+  };
+}
+
+function completedEvent(t: RotationTarget, version: number): OutboxEvent {
+  const { policy, secret } = t;
+  return {
+    tenantId: secret.tenant_id,
+    eventType: "rotation.completed",
+    path: secret.path,
+    policyId: policy.id,
+    data: { policy_id: policy.id, policy_name: policy.name, old_version: secret.current_version, new_version: version, rotated_by: t.actor, reason: t.reason },
+    createdAt: t.now,
+  };
+}
+
+function failedEvent(t: RotationTarget, error: string, retry: RetryNotice | undefined): OutboxEvent {
+  const { policy, secret } = t;
+  return {
+    tenantId: secret.tenant_id,
+    eventType: "rotation.failed",
+    path: secret.path,
+    policyId: policy.id,
+    data: {
+      policy_id: policy.id,
+      policy_name: policy.name,
+      error,
+      ...(retry ? { attempt: retry.attempt, will_retry: retry.willRetry, next_attempt_at: rfc3339(retry.nextAttemptAt) } : {}),
+    },
+    createdAt: t.now,
+  };
+}
 
 function dueEvent(policy: PolicyRow, secret: SecretRow, dueAt: Date, now: Date, dueNow: boolean) {
   return {

@@ -3,7 +3,8 @@ import { generateValue, type GenerationRules } from "../crypto/value-generator.j
 import type { Executor, Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
 import type { RotationLinks } from "../secrets/secrets-service.js";
-import { failOpenPending, recordSuccess } from "./rotation-store.js";
+import { startNextCycles } from "./rotation-batch-store.js";
+import { completePending, failOpenPending, recordSuccess } from "./rotation-store.js";
 import { nextRotationAt } from "./schedule.js";
 
 /** Reads a policy row or throws `rotation_policy_not_found`. */
@@ -20,8 +21,10 @@ export async function findSecretPolicyOrThrow(exec: Executor, tenantId: string, 
   return row;
 }
 
+export type SecretPolicyRow = Awaited<ReturnType<typeof findSecretPolicyOrThrow>>;
+
 /** The generation rules of a stored secret policy. */
-export function rulesOf(row: Awaited<ReturnType<typeof findSecretPolicyOrThrow>>): GenerationRules {
+export function rulesOf(row: SecretPolicyRow): GenerationRules {
   return {
     length: row.length,
     charset: row.charset as GenerationRules["charset"],
@@ -81,37 +84,8 @@ export function createRotationLinks(): RotationLinks {
       return row ? { policyId: row.policy_id, nextRotationAt: row.next_rotation_at } : undefined;
     },
     async versionWritten(tx, change) {
-      const completed = await tx
-        .updateTable("rotation_history")
-        .set({ status: "success", old_version: change.oldVersion, new_version: change.newVersion, rotated_at: change.now, rotated_by: change.actor })
-        .where("secret_id", "=", change.secretId)
-        .where("status", "=", "pending")
-        .executeTakeFirst();
-      const restart = change.rotation || Number(completed.numUpdatedRows) > 0;
-      if (!restart) return;
-      const assignment = await tx
-        .selectFrom("rotation_assignments")
-        .innerJoin("rotation_policies", (j) =>
-          j.onRef("rotation_policies.tenant_id", "=", "rotation_assignments.tenant_id").onRef("rotation_policies.id", "=", "rotation_assignments.policy_id"),
-        )
-        .select(["rotation_assignments.secret_id", "rotation_policies.interval_seconds"])
-        .where("rotation_assignments.secret_id", "=", change.secretId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (!assignment) return;
-      await tx
-        .updateTable("rotation_assignments")
-        .set((eb) => ({
-          last_rotated_at: change.now,
-          next_rotation_at: nextRotationAt({ intervalSeconds: assignment.interval_seconds }, change.now),
-          cycle: eb("cycle", "+", 1),
-          warned: [],
-          attempts: 0,
-          retry_at: null,
-          claimed_until: null,
-        }))
-        .where("secret_id", "=", change.secretId)
-        .execute();
+      const completed = await completePending(tx, change);
+      if (change.rotation || completed) await startNextCycles(tx, [{ secretId: change.secretId, at: change.now }]);
     },
     async generateValue(exec, tenantId, secret, currentData) {
       if (!secret.rotation_policy_id) return undefined;
@@ -135,7 +109,11 @@ export function createRotationLinks(): RotationLinks {
  * replaced by a fresh value (no policy: 32 alphanumeric characters in `password`).
  */
 export async function generateData(exec: Executor, tenantId: string, secretPolicyId: string | null, currentData: JsonObject): Promise<JsonObject> {
-  const sp = secretPolicyId ? await findSecretPolicyOrThrow(exec, tenantId, secretPolicyId) : undefined;
+  return generateWith(secretPolicyId ? await findSecretPolicyOrThrow(exec, tenantId, secretPolicyId) : undefined, currentData);
+}
+
+/** `generateData` with the secret policy already read. */
+export function generateWith(sp: SecretPolicyRow | undefined, currentData: JsonObject): JsonObject {
   const rules: GenerationRules = sp
     ? rulesOf(sp)
     : { length: 32, charset: "alphanumeric", requireUppercase: false, requireLowercase: false, requireDigits: false, requireSymbols: false };

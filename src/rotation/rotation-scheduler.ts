@@ -1,12 +1,12 @@
 import { Cron } from "croner";
 import type { Clock } from "../clock.js";
 import type { Envelope } from "../crypto/envelope.js";
-import { inTransaction, type Db } from "../db/database.js";
+import { inTransaction, type Db, type Tx } from "../db/database.js";
 import type { Logger } from "../log.js";
 import type { SecretReadCache } from "../secrets/secret-read-cache.js";
-import { SCHEDULER_ACTOR, type RotationEngine } from "./rotation-engine.js";
+import { SCHEDULER_ACTOR, type GeneratedRotation, type RetryNotice, type RotationEngine } from "./rotation-engine.js";
 import * as store from "./rotation-store.js";
-import type { RotationClaim } from "./rotation-store.js";
+import type { AssignmentRow, PolicyRow, RotationClaim } from "./rotation-store.js";
 import { afterFailedAttempt, DUE_ANNOUNCED, warnThresholdsOf, warningDue } from "./schedule.js";
 
 export interface RotationSchedulerDeps {
@@ -21,8 +21,10 @@ export interface RotationSchedulerDeps {
   tickSeconds: number;
   /** Assignments claimed per transaction. */
   batchSize: number;
-  /** Claims processed side by side (each in its own transaction); default 4. */
+  /** Chunks processed side by side (each in its own transaction); default 4. */
   concurrency?: number;
+  /** Claims processed in one transaction; default 32. */
+  chunkSize?: number;
   /** How long a claim keeps other workers away; a worker stalled past it is fenced off at commit. */
   claimLeaseSeconds?: number;
 }
@@ -42,6 +44,7 @@ export type TickSummary = Record<ClaimOutcome | "claimed" | "errors", number>;
 export function createRotationScheduler(deps: RotationSchedulerDeps) {
   const { db, envelope, engine, clock, logger } = deps;
   const leaseMs = (deps.claimLeaseSeconds ?? 300) * 1000;
+  const chunkSize = deps.chunkSize ?? 32;
   /** Running totals since start, for operators (a refused stale commit is worth knowing about). */
   const totals: TickSummary = emptySummary();
   let job: Cron | undefined;
@@ -52,53 +55,133 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     return store.claimDue(db, now, new Date(now.getTime() + leaseMs), deps.batchSize);
   }
 
-  /** Acts on one claim in one transaction: rotate, announce, warn, or refuse when the claim went stale. */
+  /** Acts on one claim in its own transaction: rotate, announce, warn, or refuse when the claim went stale. */
   async function processClaim(claim: RotationClaim, now: Date = clock.now()): Promise<ClaimOutcome> {
     await envelope.prepareTenant(claim.tenantId);
-    const outcome = await inTransaction(db, async (tx): Promise<ClaimOutcome> => {
-      // Same lock order as every write: the secret, then its assignment.
-      const secret = await store.lockSecretById(tx, claim.secretId);
-      const assignment = await store.findAssignment(tx, claim.secretId, true);
-      const fresh =
-        secret !== undefined &&
-        secret.deleted_at === null &&
-        assignment !== undefined &&
-        assignment.policy_id === claim.policyId &&
-        assignment.cycle === claim.cycle &&
-        secret.current_version === claim.expectedVersion;
-      if (!fresh) return "stale";
-      const policy = await store.findPolicy(tx, claim.tenantId, claim.policyId);
-      if (!policy?.is_active) return "skipped";
-      const target = { policy, secret, actor: SCHEDULER_ACTOR, reason: "scheduled", now };
-
-      if (assignment.next_rotation_at <= now) {
-        if (policy.auto_generate) {
-          if (assignment.retry_at && assignment.retry_at > now) return "skipped";
-          const attempt = assignment.attempts + 1;
-          const after = afterFailedAttempt(attempt, policy.interval_seconds, now);
-          const item = await engine.rotateGenerated(tx, target, { attempt, willRetry: !after.giveUp, nextAttemptAt: after.nextAttemptAt });
-          if (item.status === "success") return "rotated";
-          await store.updateAssignment(
-            tx,
-            secret.id,
-            after.giveUp
-              ? { next_rotation_at: after.nextAttemptAt, cycle: assignment.cycle + 1, warned: [], attempts: 0, retry_at: null, claimed_until: null }
-              : { attempts: attempt, retry_at: after.nextAttemptAt, claimed_until: null },
-          );
-          return "failed";
-        }
-        if (assignment.warned.includes(DUE_ANNOUNCED)) return "skipped";
-        await engine.announceDue(tx, target, assignment.next_rotation_at);
-        await store.updateAssignment(tx, secret.id, { warned: [...assignment.warned, DUE_ANNOUNCED], claimed_until: null });
-        return "announced";
-      }
-
-      const warning = warningDue(warnThresholdsOf(policy.warn_before), assignment.next_rotation_at, assignment.warned, now);
-      if (!warning) return "skipped";
-      await engine.warn(tx, target, assignment.next_rotation_at, warning.label);
-      await store.updateAssignment(tx, secret.id, { warned: [...assignment.warned, ...warning.markWarned], claimed_until: null });
-      return "warned";
+    const [outcome] = await inTransaction(db, async (tx) => {
+      // Unlike a chunk, it waits for its rows: it holds no other lock meanwhile.
+      const rows = await store.lockForRotation(tx, [claim.secretId], false);
+      return actOnClaims(tx, [claim], rows, now);
     });
+    settle(claim, outcome!);
+    return outcome!;
+  }
+
+  /** One claim in its own transaction; an unexpected failure is logged and the claim waits for its lease to end. */
+  async function processAlone(claim: RotationClaim, now: Date): Promise<ClaimOutcome | "errors"> {
+    try {
+      return await processClaim(claim, now);
+    } catch (err) {
+      logger.error("rotation failed unexpectedly", { tenantId: claim.tenantId, path: claim.path, policyId: claim.policyId, err });
+      return "errors";
+    }
+  }
+
+  /**
+   * The claims of one chunk in one transaction, each fenced as in `processClaim`: a few statements
+   * and one commit for the chunk instead of a dozen statements and a commit per claim. When that
+   * transaction fails unexpectedly, none of it stays and each claim is redone in its own
+   * transaction, so a bad claim fails alone, exactly as it would have without chunks. A claim whose
+   * rows another transaction holds is redone on its own too, after the chunk commits: a chunk never
+   * waits for a lock while holding others, so it cannot deadlock with a writer that locks several
+   * secrets in another order ("rotate now").
+   */
+  async function processChunk(claims: RotationClaim[], now: Date): Promise<(ClaimOutcome | "errors")[]> {
+    if (claims.length === 1) return [await processAlone(claims[0]!, now)];
+    const chunk = await commitChunk(claims, now).catch((err): ChunkResult => {
+      logger.warn("a chunk of rotation claims failed; each claim is redone in its own transaction", { claims: claims.length, err });
+      return { done: [], outcomes: [] };
+    });
+    chunk.done.forEach((claim, i) => settle(claim, chunk.outcomes[i]!));
+    const redone: (ClaimOutcome | "errors")[] = [];
+    for (const claim of claims) if (!chunk.done.includes(claim)) redone.push(await processAlone(claim, now));
+    return [...chunk.outcomes, ...redone];
+  }
+
+  /** The transaction of a chunk: the claims whose rows it could lock at once, and what became of them. */
+  async function commitChunk(claims: RotationClaim[], now: Date): Promise<ChunkResult> {
+    for (const tenantId of new Set(claims.map((c) => c.tenantId))) await envelope.prepareTenant(tenantId);
+    return inTransaction(db, async (tx) => {
+      const rows = await store.lockForRotation(tx, claims.map((c) => c.secretId), true);
+      const done = claims.filter((c) => rows.secrets.has(c.secretId) && rows.assignments.has(c.secretId));
+      return { done, outcomes: await actOnClaims(tx, done, rows, now) };
+    });
+  }
+
+  /**
+   * The work of claims whose rows the caller's transaction holds, each fenced on its own; their
+   * generated rotations are written together at the end.
+   */
+  async function actOnClaims(tx: Tx, claims: RotationClaim[], rows: store.RotationRows, now: Date): Promise<ClaimOutcome[]> {
+    const policies = policyReader(tx);
+    const outcomes: ClaimOutcome[] = [];
+    const generations: { index: number; due: DueGeneration }[] = [];
+    for (const claim of claims) {
+      const step = await actOnClaim(tx, claim, rows, now, policies);
+      if (typeof step === "string") {
+        outcomes.push(step);
+      } else {
+        generations.push({ index: outcomes.length, due: step });
+        outcomes.push("rotated"); // unless the batch below records a failed generation
+      }
+    }
+    const items = await engine.rotateGeneratedAll(tx, generations.map((g) => g.due));
+    for (const [k, { index, due }] of generations.entries()) {
+      if (items[k]!.status !== "success") outcomes[index] = await afterFailedGeneration(tx, due);
+    }
+    return outcomes;
+  }
+
+  /** One claim: refused when stale, else what it needs now; a generated rotation is returned to be written with the others. */
+  async function actOnClaim(tx: Tx, claim: RotationClaim, rows: store.RotationRows, now: Date, policies: PolicyReader): Promise<ClaimOutcome | DueGeneration> {
+    const secret = rows.secrets.get(claim.secretId);
+    const assignment = rows.assignments.get(claim.secretId);
+    const fresh =
+      secret !== undefined &&
+      secret.deleted_at === null &&
+      assignment !== undefined &&
+      assignment.policy_id === claim.policyId &&
+      assignment.cycle === claim.cycle &&
+      secret.current_version === claim.expectedVersion;
+    if (!fresh) return "stale";
+    const policy = await policies(claim.tenantId, claim.policyId);
+    if (!policy?.is_active) return "skipped";
+    const target = { policy, secret, actor: SCHEDULER_ACTOR, reason: "scheduled", now };
+
+    if (assignment.next_rotation_at <= now) {
+      if (policy.auto_generate) {
+        if (assignment.retry_at && assignment.retry_at > now) return "skipped";
+        const attempt = assignment.attempts + 1;
+        const after = afterFailedAttempt(attempt, policy.interval_seconds, now);
+        return { target, assignment, retry: { attempt, willRetry: !after.giveUp, nextAttemptAt: after.nextAttemptAt } };
+      }
+      if (assignment.warned.includes(DUE_ANNOUNCED)) return "skipped";
+      await engine.announceDue(tx, target, assignment.next_rotation_at);
+      await store.updateAssignment(tx, secret.id, { warned: [...assignment.warned, DUE_ANNOUNCED], claimed_until: null });
+      return "announced";
+    }
+
+    const warning = warningDue(warnThresholdsOf(policy.warn_before), assignment.next_rotation_at, assignment.warned, now);
+    if (!warning) return "skipped";
+    await engine.warn(tx, target, assignment.next_rotation_at, warning.label);
+    await store.updateAssignment(tx, secret.id, { warned: [...assignment.warned, ...warning.markWarned], claimed_until: null });
+    return "warned";
+  }
+
+  /** After a failed generated attempt: retry after a delay, or after the last attempt wait for the next cycle. */
+  async function afterFailedGeneration(tx: Tx, { assignment, retry }: DueGeneration): Promise<ClaimOutcome> {
+    await store.updateAssignment(
+      tx,
+      assignment.secret_id,
+      retry.willRetry
+        ? { attempts: retry.attempt, retry_at: retry.nextAttemptAt, claimed_until: null }
+        : { next_rotation_at: retry.nextAttemptAt, cycle: assignment.cycle + 1, warned: [], attempts: 0, retry_at: null, claimed_until: null },
+    );
+    return "failed";
+  }
+
+  /** What follows a committed outcome: the totals, this replica's read cache, the log of a refused stale claim. */
+  function settle(claim: RotationClaim, outcome: ClaimOutcome) {
     totals[outcome] += 1;
     if (outcome === "rotated") deps.readCache.invalidatePath(claim.tenantId, claim.path);
     if (outcome === "stale") {
@@ -110,7 +193,6 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
         claimedVersion: claim.expectedVersion,
       });
     }
-    return outcome;
   }
 
   /** One tick: claims and processes batches until no assignment needs the scheduler at `now`. */
@@ -119,22 +201,16 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     for (;;) {
       const claims = await claimDue(now);
       summary.claimed += claims.length;
-      // Claims are different secrets, each committed in its own transaction: they can run side by
-      // side on the pool (the embedded driver serialises them by itself).
+      // Chunks hold different secrets, each chunk committed in its own transaction: they can run
+      // side by side on the pool (the embedded driver serialises them by itself).
+      const chunks = chunksOf(claims, chunkSize);
       let next = 0;
       const worker = async () => {
-        while (next < claims.length) {
-          const claim = claims[next++]!;
-          try {
-            summary[await processClaim(claim, now)] += 1;
-          } catch (err) {
-            // The claim stays until its lease ends, then another tick retries it.
-            summary.errors += 1;
-            logger.error("rotation failed unexpectedly", { tenantId: claim.tenantId, path: claim.path, policyId: claim.policyId, err });
-          }
+        while (next < chunks.length) {
+          for (const outcome of await processChunk(chunks[next++]!, now)) summary[outcome] += 1;
         }
       };
-      await Promise.all(Array.from({ length: Math.min(deps.concurrency ?? 4, claims.length) }, worker));
+      await Promise.all(Array.from({ length: Math.min(deps.concurrency ?? 4, chunks.length) }, worker));
       if (claims.length < deps.batchSize) break;
     }
     totals.claimed += summary.claimed;
@@ -171,4 +247,35 @@ export type RotationScheduler = ReturnType<typeof createRotationScheduler>;
 
 function emptySummary(): TickSummary {
   return { claimed: 0, rotated: 0, failed: 0, announced: 0, warned: 0, skipped: 0, stale: 0, errors: 0 };
+}
+
+/** The claims a chunk's transaction committed, and their outcomes in the same order. */
+interface ChunkResult {
+  done: RotationClaim[];
+  outcomes: ClaimOutcome[];
+}
+
+/** A due generated rotation of a claim, written with the chunk's others; `retry` says what follows if it fails. */
+interface DueGeneration extends GeneratedRotation {
+  assignment: AssignmentRow;
+  retry: RetryNotice;
+}
+
+/** Reads a policy, once per transaction: the claims of a chunk mostly share one. */
+type PolicyReader = (tenantId: string, policyId: string) => Promise<PolicyRow | undefined>;
+
+function policyReader(tx: Tx): PolicyReader {
+  const read = new Map<string, Promise<PolicyRow | undefined>>();
+  return (tenantId, policyId) => {
+    const key = `${tenantId}\0${policyId}`;
+    let policy = read.get(key);
+    if (!policy) read.set(key, (policy = store.findPolicy(tx, tenantId, policyId)));
+    return policy;
+  };
+}
+
+function chunksOf<T>(items: T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
 }

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { sql, type Insertable, type Selectable, type Updateable } from "kysely";
 import type { Executor, Tx } from "../db/database.js";
 import type { RotationAssignmentsTable, RotationHistoryTable, RotationPoliciesTable } from "../db/schema.js";
+import type { SecretRow } from "../secrets/secrets-store.js";
 
 /** Data access for rotation policies, assignments and history. Every function takes the database or a transaction first. */
 
@@ -90,6 +91,33 @@ export async function missingWebhookIds(exec: Executor, tenantId: string, ids: s
 /** Reads a secret row by id and locks it; rotations lock the secret before its assignment, as writes do. */
 export async function lockSecretById(tx: Tx, id: number) {
   return tx.selectFrom("secrets").selectAll().where("id", "=", id).forUpdate().executeTakeFirst();
+}
+
+/** The secrets and assignments a rotation works on, by secret id. */
+export interface RotationRows {
+  secrets: Map<number, SecretRow>;
+  assignments: Map<number, AssignmentRow>;
+}
+
+/**
+ * Locks the rows of the secrets to rotate in the writers' order: the secrets, then their
+ * assignments, each in id order. With `skipLocked`, rows another transaction holds are left out
+ * instead of waited for (and so is a row that does not exist).
+ */
+export async function lockForRotation(tx: Tx, secretIds: number[], skipLocked: boolean): Promise<RotationRows> {
+  let secretsQuery = tx.selectFrom("secrets").selectAll().where("id", "in", secretIds).orderBy("id").forUpdate();
+  if (skipLocked) secretsQuery = secretsQuery.skipLocked();
+  const secrets = await secretsQuery.execute();
+  if (secrets.length === 0) return { secrets: new Map(), assignments: new Map() };
+  let assignmentsQuery = tx
+    .selectFrom("rotation_assignments")
+    .selectAll()
+    .where("secret_id", "in", secrets.map((s) => s.id))
+    .orderBy("secret_id")
+    .forUpdate();
+  if (skipLocked) assignmentsQuery = assignmentsQuery.skipLocked();
+  const assignments = await assignmentsQuery.execute();
+  return { secrets: new Map(secrets.map((s) => [s.id, s])), assignments: new Map(assignments.map((a) => [a.secret_id, a])) };
 }
 
 /** Reads a secret's assignment; `forUpdate` locks it. */
@@ -194,6 +222,17 @@ export async function recordSuccess(
     reason: item.reason ?? null,
     error: null,
   });
+}
+
+/** Completes a secret's open `pending` items with a newly written version; true when there was one. */
+export async function completePending(tx: Tx, change: { secretId: number; oldVersion: number; newVersion: number; now: Date; actor: string }): Promise<boolean> {
+  const completed = await tx
+    .updateTable("rotation_history")
+    .set({ status: "success", old_version: change.oldVersion, new_version: change.newVersion, rotated_at: change.now, rotated_by: change.actor })
+    .where("secret_id", "=", change.secretId)
+    .where("status", "=", "pending")
+    .executeTakeFirst();
+  return Number(completed.numUpdatedRows) > 0;
 }
 
 /** Appends a history item. */

@@ -7,7 +7,6 @@ import { loadMasterKey } from "../../src/crypto/master-key.js";
 import { connectPostgres, type DatabaseHandle } from "../../src/db/database.js";
 import { createLogger, silentLogger } from "../../src/log.js";
 import { createRotationEngine } from "../../src/rotation/rotation-engine.js";
-import { createRotationLinks } from "../../src/rotation/rotation-links.js";
 import { createRotationScheduler, type RotationScheduler } from "../../src/rotation/rotation-scheduler.js";
 import { createSecretReadCache } from "../../src/secrets/secret-read-cache.js";
 import { testDatabaseKind } from "../support/database.js";
@@ -46,7 +45,7 @@ describe("exactly once across replicas", () => {
     return createRotationScheduler({
       db: database.db,
       envelope,
-      engine: createRotationEngine({ envelope, links: createRotationLinks() }),
+      engine: createRotationEngine({ envelope }),
       readCache: createSecretReadCache(),
       clock,
       logger: createLogger({ level: "debug", write: (l) => logs.push(l) }),
