@@ -1,10 +1,10 @@
 import { fromBinary, toBinary, type DescMethod } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { readAllBytes, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { ConnectError } from "@connectrpc/connect";
+import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { ScaiVaultError, toConnectError } from "../errors.js";
 import type { UnaryInvoker } from "./unary-invoker.js";
-import { singleChunkBody } from "./universal-io.js";
+import { readRequestBytes, singleChunkBody } from "./universal-io.js";
 
 /** Native gRPC with protobuf messages; `application/grpc+json` and gRPC-web stay with Connect. */
 const protoGrpc = /^application\/grpc(?:\+proto)?$/i;
@@ -59,15 +59,7 @@ export function createGrpcUnary(invoker: UnaryInvoker, maxBodyBytes: number) {
 
 /** Reads the request body: exactly one uncompressed length-prefixed message. */
 async function readSingleMessage(req: UniversalServerRequest, maxBodyBytes: number): Promise<Uint8Array> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readAllBytes(req.body as AsyncIterable<Uint8Array>, maxBodyBytes + prefixBytes);
-  } catch (err) {
-    if (err instanceof ConnectError && err.code === Code.ResourceExhausted) {
-      throw new ScaiVaultError("payload_too_large", `request message is larger than ${maxBodyBytes} bytes`);
-    }
-    throw new ScaiVaultError("invalid_request", "request message could not be read", { cause: err });
-  }
+  const bytes = await readRequestBytes(req.body as AsyncIterable<Uint8Array>, { maxBytes: maxBodyBytes, framingBytes: prefixBytes }, "request message");
   if (bytes.byteLength < prefixBytes) throw new ScaiVaultError("invalid_request", "a unary call needs exactly one request message");
   if ((bytes[0]! & 0b1) !== 0) throw new ScaiVaultError("invalid_request", "compressed message without grpc-encoding");
   const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1);

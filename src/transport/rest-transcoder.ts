@@ -1,6 +1,6 @@
 import { toJson, type DescMethod, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { readAllBytes, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { ConnectError } from "@connectrpc/connect";
+import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { httpCodeHeader, requestIdKey, targetTenantHeader } from "../auth/principal.js";
 import { contractCodeOf, ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -11,7 +11,7 @@ import { requestFromJson } from "./request-json.js";
 import { errorResponse, jsonResponse } from "./rest-response.js";
 import { findRoute, restRoutesOf, type RestRoute } from "./rest-routes.js";
 import type { DirectResult, UnaryInvoker } from "./unary-invoker.js";
-import { isByteStream } from "./universal-io.js";
+import { isByteStream, readRequestBytes } from "./universal-io.js";
 
 export interface RestTranscoderOptions {
   /** Every method served; those with an http annotation get REST routes. */
@@ -116,15 +116,7 @@ async function requestJsonOf(
 /** Reads the body as JSON; undefined when it is empty. */
 async function readJsonBody(req: UniversalServerRequest, maxBytes: number): Promise<JsonValue | undefined> {
   if (!isByteStream(req.body)) return req.body; // A framework parsed it already.
-  let bytes: Uint8Array;
-  try {
-    bytes = await readAllBytes(req.body, maxBytes, req.header.get("content-length"));
-  } catch (err) {
-    if (err instanceof ConnectError && err.code === Code.ResourceExhausted) {
-      throw new ScaiVaultError("payload_too_large", `request body is larger than ${maxBytes} bytes`);
-    }
-    throw new ScaiVaultError("invalid_request", "request body could not be read", { cause: err });
-  }
+  const bytes = await readRequestBytes(req.body, { maxBytes, lengthHint: req.header.get("content-length") }, "request body");
   if (bytes.byteLength === 0) return undefined;
   try {
     return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)) as JsonValue;

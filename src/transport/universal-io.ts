@@ -1,9 +1,11 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   readAllBytes,
   universalClientResponseFromFetch,
   type UniversalServerRequest,
   type UniversalServerResponse,
 } from "@connectrpc/connect/protocol";
+import { ScaiVaultError } from "../errors.js";
 
 /** A response body of one chunk that the app made itself: adapters may write `bytes` at once instead of iterating. */
 export interface SingleChunkBody extends AsyncIterable<Uint8Array> {
@@ -25,6 +27,26 @@ export function isSingleChunkBody(body: unknown): body is SingleChunkBody {
 
 /** Bodies the transport produces itself (Connect responses it rewrites) have no meaningful cap. */
 const unlimited = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Reads a request body of at most `maxBytes` (plus `framingBytes` of protocol framing): over the
+ * limit is the contract's `payload_too_large`, a body that cannot be read `invalid_request`.
+ * `what` names it in those messages ("request body", "request message").
+ */
+export async function readRequestBytes(
+  body: AsyncIterable<Uint8Array>,
+  limits: { maxBytes: number; framingBytes?: number; lengthHint?: string | null },
+  what: string,
+): Promise<Uint8Array> {
+  try {
+    return await readAllBytes(body, limits.maxBytes + (limits.framingBytes ?? 0), limits.lengthHint);
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.ResourceExhausted) {
+      throw new ScaiVaultError("payload_too_large", `${what} is larger than ${limits.maxBytes} bytes`);
+    }
+    throw new ScaiVaultError("invalid_request", `${what} could not be read`, { cause: err });
+  }
+}
 
 /** True when the body is a byte stream, not JSON a framework already parsed. */
 export function isByteStream(body: UniversalServerRequest["body"]): body is AsyncIterable<Uint8Array> {
