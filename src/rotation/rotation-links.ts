@@ -85,7 +85,7 @@ export function createRotationLinks(): RotationLinks {
     },
     async versionWritten(tx, change) {
       const completed = await completePending(tx, change);
-      if (change.rotation || completed) await startNextCycles(tx, [{ secretId: change.secretId, at: change.now }]);
+      if (change.rotation || completed !== undefined) await startNextCycles(tx, [{ secretId: change.secretId, at: change.now }]);
     },
     async generateValue(exec, tenantId, secret, currentData) {
       if (!secret.rotation_policy_id) return undefined;

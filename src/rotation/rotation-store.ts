@@ -200,14 +200,8 @@ export async function recordSuccess(
   tx: Tx,
   item: { tenantId: string; policyId: string | null; secretId: number; path: string; oldVersion: number; newVersion: number; at: Date; by: string; reason?: string },
 ): Promise<HistoryRow> {
-  const completed = await tx
-    .updateTable("rotation_history")
-    .set({ status: "success", old_version: item.oldVersion, new_version: item.newVersion, rotated_at: item.at, rotated_by: item.by, ...(item.reason ? { reason: item.reason } : {}) })
-    .where("secret_id", "=", item.secretId)
-    .where("status", "=", "pending")
-    .returningAll()
-    .execute();
-  if (completed[0]) return completed[0];
+  const completed = await completePending(tx, { secretId: item.secretId, oldVersion: item.oldVersion, newVersion: item.newVersion, now: item.at, actor: item.by, reason: item.reason });
+  if (completed) return completed;
   return insertHistory(tx, {
     tenant_id: item.tenantId,
     id: newHistoryId(),
@@ -224,15 +218,29 @@ export async function recordSuccess(
   });
 }
 
-/** Completes a secret's open `pending` items with a newly written version; true when there was one. */
-export async function completePending(tx: Tx, change: { secretId: number; oldVersion: number; newVersion: number; now: Date; actor: string }): Promise<boolean> {
+/**
+ * Completes a secret's open `pending` items with a newly written version (a non-empty `reason`
+ * replaces theirs); the first completed item, or undefined when there was none.
+ */
+export async function completePending(
+  tx: Tx,
+  change: { secretId: number; oldVersion: number; newVersion: number; now: Date; actor: string; reason?: string },
+): Promise<HistoryRow | undefined> {
   const completed = await tx
     .updateTable("rotation_history")
-    .set({ status: "success", old_version: change.oldVersion, new_version: change.newVersion, rotated_at: change.now, rotated_by: change.actor })
+    .set({
+      status: "success",
+      old_version: change.oldVersion,
+      new_version: change.newVersion,
+      rotated_at: change.now,
+      rotated_by: change.actor,
+      ...(change.reason ? { reason: change.reason } : {}),
+    })
     .where("secret_id", "=", change.secretId)
     .where("status", "=", "pending")
-    .executeTakeFirst();
-  return Number(completed.numUpdatedRows) > 0;
+    .returningAll()
+    .execute();
+  return completed[0];
 }
 
 /** Appends a history item. */
