@@ -315,24 +315,28 @@ async function main() {
   await report();
 }
 
-async function countAudit(url: string): Promise<number> {
+/** One query on its own connection to the bench database. */
+async function queryOnce<T>(url: string, text: string, params: unknown[] = []): Promise<T> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
-  const r = await c.query("select count(*)::int as n from audit_events where action = 'GetSecret'");
-  await c.end();
-  return r.rows[0].n;
+  try {
+    return (await c.query(text, params)).rows[0] as T;
+  } finally {
+    await c.end();
+  }
+}
+
+async function countAudit(url: string): Promise<number> {
+  return (await queryOnce<{ n: number }>(url, "select count(*)::int as n from audit_events where action = 'GetSecret'")).n;
 }
 
 /** How many transactions wrote the GetSecret audit entries after the first `skip` (one xmin per INSERT transaction). */
 async function auditCommitsOf(url: string, skip: number): Promise<{ entries: number; commits: number }> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  const r = await c.query(
+  return queryOnce(
+    url,
     "select count(*)::int as entries, count(distinct xmin::text)::int as commits from (select xmin from audit_events where action = 'GetSecret' order by id offset $1) e",
     [skip],
   );
-  await c.end();
-  return r.rows[0];
 }
 
 /** Seeds `listRows` secret rows with SQL (no versions: a listing reads none) and times pages at the start and halfway. */
