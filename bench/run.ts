@@ -21,8 +21,8 @@ const secretsCount = Number(process.env.BENCH_SECRETS ?? 10_000);
 const listRows = Number(process.env.BENCH_LIST_ROWS ?? 1_000_000);
 /** Due assignments the scheduler part seeds (the issue's figure). */
 const rotations = Number(process.env.BENCH_ROTATIONS ?? 100_000);
-/** Which parts run (comma-separated): read, ablation (needs read), write, list, scheduler; all by default. */
-const parts = new Set((process.env.BENCH_PARTS ?? "read,ablation,write,list,scheduler").split(",").map((p) => p.trim()));
+/** Which parts run (comma-separated): read, ablation (needs read), releases, write, list, scheduler; all by default. */
+const parts = new Set((process.env.BENCH_PARTS ?? "read,ablation,releases,write,list,scheduler").split(",").map((p) => p.trim()));
 const baseUrl = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 const children: ChildProcess[] = [];
@@ -48,10 +48,13 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Starts a script: TypeScript through tsx, the service's compiled JavaScript (dist/) as it is deployed. */
-function startNode(script: string, env: Record<string, string>, args: string[] = [], nodeArgs: string[] = []): ChildProcess {
+/**
+ * Starts a script: TypeScript through tsx, the service's compiled JavaScript (dist/) as it is deployed.
+ * `node` is the binary to run it with (another Node.js release for the "releases" part).
+ */
+function startNode(script: string, env: Record<string, string>, args: string[] = [], nodeArgs: string[] = [], node = process.execPath): ChildProcess {
   const loader = script.endsWith(".ts") ? ["--import", "tsx"] : [];
-  const child = spawn(process.execPath, [...nodeArgs, ...loader, script, ...args], {
+  const child = spawn(node, [...nodeArgs, ...loader, script, ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
@@ -263,6 +266,30 @@ async function main() {
       }
     }
 
+    if (parts.has("releases") && restRead) {
+      // The same reads with the service on each Node.js release CI tests (.ci/node-releases),
+      // taken from the npm registry's `node` package; the load generators stay on this node.
+      for (const release of testedNodeReleases()) {
+        const node = nodeBinaryOf(release);
+        const version = execFileSync(node, ["--version"], { encoding: "utf8" }).trim();
+        log(`REST and gRPC read with the service on Node.js ${version}`);
+        const releasePort = await freePort();
+        const onRelease = startNode("dist/src/main.js", { ...env, PORT: String(releasePort), HOST: "127.0.0.1" }, [], startFlags(), node);
+        onRelease.stdout!.resume();
+        const releaseApi = `http://127.0.0.1:${releasePort}`;
+        await waitReady(`${releaseApi}/readyz`);
+        await runJson<Load>("bench/load-http.ts", [releaseApi, token, pathsFile, String(connections), "3"]);
+        const rest = await withCpu(onRelease.pid!, () => http(releaseApi, pathsFile));
+        loadRow(`REST read, service on Node.js ${version}`, rest, { name: `REST read on ${process.version}`, rps: restRead.rps });
+        const grpc = await withCpu(onRelease.pid!, () =>
+          runJson<Load>("bench/load-grpc.ts", [String(releasePort), token, pathsFile, String(connections), String(seconds)], {}, loadArgs),
+        );
+        loadRow(`gRPC read, service on Node.js ${version}`, grpc, { name: `REST read on ${version}`, rps: rest.rps });
+        onRelease.kill("SIGTERM");
+        await Promise.race([exited(onRelease), new Promise((r) => setTimeout(r, 15_000))]);
+      }
+    }
+
     if (parts.has("write")) {
       log("write");
       const write = await withCpu(service.pid!, () => http(api, pathsFile, "PUT", JSON.stringify({ data: { username: "svc", password: "rotated-by-bench" } })));
@@ -313,6 +340,19 @@ async function main() {
     await admin.end();
   }
   await report();
+}
+
+/** The Node.js releases CI runs the suite on besides the machine's own (.ci/node-releases). */
+function testedNodeReleases(): string[] {
+  return readFileSync(join(root, ".ci/node-releases"), "utf8")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith("#"));
+}
+
+/** The binary of one Node.js release from the npm registry's `node` package (npm caches it after the first run). */
+function nodeBinaryOf(release: string): string {
+  return execFileSync("npm", ["exec", "--yes", `--package=node@${release}`, "--", "node", "-p", "process.execPath"], { cwd: root, encoding: "utf8" }).trim();
 }
 
 /** One query on its own connection to the bench database. */
