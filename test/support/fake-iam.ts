@@ -41,6 +41,8 @@ export interface FakeIam {
   refusals: Array<{ accessKeyId: string; code: string }>;
   /** A new key created through the API is refused this many times before it works. */
   propagationDelayCalls: number;
+  /** Users without iam:GetUser: their signed GetUser calls answer AccessDenied, as IAM's policy check would. */
+  usersWithoutGetUser: Set<string>;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ export async function startFakeIam(): Promise<FakeIam> {
   const requests: FakeIamRequest[] = [];
   const refusals: FakeIam["refusals"] = [];
   const state = { propagationDelayCalls: 0 };
+  const usersWithoutGetUser = new Set<string>();
 
   const newKey = (userName: string, refusals: number): StoredKey => {
     const key: StoredKey = {
@@ -98,6 +101,9 @@ export async function startFakeIam(): Promise<FakeIam> {
 
       switch (action) {
         case "GetUser":
+          if (usersWithoutGetUser.has(caller.userName)) {
+            return fail(403, "AccessDenied", `User ${caller.userName} is not authorized to perform: iam:GetUser`);
+          }
           if (!users.has(userName)) return fail(404, "NoSuchEntity", `The user with name ${userName} cannot be found.`);
           return wrap(`<GetUserResult><User><UserName>${userName}</UserName><UserId>AIDA${userName.length}</UserId><Arn>arn:aws:iam::123456789012:user/${userName}</Arn><Path>/</Path><CreateDate>2026-01-01T00:00:00Z</CreateDate></User></GetUserResult>`);
         case "ListAccessKeys": {
@@ -144,6 +150,7 @@ export async function startFakeIam(): Promise<FakeIam> {
     keysOf: (userName) => keysOfUser(userName).map((k) => ({ accessKeyId: k.id, status: k.status })),
     requests,
     refusals,
+    usersWithoutGetUser,
     get propagationDelayCalls() {
       return state.propagationDelayCalls;
     },

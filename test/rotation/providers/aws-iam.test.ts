@@ -185,6 +185,23 @@ describe("aws_iam provider against an IAM-compatible endpoint (real SDK, SigV4 c
     expect(await callerIdentityWith(old)).toBe(user);
   });
 
+  it("AccessDenied on the test call proves the key: IAM authenticated it before checking permissions", async () => {
+    const user = newUserName();
+    const rotator = asData(iam.seedKey("rotator"));
+    const old = asData(iam.seedKey(user));
+    iam.usersWithoutGetUser.add(user);
+    const provider = createAwsIamProvider();
+    const config = { iam_user_name: user, region: "us-east-1", endpoint: iam.url };
+    const call = providerCall({ config, credentials: rotator, current: old });
+    const issued = await provider.create(call);
+    expect((await provider.test(call, issued.data)).summary).toBe("GetUser signed with the new key: AccessDenied, key accepted (try 1)");
+    // A key IAM does not know is not mistaken for one: it fails after the window.
+    const clock = createManualClock();
+    const strict = createAwsIamProvider({ sleep: clockSleep(clock, []) });
+    const forged = { access_key_id: "AKIANOTISSUED", secret_access_key: "x" };
+    await expect(strict.test(providerCall({ config, current: old, clock }), forged)).rejects.toThrow("(InvalidClientTokenId)");
+  });
+
   it("never revokes or discards the current version's key", async () => {
     const user = newUserName();
     const current = asData(iam.seedKey(user));
