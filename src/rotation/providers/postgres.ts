@@ -50,7 +50,12 @@ export function createPostgresProvider(deps: PostgresProviderDeps = {}): Rotatio
     signal.addEventListener("abort", onAbort, { once: true });
     client.on("end", () => signal.removeEventListener("abort", onAbort));
     client.on("error", () => undefined); // a dropped connection surfaces on the pending query
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (err) {
+      signal.removeEventListener("abort", onAbort);
+      throw err;
+    }
     return client;
   };
 
