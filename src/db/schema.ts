@@ -81,8 +81,9 @@ export interface RotationPoliciesTable {
   id: string;
   name: string;
   description: string | null;
-  interval: string;
-  interval_seconds: number;
+  /** Null when the policy runs on a `schedule` instead (migration 0030): exactly one of the two is set. */
+  interval: string | null;
+  interval_seconds: number | null;
   grace_period: string;
   grace_period_seconds: number;
   warn_before: string | null;
@@ -94,6 +95,13 @@ export interface RotationPoliciesTable {
   is_active: boolean;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** A 5-field cron expression evaluated in `timezone` (migration 0030); null for interval policies. */
+  schedule: string | null;
+  /** IANA zone of the schedule; null for interval policies. */
+  timezone: string | null;
+  /** How long after each scheduled time a rotation may start; null = no limit (only with a schedule). */
+  rotation_window: string | null;
+  rotation_window_seconds: number | null;
 }
 
 /** A secret assigned to a rotation policy, with its schedule state. */
@@ -112,6 +120,10 @@ export interface RotationAssignmentsTable {
   attempts: number;
   retry_at: Timestamp | null;
   claimed_until: Timestamp | null;
+  /** The window of the next rotation of a scheduled policy (migration 0030); null for interval policies. */
+  window_opens_at: Timestamp | null;
+  /** When that window closes; null when the policy has no rotation_window. */
+  window_closes_at: Timestamp | null;
 }
 
 /** One rotation attempt. */

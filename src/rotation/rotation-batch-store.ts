@@ -3,7 +3,8 @@ import type { SealedValue } from "../crypto/envelope.js";
 import type { Tx } from "../db/database.js";
 import type { RotationHistoryTable } from "../db/schema.js";
 import type { VersionRow } from "../secrets/secrets-store.js";
-import type { HistoryRow } from "./rotation-store.js";
+import { setPlans, spreadKeyOf, type HistoryRow } from "./rotation-store.js";
+import { nextRotationPlan, timingOf } from "./rotation-window.js";
 
 /**
  * The writes of many generated rotations at once: one statement per table for the whole batch, so
@@ -104,20 +105,32 @@ export async function completePendingItems(tx: Tx, versions: RotatedVersion[]): 
 }
 
 /**
- * Starts each secret's next cycle after its new version: next = that time + its policy's interval.
- * The interval is read by this statement, without locking the policy (a shared row every rotation
- * would queue on): a policy change that commits later restarts the schedules itself
- * (`restartSchedules`), once this transaction releases the assignments.
+ * Starts each secret's next cycle after its new version: next = that time + its policy's interval,
+ * or the next window of its policy's schedule. The policy is read by this statement, without
+ * locking it (a shared row every rotation would queue on): a policy change that commits later
+ * restarts the schedules itself (`restartSchedules`), once this transaction releases the
+ * assignments. Croner evaluates schedules, so scheduled rows get their window in a second
+ * statement, made only when the batch has any.
  */
 export async function startNextCycles(tx: Tx, written: { secretId: number; at: Date }[]): Promise<void> {
   if (written.length === 0) return;
-  await sql`
+  const { rows } = await sql<{ secret_id: number; at: Date } & TimingColumns>`
     update rotation_assignments a
-    set last_rotated_at = w.at, next_rotation_at = w.at + make_interval(secs => p.interval_seconds), cycle = a.cycle + 1,
+    set last_rotated_at = w.at, next_rotation_at = coalesce(w.at + make_interval(secs => p.interval_seconds), w.at),
+        window_opens_at = null, window_closes_at = null, cycle = a.cycle + 1,
         warned = '{}', attempts = 0, retry_at = null, claimed_until = null
     from unnest(${written.map((w) => w.secretId)}::bigint[], ${written.map((w) => w.at)}::timestamptz[]) as w(secret_id, at), rotation_policies p
-    where a.secret_id = w.secret_id and p.tenant_id = a.tenant_id and p.id = a.policy_id`.execute(tx);
+    where a.secret_id = w.secret_id and p.tenant_id = a.tenant_id and p.id = a.policy_id
+    returning a.secret_id, w.at, p.interval_seconds, p.schedule, p.timezone, p.rotation_window_seconds`.execute(tx);
+  const scheduled = rows.filter((r) => r.schedule !== null);
+  await setPlans(
+    tx,
+    scheduled.map((r) => ({ secretId: Number(r.secret_id), plan: nextRotationPlan(timingOf(r), new Date(r.at), new Date(r.at), spreadKeyOf(Number(r.secret_id))) })),
+    { newCycle: false },
+  );
 }
+
+type TimingColumns = { interval_seconds: number | null; schedule: string | null; timezone: string | null; rotation_window_seconds: number | null };
 
 /** Appends history items; the stored rows in the order given. */
 export async function insertHistoryItems(tx: Tx, items: Insertable<RotationHistoryTable>[]): Promise<HistoryRow[]> {

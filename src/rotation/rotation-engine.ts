@@ -11,6 +11,7 @@ import * as batch from "./rotation-batch-store.js";
 import { findSecretPolicyOrThrow, generateWith, type SecretPolicyRow } from "./rotation-links.js";
 import * as store from "./rotation-store.js";
 import type { HistoryRow, PolicyRow } from "./rotation-store.js";
+import type { RotationWindow } from "./rotation-window.js";
 
 /** The actor of scheduled rotations, in history items and versions. */
 export const SCHEDULER_ACTOR = "system:rotation-scheduler";
@@ -121,7 +122,7 @@ export function createRotationEngine(deps: RotationEngineDeps) {
    * and keeps a `pending` item that the next written version completes. A secret has at most one
    * open pending item per policy: announcing again reuses it.
    */
-  async function announceDue(tx: Tx, t: RotationTarget, dueAt: Date): Promise<HistoryRow> {
+  async function announceDue(tx: Tx, t: RotationTarget, dueAt: Date, window?: ScheduledWindow): Promise<HistoryRow> {
     const { policy, secret, now } = t;
     const item =
       (await store.findOpenPending(tx, secret.id, policy.id)) ??
@@ -139,18 +140,48 @@ export function createRotationEngine(deps: RotationEngineDeps) {
         reason: t.reason,
         error: null,
       }));
-    await appendEvents(tx, [dueEvent(policy, secret, dueAt, now, true)]);
+    await appendEvents(tx, [dueEvent(policy, secret, dueAt, now, true, window)]);
     return item;
   }
 
   /** Sends the `rotation.due` warning (`due_now: false`) of one warn_before threshold. */
-  async function warn(tx: Tx, t: RotationTarget, dueAt: Date, warnBefore: string): Promise<void> {
-    const event = dueEvent(t.policy, t.secret, dueAt, t.now, false);
+  async function warn(tx: Tx, t: RotationTarget, dueAt: Date, warnBefore: string, window?: ScheduledWindow): Promise<void> {
+    const event = dueEvent(t.policy, t.secret, dueAt, t.now, false, window);
     event.data.warn_before = warnBefore;
     await appendEvents(tx, [event]);
   }
 
-  return { rotateGenerated, rotateGeneratedAll, announceDue, warn };
+  /**
+   * Records why a rotation did not happen inside its window, which closed at `t.now` or before: a
+   * `skipped` item (reason `window_missed`) when it never started, or, when an event-driven
+   * policy's automation was told and wrote no new version in time, its `pending` item becomes
+   * `failed`. The caller moves the assignment to the next window.
+   */
+  async function missWindow(tx: Tx, t: RotationTarget, missed: RotationWindow, next: RotationWindow, announced: boolean): Promise<void> {
+    const { policy, secret } = t;
+    const span = `${rfc3339(missed.opensAt)} to ${missed.closesAt ? rfc3339(missed.closesAt) : "(no close)"}`;
+    const waits = `the rotation waits for the next window, opening ${rfc3339(next.opensAt)}`;
+    if (announced) {
+      await store.failOpenPending(tx, secret.id, policy.id, `no new version was written inside the rotation window ${span}; ${waits}`);
+      return;
+    }
+    await store.insertHistory(tx, {
+      tenant_id: secret.tenant_id,
+      id: store.newHistoryId(),
+      policy_id: policy.id,
+      secret_id: secret.id,
+      secret_path: secret.path,
+      status: "skipped",
+      old_version: secret.current_version,
+      new_version: null,
+      rotated_at: t.now,
+      rotated_by: t.actor,
+      reason: "window_missed",
+      error: `the rotation window ${span} closed before the rotation could start (the scheduler did not run in it); ${waits}`,
+    });
+  }
+
+  return { rotateGenerated, rotateGeneratedAll, announceDue, warn, missWindow };
 }
 
 export type RotationEngine = ReturnType<typeof createRotationEngine>;
@@ -230,15 +261,16 @@ function failedEvent(t: RotationTarget, error: string, retry: RetryNotice | unde
   };
 }
 
-function dueEvent(policy: PolicyRow, secret: SecretRow, dueAt: Date, now: Date, dueNow: boolean) {
-  return {
-    tenantId: secret.tenant_id,
-    eventType: "rotation.due" as const,
-    path: secret.path,
-    policyId: policy.id,
-    data: { policy_id: policy.id, policy_name: policy.name, next_rotation_at: rfc3339(dueAt), due_now: dueNow } as Record<string, unknown>,
-    createdAt: now,
-  };
+/** The window of a scheduled policy's rotation, told to event receivers beside `next_rotation_at`. */
+export type ScheduledWindow = RotationWindow;
+
+function dueEvent(policy: PolicyRow, secret: SecretRow, dueAt: Date, now: Date, dueNow: boolean, window: ScheduledWindow | undefined) {
+  const data: Record<string, unknown> = { policy_id: policy.id, policy_name: policy.name, next_rotation_at: rfc3339(dueAt), due_now: dueNow };
+  if (window) {
+    data.window_opens_at = rfc3339(window.opensAt);
+    data.window_closes_at = window.closesAt ? rfc3339(window.closesAt) : null;
+  }
+  return { tenantId: secret.tenant_id, eventType: "rotation.due" as const, path: secret.path, policyId: policy.id, data, createdAt: now };
 }
 
 /** RFC 3339 UTC as the API renders it (`2026-04-23T14:00:00Z`). */

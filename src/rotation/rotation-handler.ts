@@ -15,8 +15,8 @@ import {
 } from "../../gen/scaivault/v1/rotation_pb.js";
 import { httpCodeHeader } from "../auth/principal.js";
 import { callOf, stringListOf, tsOf } from "../handler-support.js";
-import type { RotationService } from "./rotation-service.js";
-import type { AssignmentRow, HistoryRow, PolicyWithCount } from "./rotation-store.js";
+import type { PolicyView, RotationService } from "./rotation-service.js";
+import type { AssignmentRow, HistoryRow } from "./rotation-store.js";
 
 /** Thin handlers: read the call, call the service, build the reply. */
 export function createRotationHandler(service: RotationService): ServiceImpl<typeof RotationServiceDesc> {
@@ -31,6 +31,9 @@ export function createRotationHandler(service: RotationService): ServiceImpl<typ
         name: req.name,
         description: req.description,
         interval: req.interval,
+        schedule: req.schedule,
+        timezone: req.timezone,
+        rotationWindow: req.rotationWindow,
         gracePeriod: req.gracePeriod,
         warnBefore: req.warnBefore,
         autoGenerate: req.autoGenerate,
@@ -49,6 +52,9 @@ export function createRotationHandler(service: RotationService): ServiceImpl<typ
       const policy = await service.update(callOf(ctx), req.id, {
         description: req.description,
         interval: req.interval,
+        schedule: req.schedule,
+        timezone: req.timezone,
+        rotationWindow: req.rotationWindow,
         gracePeriod: req.gracePeriod,
         warnBefore: req.warnBefore,
         autoGenerate: req.autoGenerate,
@@ -94,20 +100,32 @@ export function createRotationHandler(service: RotationService): ServiceImpl<typ
       const rows = await service.due(callOf(ctx), { withinHours: req.withinHours, includeOverdue: req.includeOverdue, policyId: req.policyId });
       return create(ListDueSecretsResponseSchema, {
         secrets: rows.map((r) =>
-          create(DueSecretSchema, { path: r.path, policyId: r.policyId, policyName: r.policyName, nextRotationAt: tsOf(r.nextRotationAt), isOverdue: r.isOverdue }),
+          create(DueSecretSchema, {
+            path: r.path,
+            policyId: r.policyId,
+            policyName: r.policyName,
+            nextRotationAt: tsOf(r.nextRotationAt),
+            isOverdue: r.isOverdue,
+            windowOpensAt: tsOf(r.windowOpensAt),
+            windowClosesAt: tsOf(r.windowClosesAt),
+          }),
         ),
       });
     },
   };
 }
 
-function policyMessage(p: PolicyWithCount) {
+function policyMessage(p: PolicyView) {
   return create(RotationPolicySchema, {
     id: p.id,
     name: p.name,
     description: p.description ?? undefined,
-    interval: p.interval,
-    intervalSeconds: p.interval_seconds,
+    interval: p.interval ?? undefined,
+    intervalSeconds: p.interval_seconds ?? undefined,
+    schedule: p.schedule ?? undefined,
+    timezone: p.timezone ?? undefined,
+    rotationWindow: p.rotation_window ?? undefined,
+    nextWindows: p.next_windows.map((d) => tsOf(d)!),
     gracePeriod: p.grace_period,
     warnBefore: p.warn_before ?? undefined,
     autoGenerate: p.auto_generate,
@@ -127,6 +145,8 @@ function assignmentMessage(a: AssignmentRow) {
     assignedAt: tsOf(a.assigned_at),
     nextRotationAt: tsOf(a.next_rotation_at),
     lastRotatedAt: tsOf(a.last_rotated_at),
+    windowOpensAt: tsOf(a.window_opens_at),
+    windowClosesAt: tsOf(a.window_closes_at),
   });
 }
 

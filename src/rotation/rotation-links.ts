@@ -4,8 +4,8 @@ import type { Executor, Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
 import type { RotationLinks } from "../secrets/secrets-service.js";
 import { startNextCycles } from "./rotation-batch-store.js";
-import { completePending, failOpenPending, recordSuccess } from "./rotation-store.js";
-import { nextRotationAt } from "./schedule.js";
+import { completePending, failOpenPending, planColumns, recordSuccess, spreadKeyOf } from "./rotation-store.js";
+import { nextRotationPlan, timingOf } from "./rotation-window.js";
 
 /** Reads a policy row or throws `rotation_policy_not_found`. */
 export async function findPolicyOrThrow(exec: Executor, tenantId: string, policyId: string) {
@@ -37,10 +37,11 @@ export function rulesOf(row: SecretPolicyRow): GenerationRules {
   };
 }
 
-/** Upserts an assignment: the schedule starts at the assignment time. */
+/** Upserts an assignment: the schedule starts at the assignment time (the first window is the next one to open). */
 export async function assignSecret(tx: Tx, tenantId: string, policyId: string, secret: { id: number; path: string }, now: Date) {
   const policy = await findPolicyOrThrow(tx, tenantId, policyId);
-  const next = nextRotationAt({ intervalSeconds: policy.interval_seconds }, now);
+  const timing = timingOf(policy);
+  const plan = nextRotationPlan(timing, now, now, spreadKeyOf(secret.id));
   const existing = await tx.selectFrom("rotation_assignments").selectAll().where("secret_id", "=", secret.id).forUpdate().executeTakeFirst();
   if (existing && existing.policy_id === policyId) return existing;
   if (existing) await failOpenPending(tx, secret.id, existing.policy_id, `secret moved to rotation policy ${policyId}`);
@@ -55,7 +56,7 @@ export async function assignSecret(tx: Tx, tenantId: string, policyId: string, s
       secret_path: secret.path,
       assigned_at: now,
       last_rotated_at: null,
-      next_rotation_at: next,
+      ...planColumns(timing, plan),
       cycle: 0,
       warned: [],
       attempts: 0,
@@ -80,8 +81,12 @@ export function createRotationLinks(): RotationLinks {
       await assignSecret(tx, tenantId, policyId, secret, now);
     },
     async assignmentOf(exec, secretId) {
-      const row = await exec.selectFrom("rotation_assignments").select(["policy_id", "next_rotation_at"]).where("secret_id", "=", secretId).executeTakeFirst();
-      return row ? { policyId: row.policy_id, nextRotationAt: row.next_rotation_at } : undefined;
+      const row = await exec
+        .selectFrom("rotation_assignments")
+        .select(["policy_id", "next_rotation_at", "window_opens_at", "window_closes_at"])
+        .where("secret_id", "=", secretId)
+        .executeTakeFirst();
+      return row ? { policyId: row.policy_id, nextRotationAt: row.next_rotation_at, windowOpensAt: row.window_opens_at, windowClosesAt: row.window_closes_at } : undefined;
     },
     async versionWritten(tx, change) {
       const completed = await completePending(tx, change);

@@ -7,7 +7,8 @@ import type { SecretReadCache } from "../secrets/secret-read-cache.js";
 import { SCHEDULER_ACTOR, type GeneratedRotation, type RetryNotice, type RotationEngine } from "./rotation-engine.js";
 import * as store from "./rotation-store.js";
 import type { AssignmentRow, PolicyRow, RotationClaim } from "./rotation-store.js";
-import { afterFailedAttempt, DUE_ANNOUNCED, warnThresholdsOf, warningDue } from "./schedule.js";
+import { nextRotationPlan, timingOf, windowMissed } from "./rotation-window.js";
+import { afterFailedAttempt, DUE_ANNOUNCED, warnThresholdsOf, warningDue, type AfterFailure } from "./schedule.js";
 
 export interface RotationSchedulerDeps {
   db: Db;
@@ -30,7 +31,7 @@ export interface RotationSchedulerDeps {
 }
 
 /** What became of one claimed assignment. */
-export type ClaimOutcome = "rotated" | "failed" | "announced" | "warned" | "skipped" | "stale";
+export type ClaimOutcome = "rotated" | "failed" | "announced" | "warned" | "skipped" | "missed" | "stale";
 
 /** The counts of one tick. */
 export type TickSummary = Record<ClaimOutcome | "claimed" | "errors", number>;
@@ -147,35 +148,50 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     const policy = await policies(claim.tenantId, claim.policyId);
     if (!policy?.is_active) return "skipped";
     const target = { policy, secret, actor: SCHEDULER_ACTOR, reason: "scheduled", now };
+    const timing = timingOf(policy);
+    // Interval policies have no window (null columns): their due time stands in for the opening.
+    const window = { opensAt: assignment.window_opens_at ?? assignment.next_rotation_at, closesAt: assignment.window_closes_at };
+    const scheduledWindow = policy.schedule !== null ? window : undefined;
+    const announced = assignment.warned.includes(DUE_ANNOUNCED);
+
+    if (windowMissed(window, now)) {
+      const next = nextRotationPlan(timing, assignment.last_rotated_at ?? assignment.assigned_at, now, store.spreadKeyOf(secret.id));
+      await engine.missWindow(tx, target, window, next, announced);
+      await store.updateAssignment(tx, secret.id, { ...store.planColumns(timing, next), ...newCycle(assignment) });
+      return "missed";
+    }
 
     if (assignment.next_rotation_at <= now) {
       if (policy.auto_generate) {
         if (assignment.retry_at && assignment.retry_at > now) return "skipped";
         const attempt = assignment.attempts + 1;
-        const after = afterFailedAttempt(attempt, policy.interval_seconds, now);
-        return { target, assignment, retry: { attempt, willRetry: !after.giveUp, nextAttemptAt: after.nextAttemptAt } };
+        const after = afterFailedAttempt(attempt, timing, window, now, store.spreadKeyOf(secret.id));
+        const nextAttemptAt = after.giveUp ? after.nextCycle.startAt : after.retryAt;
+        return { target, assignment, after, retry: { attempt, willRetry: !after.giveUp, nextAttemptAt } };
       }
-      if (assignment.warned.includes(DUE_ANNOUNCED)) return "skipped";
-      await engine.announceDue(tx, target, assignment.next_rotation_at);
+      if (announced) return "skipped";
+      await engine.announceDue(tx, target, assignment.next_rotation_at, scheduledWindow);
       await store.updateAssignment(tx, secret.id, { warned: [...assignment.warned, DUE_ANNOUNCED], claimed_until: null });
       return "announced";
     }
 
-    const warning = warningDue(warnThresholdsOf(policy.warn_before), assignment.next_rotation_at, assignment.warned, now);
+    // Warnings count back from the window's opening, and stop once it has opened.
+    if (window.opensAt <= now) return "skipped";
+    const warning = warningDue(warnThresholdsOf(policy.warn_before), window.opensAt, assignment.warned, now);
     if (!warning) return "skipped";
-    await engine.warn(tx, target, assignment.next_rotation_at, warning.label);
+    await engine.warn(tx, target, assignment.next_rotation_at, warning.label, scheduledWindow);
     await store.updateAssignment(tx, secret.id, { warned: [...assignment.warned, ...warning.markWarned], claimed_until: null });
     return "warned";
   }
 
   /** After a failed generated attempt: retry after a delay, or after the last attempt wait for the next cycle. */
-  async function afterFailedGeneration(tx: Tx, { assignment, retry }: DueGeneration): Promise<ClaimOutcome> {
+  async function afterFailedGeneration(tx: Tx, { target, assignment, after, retry }: DueGeneration): Promise<ClaimOutcome> {
     await store.updateAssignment(
       tx,
       assignment.secret_id,
-      retry.willRetry
-        ? { attempts: retry.attempt, retry_at: retry.nextAttemptAt, claimed_until: null }
-        : { next_rotation_at: retry.nextAttemptAt, cycle: assignment.cycle + 1, warned: [], attempts: 0, retry_at: null, claimed_until: null },
+      after.giveUp
+        ? { ...store.planColumns(timingOf(target.policy), after.nextCycle), ...newCycle(assignment) }
+        : { attempts: retry.attempt, retry_at: after.retryAt, claimed_until: null },
     );
     return "failed";
   }
@@ -246,7 +262,12 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
 export type RotationScheduler = ReturnType<typeof createRotationScheduler>;
 
 function emptySummary(): TickSummary {
-  return { claimed: 0, rotated: 0, failed: 0, announced: 0, warned: 0, skipped: 0, stale: 0, errors: 0 };
+  return { claimed: 0, rotated: 0, failed: 0, announced: 0, warned: 0, skipped: 0, missed: 0, stale: 0, errors: 0 };
+}
+
+/** The columns that start an assignment's next cycle: warnings, retries and the claim reset; the fencing cycle moves on. */
+function newCycle(assignment: AssignmentRow) {
+  return { cycle: assignment.cycle + 1, warned: [], attempts: 0, retry_at: null, claimed_until: null };
 }
 
 /** The claims a chunk's transaction committed, and their outcomes in the same order. */
@@ -255,9 +276,10 @@ interface ChunkResult {
   outcomes: ClaimOutcome[];
 }
 
-/** A due generated rotation of a claim, written with the chunk's others; `retry` says what follows if it fails. */
+/** A due generated rotation of a claim, written with the chunk's others; `after` and `retry` say what follows if it fails. */
 interface DueGeneration extends GeneratedRotation {
   assignment: AssignmentRow;
+  after: AfterFailure;
   retry: RetryNotice;
 }
 

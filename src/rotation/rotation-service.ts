@@ -13,19 +13,24 @@ import type { RotationEngine } from "./rotation-engine.js";
 import { assignSecret, findPolicyOrThrow, findSecretPolicyOrThrow } from "./rotation-links.js";
 import * as store from "./rotation-store.js";
 import type { HistoryRow, PolicyWithCount } from "./rotation-store.js";
-import { skipMissedRotations } from "./schedule.js";
+import { nextWindowOpenings, MIN_WINDOW_SECONDS, timingOf, validateSchedule } from "./rotation-window.js";
+import { resumeAfterPause } from "./schedule.js";
 
 const NAME_PATTERN = /^[a-z0-9_-]{1,64}$/;
 const MIN_INTERVAL_SECONDS = 3600;
 /** Ten years: far beyond any sane schedule, and inside the int32 seconds of the API. */
 const MAX_DURATION_SECONDS = 3650 * 86400;
 const DEFAULT_GRACE_PERIOD = "48h";
-const HISTORY_STATUSES = ["success", "failed", "pending"];
+const HISTORY_STATUSES = ["success", "failed", "pending", "skipped"];
 
 export interface CreatePolicyInput {
   name: string;
   description?: string;
+  /** Give this or `schedule`. */
   interval: string;
+  schedule?: string;
+  timezone?: string;
+  rotationWindow?: string;
   gracePeriod?: string;
   warnBefore?: string;
   autoGenerate?: boolean;
@@ -36,7 +41,14 @@ export interface CreatePolicyInput {
 /** A partial update: absent fields stay; `""` clears an optional text field, `[]` clears the webhooks. */
 export interface UpdatePolicyInput {
   description?: string;
+  /** Switches the policy to an interval (its schedule is cleared). */
   interval?: string;
+  /** Switches the policy to a schedule (its interval is cleared). */
+  schedule?: string;
+  /** `""` resets the schedule's zone to UTC. */
+  timezone?: string;
+  /** `""` removes the schedule's window. */
+  rotationWindow?: string;
   gracePeriod?: string;
   warnBefore?: string;
   autoGenerate?: boolean;
@@ -53,14 +65,17 @@ export interface RotationServiceDeps {
   clock: Clock;
 }
 
+/** A policy as the API shows it: the row, its number of secrets, and its next scheduled times. */
+export type PolicyView = PolicyWithCount & { next_windows: Date[] };
+
 /** The rotation policy use cases: policies, assignments, rotate-now, history and the due list. */
 export function createRotationService(deps: RotationServiceDeps) {
   const { db, envelope, engine, readCache, clock } = deps;
 
-  async function policyOrThrow(exec: Executor, tenantId: string, id: string): Promise<PolicyWithCount> {
+  async function policyOrThrow(exec: Executor, tenantId: string, id: string): Promise<PolicyView> {
     const row = await store.findPolicyWithCount(exec, tenantId, id);
     if (!row) throw new ScaiVaultError("rotation_policy_not_found", `rotation policy ${id} not found`);
-    return row;
+    return viewOf(row, clock.now());
   }
 
   async function requireReferences(tx: Tx, tenantId: string, secretPolicyId: string | null | undefined, webhookIds: string[] | undefined) {
@@ -75,20 +90,20 @@ export function createRotationService(deps: RotationServiceDeps) {
     const hasMore = rows.length > limit;
     const page = rows.slice(0, limit);
     await auditAllowed(db, clock, call);
-    return { policies: page, hasMore, cursor: hasMore ? encodeCursor("after", page[page.length - 1]!.id) : undefined };
+    const now = clock.now();
+    return { policies: page.map((p) => viewOf(p, now)), hasMore, cursor: hasMore ? encodeCursor("after", page[page.length - 1]!.id) : undefined };
   }
 
-  async function create(call: CallContext, input: CreatePolicyInput): Promise<PolicyWithCount> {
+  async function create(call: CallContext, input: CreatePolicyInput): Promise<PolicyView> {
     if (!input.name) throw new ScaiVaultError("invalid_request", "name is required");
     if (!NAME_PATTERN.test(input.name)) throw new ScaiVaultError("invalid_request", "name must be 1 to 64 characters of a-z, 0-9, _ and -");
-    if (!input.interval) throw new ScaiVaultError("invalid_request", "interval is required");
     validateDescription(input.description);
-    const intervalSeconds = parseInterval(input.interval);
+    const now = clock.now();
+    const timing = parseTiming(input, now);
     const gracePeriod = input.gracePeriod || DEFAULT_GRACE_PERIOD;
     const gracePeriodSeconds = parseGracePeriod(gracePeriod);
-    const warn = parseWarnBefore(input.warnBefore, intervalSeconds);
+    const warn = parseWarnBefore(input.warnBefore, timing);
     const webhookIds = dedupe(input.webhookIds);
-    const now = clock.now();
     return inTransaction(db, async (tx) => {
       await requireReferences(tx, call.tenantId, input.secretPolicyId, webhookIds);
       const row = await store.insertPolicy(tx, {
@@ -96,8 +111,7 @@ export function createRotationService(deps: RotationServiceDeps) {
         id: `rot_${input.name}`,
         name: input.name,
         description: input.description || null,
-        interval: input.interval.trim(),
-        interval_seconds: intervalSeconds,
+        ...timing.columns,
         grace_period: gracePeriod.trim(),
         grace_period_seconds: gracePeriodSeconds,
         warn_before: warn.text,
@@ -111,40 +125,46 @@ export function createRotationService(deps: RotationServiceDeps) {
       });
       if (!row) throw new ScaiVaultError("name_conflict", `a rotation policy named ${input.name} already exists`);
       await auditAllowed(tx, clock, call);
-      return { ...row, secrets_count: 0 };
+      return viewOf({ ...row, secrets_count: 0 }, now);
     });
   }
 
-  async function get(call: CallContext, id: string): Promise<PolicyWithCount> {
+  async function get(call: CallContext, id: string): Promise<PolicyView> {
     const policy = await policyOrThrow(db, call.tenantId, id);
     await auditAllowed(db, clock, call);
     return policy;
   }
 
-  /** Applies a partial update; a new interval or kind restarts the schedules of the policy's secrets. */
-  async function update(call: CallContext, id: string, input: UpdatePolicyInput): Promise<PolicyWithCount> {
+  /** Applies a partial update; a new timing (interval, schedule, zone, window) or kind restarts the schedules of the policy's secrets. */
+  async function update(call: CallContext, id: string, input: UpdatePolicyInput): Promise<PolicyView> {
     validateDescription(input.description);
     const webhookIds = input.webhookIds && dedupe(input.webhookIds);
     const now = clock.now();
     return inTransaction(db, async (tx) => {
       const current = await policyOrThrow(tx, call.tenantId, id);
-      const intervalSeconds = input.interval !== undefined ? parseInterval(input.interval) : current.interval_seconds;
-      const warn = parseWarnBefore(input.warnBefore ?? current.warn_before ?? undefined, intervalSeconds);
+      const timing = parseTiming(mergedTiming(current, input), now);
+      const warn = parseWarnBefore(input.warnBefore ?? current.warn_before ?? undefined, timing);
       const gracePeriodSeconds = input.gracePeriod !== undefined ? parseGracePeriod(input.gracePeriod) : undefined;
       await requireReferences(tx, call.tenantId, input.secretPolicyId, webhookIds);
       await store.updatePolicy(tx, call.tenantId, id, {
         updated_at: now,
         warn_before: warn.text,
         warn_before_seconds: warn.seconds,
+        ...timing.columns,
         ...(input.description !== undefined ? { description: input.description || null } : {}),
-        ...(input.interval !== undefined ? { interval: input.interval.trim(), interval_seconds: intervalSeconds } : {}),
         ...(gracePeriodSeconds !== undefined ? { grace_period: input.gracePeriod!.trim(), grace_period_seconds: gracePeriodSeconds } : {}),
         ...(input.autoGenerate !== undefined ? { auto_generate: input.autoGenerate } : {}),
         ...(input.secretPolicyId !== undefined ? { secret_policy_id: input.secretPolicyId || null } : {}),
         ...(webhookIds !== undefined ? { webhook_ids: webhookIds } : {}),
       });
-      const rescheduled = intervalSeconds !== current.interval_seconds || (input.autoGenerate !== undefined && input.autoGenerate !== current.auto_generate);
-      if (rescheduled) await store.restartSchedules(tx, call.tenantId, id, intervalSeconds);
+      const c = timing.columns;
+      const retimed =
+        c.interval_seconds !== current.interval_seconds ||
+        c.schedule !== current.schedule ||
+        c.timezone !== current.timezone ||
+        c.rotation_window_seconds !== current.rotation_window_seconds;
+      const rescheduled = retimed || (input.autoGenerate !== undefined && input.autoGenerate !== current.auto_generate);
+      if (rescheduled) await store.restartSchedules(tx, call.tenantId, id, timingOf(c), now);
       await auditAllowed(tx, clock, call);
       return policyOrThrow(tx, call.tenantId, id);
     });
@@ -161,18 +181,20 @@ export function createRotationService(deps: RotationServiceDeps) {
 
   /**
    * Pauses or resumes a policy. On resume, rotations that fell due while it was paused are skipped,
-   * not queued: each overdue schedule moves to its next occurrence after now (same phase).
+   * not queued: each overdue schedule moves to its next occurrence after now (an interval keeps
+   * its phase; a cron schedule takes its next window).
    */
-  async function setActive(call: CallContext, id: string, active: boolean): Promise<PolicyWithCount> {
+  async function setActive(call: CallContext, id: string, active: boolean): Promise<PolicyView> {
     const now = clock.now();
     return inTransaction(db, async (tx) => {
       const current = await policyOrThrow(tx, call.tenantId, id);
       if (current.is_active !== active) {
         await store.updatePolicy(tx, call.tenantId, id, { is_active: active, updated_at: now });
         if (active) {
+          const timing = timingOf(current);
           for (const a of await store.lockOverdueAssignments(tx, call.tenantId, id, now)) {
             await store.updateAssignment(tx, a.secret_id, {
-              next_rotation_at: skipMissedRotations(a.next_rotation_at, current.interval_seconds, now),
+              ...store.planColumns(timing, resumeAfterPause(timing, a.next_rotation_at, now, store.spreadKeyOf(a.secret_id))),
               cycle: a.cycle + 1,
               warned: [],
               attempts: 0,
@@ -270,7 +292,7 @@ export function createRotationService(deps: RotationServiceDeps) {
     return { items: page, hasMore, cursor: hasMore ? encodeCursor("before", String(page[page.length - 1]!.seq)) : undefined };
   }
 
-  /** Secrets of active policies due within the window (and, by default, those already overdue), soonest first. */
+  /** Secrets of active policies due within the horizon (a scheduled one: whose window opens within it) and, by default, those already overdue; soonest first. */
   async function due(call: CallContext, input: { withinHours?: number; includeOverdue?: boolean; policyId?: string }) {
     const withinHours = input.withinHours ?? 24;
     if (!Number.isInteger(withinHours) || withinHours < 0 || withinHours > 87_600) {
@@ -285,7 +307,15 @@ export function createRotationService(deps: RotationServiceDeps) {
       policyId: input.policyId || undefined,
     });
     await auditAllowed(db, clock, call);
-    return rows.map((r) => ({ path: r.secret_path, policyId: r.policy_id, policyName: r.policy_name, nextRotationAt: r.next_rotation_at, isOverdue: r.next_rotation_at <= now }));
+    return rows.map((r) => ({
+      path: r.secret_path,
+      policyId: r.policy_id,
+      policyName: r.policy_name,
+      nextRotationAt: r.next_rotation_at,
+      isOverdue: r.next_rotation_at <= now,
+      windowOpensAt: r.window_opens_at,
+      windowClosesAt: r.window_closes_at,
+    }));
   }
 
   return { list, create, get, update, remove, setActive, assign, detach, rotateNow, history, due };
@@ -307,16 +337,107 @@ function parseGracePeriod(text: string): number {
   return seconds;
 }
 
-/** Parses `7d,1d` into its normalized text and seconds (largest first); each must be shorter than the interval. */
-function parseWarnBefore(text: string | undefined, intervalSeconds: number): { text: string | null; seconds: number[] } {
+/** The columns of a policy's timing, and the shortest time between two of its rotations (what warn_before must stay under). */
+interface ParsedTiming {
+  columns: {
+    interval: string | null;
+    interval_seconds: number | null;
+    schedule: string | null;
+    timezone: string | null;
+    rotation_window: string | null;
+    rotation_window_seconds: number | null;
+  };
+  cycleSeconds: number;
+}
+
+/**
+ * Checks a policy's timing: an interval (1h to 3650d), or a schedule with its zone and optional
+ * window (at least 1h, and no longer than the shortest time between two scheduled times, so
+ * windows do not overlap). One of interval and schedule is required; zone and window only with a
+ * schedule.
+ */
+function parseTiming(input: { interval?: string; schedule?: string; timezone?: string; rotationWindow?: string }, now: Date): ParsedTiming {
+  const interval = input.interval?.trim() || undefined;
+  const schedule = input.schedule?.trim() || undefined;
+  if (interval && schedule) throw new ScaiVaultError("invalid_request", "give either interval or schedule, not both");
+  if (!schedule) {
+    if (input.timezone) throw new ScaiVaultError("invalid_request", "timezone is only allowed with schedule");
+    if (input.rotationWindow) throw new ScaiVaultError("invalid_request", "rotation_window is only allowed with schedule");
+    if (!interval) throw new ScaiVaultError("invalid_request", "interval or schedule is required");
+    const seconds = parseInterval(interval);
+    const columns = { interval, interval_seconds: seconds, schedule: null, timezone: null, rotation_window: null, rotation_window_seconds: null };
+    return { columns, cycleSeconds: seconds };
+  }
+  const valid = validateSchedule(schedule, input.timezone, now);
+  const window = input.rotationWindow?.trim() || undefined;
+  let windowSeconds: number | null = null;
+  if (window) {
+    windowSeconds = parseDurationField(window, "rotation_window");
+    if (windowSeconds < MIN_WINDOW_SECONDS) throw new ScaiVaultError("invalid_duration", "rotation_window must be at least 1h");
+    if (windowSeconds > valid.minGapSeconds) {
+      throw new ScaiVaultError("invalid_duration", `rotation_window must not be longer than the time between two scheduled times (${formatSeconds(valid.minGapSeconds)} at the shortest)`);
+    }
+  }
+  const columns = {
+    interval: null,
+    interval_seconds: null,
+    schedule: valid.schedule,
+    timezone: valid.timezone,
+    rotation_window: window ?? null,
+    rotation_window_seconds: windowSeconds,
+  };
+  return { columns, cycleSeconds: valid.minGapSeconds };
+}
+
+/**
+ * The timing a partial update asks for: giving `interval` switches to an interval, giving
+ * `schedule` switches to a schedule (keeping the zone and window unless given), giving neither
+ * keeps the kind and changes the zone or window of a schedule.
+ */
+function mergedTiming(current: PolicyWithCount, input: UpdatePolicyInput) {
+  if (input.schedule !== undefined && input.schedule.trim() === "") {
+    throw new ScaiVaultError("invalid_request", "schedule must not be empty: give interval to stop using a schedule");
+  }
+  if (input.interval !== undefined) {
+    if (input.schedule !== undefined) throw new ScaiVaultError("invalid_request", "give either interval or schedule, not both");
+    if (input.interval.trim() === "") parseInterval(input.interval);
+    return { interval: input.interval, timezone: input.timezone, rotationWindow: input.rotationWindow };
+  }
+  const schedule = input.schedule ?? current.schedule ?? undefined;
+  if (schedule === undefined) return { interval: current.interval ?? undefined, timezone: input.timezone, rotationWindow: input.rotationWindow };
+  return {
+    schedule,
+    timezone: input.timezone ?? current.timezone ?? undefined,
+    rotationWindow: input.rotationWindow ?? current.rotation_window ?? undefined,
+  };
+}
+
+/** A policy row as the API shows it at `now`. */
+function viewOf(row: PolicyWithCount, now: Date): PolicyView {
+  return { ...row, next_windows: nextWindowOpenings(timingOf(row), now, 3) };
+}
+
+/** `86400` → `24h`, for messages. */
+function formatSeconds(seconds: number): string {
+  if (seconds % 86400 === 0) return `${seconds / 86400}d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}
+
+/** Parses `7d,1d` into its normalized text and seconds (largest first); each must be shorter than the time between rotations. */
+function parseWarnBefore(text: string | undefined, timing: ParsedTiming): { text: string | null; seconds: number[] } {
   const labels = (text ?? "")
     .split(",")
     .map((t) => t.trim())
     .filter((t) => t !== "");
   const thresholds = new Map<number, string>();
+  const scheduled = timing.columns.schedule !== null;
   for (const label of labels) {
     const seconds = parseDurationField(label, "warn_before");
-    if (seconds >= intervalSeconds) throw new ScaiVaultError("invalid_duration", `warn_before ${label} must be shorter than the interval`);
+    if (seconds >= timing.cycleSeconds) {
+      throw new ScaiVaultError("invalid_duration", `warn_before ${label} must be shorter than the ${scheduled ? "time between two scheduled times" : "interval"}`);
+    }
     if (!thresholds.has(seconds)) thresholds.set(seconds, label);
   }
   const ordered = [...thresholds.entries()].sort((a, b) => b[0] - a[0]);

@@ -3,6 +3,7 @@ import { sql, type Insertable, type Selectable, type Updateable } from "kysely";
 import type { Executor, Tx } from "../db/database.js";
 import type { RotationAssignmentsTable, RotationHistoryTable, RotationPoliciesTable } from "../db/schema.js";
 import type { SecretRow } from "../secrets/secrets-store.js";
+import { nextRotationPlan, type RotationPlan, type RotationTiming } from "./rotation-window.js";
 
 /** Data access for rotation policies, assignments and history. Every function takes the database or a transaction first. */
 
@@ -158,23 +159,70 @@ export async function detachSecret(tx: Tx, tenantId: string, policyId: string, s
 }
 
 /**
- * Restarts every schedule of a policy after its interval or kind changed: next = last rotation
- * (or assignment) + the interval; a new cycle, so warnings, retries and in-flight claims reset.
+ * Restarts every schedule of a policy after its timing or kind changed: a new cycle from the last
+ * rotation (or assignment), so warnings, retries and in-flight claims reset. An interval policy
+ * is one statement (next = last + interval); a cron schedule is evaluated here per assignment.
  */
-export async function restartSchedules(exec: Executor, tenantId: string, policyId: string, intervalSeconds: number): Promise<void> {
-  await exec
-    .updateTable("rotation_assignments")
-    .set((eb) => ({
-      next_rotation_at: sql<Date>`coalesce(last_rotated_at, assigned_at) + make_interval(secs => ${intervalSeconds})`,
-      cycle: eb("cycle", "+", 1),
-      warned: [],
-      attempts: 0,
-      retry_at: null,
-      claimed_until: null,
-    }))
+export async function restartSchedules(tx: Tx, tenantId: string, policyId: string, timing: RotationTiming, now: Date): Promise<void> {
+  const reset = { warned: [], attempts: 0, retry_at: null, claimed_until: null };
+  if (timing.schedule === null) {
+    await tx
+      .updateTable("rotation_assignments")
+      .set((eb) => ({
+        next_rotation_at: sql<Date>`coalesce(last_rotated_at, assigned_at) + make_interval(secs => ${timing.intervalSeconds})`,
+        window_opens_at: null,
+        window_closes_at: null,
+        cycle: eb("cycle", "+", 1),
+        ...reset,
+      }))
+      .where("tenant_id", "=", tenantId)
+      .where("policy_id", "=", policyId)
+      .execute();
+    return;
+  }
+  const rows = await tx
+    .selectFrom("rotation_assignments")
+    .select(["secret_id", "assigned_at", "last_rotated_at"])
     .where("tenant_id", "=", tenantId)
     .where("policy_id", "=", policyId)
+    .forUpdate()
     .execute();
+  await setPlans(
+    tx,
+    rows.map((r) => ({ secretId: r.secret_id, plan: nextRotationPlan(timing, r.last_rotated_at ?? r.assigned_at, now, spreadKeyOf(r.secret_id)) })),
+    { newCycle: true },
+  );
+}
+
+/** The key that spreads one secret's rotations inside a window (see rotationStartAt). */
+export function spreadKeyOf(secretId: number): string {
+  return `secret:${secretId}`;
+}
+
+/** The assignment columns that hold a plan: the start the scheduler acts at and, for a schedule, its window. */
+export function planColumns(timing: RotationTiming, plan: RotationPlan) {
+  return {
+    next_rotation_at: plan.startAt,
+    window_opens_at: timing.schedule === null ? null : plan.opensAt,
+    window_closes_at: timing.schedule === null ? null : plan.closesAt,
+  };
+}
+
+/**
+ * Stores the next plan of scheduled assignments in one statement; with `newCycle` it also starts
+ * a new cycle (warnings, retries and claims reset). Only for plans of scheduled policies.
+ */
+export async function setPlans(tx: Tx, plans: { secretId: number; plan: RotationPlan }[], opts: { newCycle: boolean }): Promise<void> {
+  if (plans.length === 0) return;
+  const cycle = opts.newCycle ? sql`, cycle = a.cycle + 1, warned = '{}', attempts = 0, retry_at = null, claimed_until = null` : sql``;
+  await sql`
+    update rotation_assignments a
+    set next_rotation_at = p.start_at, window_opens_at = p.opens_at, window_closes_at = p.closes_at ${cycle}
+    from unnest(
+      ${plans.map((p) => p.secretId)}::bigint[], ${plans.map((p) => p.plan.startAt)}::timestamptz[],
+      ${plans.map((p) => p.plan.opensAt)}::timestamptz[], ${plans.map((p) => p.plan.closesAt)}::timestamptz[]
+    ) as p(secret_id, start_at, opens_at, closes_at)
+    where a.secret_id = p.secret_id`.execute(tx);
 }
 
 /** A policy's assignments whose rotation time has passed, locked. */
@@ -278,17 +326,18 @@ export async function listHistory(exec: Executor, q: { tenantId: string; policyI
   return query.orderBy("seq", "desc").limit(q.limit + 1).execute();
 }
 
-/** Assignments of live secrets under active policies due before `until` (and not before `from`, when given), soonest first. */
+/** Assignments of live secrets under active policies due (or, when scheduled, whose window opens) before `until`, and not before `from` when given; soonest first. */
 export async function listDue(exec: Executor, q: { tenantId: string; until: Date; from?: Date; policyId?: string }) {
   let query = exec
     .selectFrom("rotation_assignments as a")
     .innerJoin("rotation_policies as p", (j) => j.onRef("p.tenant_id", "=", "a.tenant_id").onRef("p.id", "=", "a.policy_id"))
     .innerJoin("secrets as s", "s.id", "a.secret_id")
-    .select(["a.secret_path", "a.policy_id", "p.name as policy_name", "a.next_rotation_at"])
+    .select(["a.secret_path", "a.policy_id", "p.name as policy_name", "a.next_rotation_at", "a.window_opens_at", "a.window_closes_at"])
     .where("a.tenant_id", "=", q.tenantId)
     .where("p.is_active", "=", true)
     .where("s.deleted_at", "is", null)
-    .where("a.next_rotation_at", "<=", q.until);
+    // A scheduled rotation is due within the horizon when its window opens within it.
+    .where(sql<Date>`coalesce(a.window_opens_at, a.next_rotation_at)`, "<=", q.until);
   if (q.from) query = query.where("a.next_rotation_at", ">", q.from);
   if (q.policyId) query = query.where("a.policy_id", "=", q.policyId);
   return query.orderBy("a.next_rotation_at").orderBy("a.secret_path").execute();
@@ -312,7 +361,9 @@ export interface RotationClaim {
  * leave them alone afterwards. One statement, so it is atomic without a transaction. An
  * assignment needs the scheduler when its rotation is due (and not waiting for a retry, nor
  * already announced to an event-driven policy's automation: `0 = any(warned)`, see DUE_ANNOUNCED),
- * or when a warn_before threshold not yet sent this cycle has been crossed.
+ * when an announced rotation's window closed without the new version, or when a warn_before
+ * threshold not yet sent this cycle has been crossed (counted back from the window's opening for
+ * a scheduled policy, from the due time otherwise).
  */
 export async function claimDue(exec: Executor, now: Date, leaseUntil: Date, limit: number): Promise<RotationClaim[]> {
   const due = exec
@@ -326,9 +377,10 @@ export async function claimDue(exec: Executor, now: Date, leaseUntil: Date, limi
     .where(
       sql<boolean>`(
         (c.next_rotation_at <= ${now} and (c.retry_at is null or c.retry_at <= ${now}) and not (0 = any(c.warned)))
-        or (c.next_rotation_at > ${now} and exists (
+        or (c.window_closes_at <= ${now} and 0 = any(c.warned))
+        or (coalesce(c.window_opens_at, c.next_rotation_at) > ${now} and exists (
           select 1 from unnest(p.warn_before_seconds) as w(seconds)
-          where c.next_rotation_at <= ${now}::timestamptz + make_interval(secs => w.seconds) and not (w.seconds = any(c.warned))
+          where coalesce(c.window_opens_at, c.next_rotation_at) <= ${now}::timestamptz + make_interval(secs => w.seconds) and not (w.seconds = any(c.warned))
         ))
       )`,
     )

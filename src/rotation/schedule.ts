@@ -1,6 +1,7 @@
 import { parseDuration } from "../duration.js";
+import { nextRotationPlan, windowMissed, type RotationPlan, type RotationTiming } from "./rotation-window.js";
 
-/** Next rotation = last rotation (or assignment) + interval: a pure calculation the scheduler and API share. */
+/** Next rotation of an interval policy = last rotation (or assignment) + interval; `nextRotationPlan` covers schedules too. */
 export function nextRotationAt(policy: { intervalSeconds: number }, from: Date): Date {
   return new Date(from.getTime() + policy.intervalSeconds * 1000);
 }
@@ -41,21 +42,36 @@ export const DUE_ANNOUNCED = 0;
 export const MAX_ROTATION_ATTEMPTS = 3;
 const retryDelaysSeconds = [5 * 60, 30 * 60];
 
+/** What follows a failed scheduled attempt: a retry at `retryAt`, or giving up until the next cycle's plan. */
+export type AfterFailure = { giveUp: false; retryAt: Date } | { giveUp: true; nextCycle: RotationPlan };
+
 /**
  * What follows a failed scheduled attempt (1-based): a retry after a growing delay, or, after the
- * last attempt, the next cycle (`now + interval`, so a broken rotation is not retried every tick).
+ * last attempt, the next cycle (an interval after now, or the next scheduled window), so a broken
+ * rotation is not retried every tick. A retry that would fall after the window closes is not
+ * made: the rotation waits for the next window instead.
  */
-export function afterFailedAttempt(attempt: number, intervalSeconds: number, now: Date): { giveUp: boolean; nextAttemptAt: Date } {
-  if (attempt >= MAX_ROTATION_ATTEMPTS) return { giveUp: true, nextAttemptAt: nextRotationAt({ intervalSeconds }, now) };
-  const delay = retryDelaysSeconds[Math.min(attempt, retryDelaysSeconds.length) - 1]!;
-  return { giveUp: false, nextAttemptAt: new Date(now.getTime() + delay * 1000) };
+export function afterFailedAttempt(attempt: number, policy: RotationTiming, window: { closesAt: Date | null }, now: Date, spreadKey: string): AfterFailure {
+  if (attempt < MAX_ROTATION_ATTEMPTS) {
+    const delay = retryDelaysSeconds[Math.min(attempt, retryDelaysSeconds.length) - 1]!;
+    const retryAt = new Date(now.getTime() + delay * 1000);
+    if (!windowMissed(window, retryAt)) return { giveUp: false, retryAt };
+  }
+  return { giveUp: true, nextCycle: nextRotationPlan(policy, now, now, spreadKey) };
 }
 
 /**
  * Where a schedule resumes after its policy was disabled: occurrences that fell due while it was
- * disabled are skipped (not queued), and the schedule keeps its phase: `next + k·interval`, the
- * first such time after `now`.
+ * disabled are skipped (not queued). An interval schedule keeps its phase: `next + k·interval`,
+ * the first such time after `now`; a cron schedule takes its first window opening after `now`.
  */
+export function resumeAfterPause(policy: RotationTiming, next: Date, now: Date, spreadKey: string): RotationPlan {
+  if (policy.schedule !== null) return nextRotationPlan(policy, now, now, spreadKey);
+  const resumed = skipMissedRotations(next, policy.intervalSeconds!, now);
+  return { opensAt: resumed, closesAt: null, startAt: resumed };
+}
+
+/** The interval case of `resumeAfterPause`: `next + k·interval`, the first such time after `now`. */
 export function skipMissedRotations(next: Date, intervalSeconds: number, now: Date): Date {
   if (next > now) return next;
   const step = intervalSeconds * 1000;

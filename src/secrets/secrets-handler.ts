@@ -201,7 +201,14 @@ function metadataMessage(d: Awaited<ReturnType<SecretsService["metadata"]>>) {
     updatedAt: tsOf(s.updated_at),
     lastAccessedAt: tsOf(d.lastAccessedAt),
     accessCount30d: d.accessCount30d,
-    rotationPolicy: d.rotation ? create(SecretRotationRefSchema, { id: d.rotation.policyId, nextRotation: tsOf(d.rotation.nextRotationAt) }) : undefined,
+    rotationPolicy: d.rotation
+      ? create(SecretRotationRefSchema, {
+          id: d.rotation.policyId,
+          nextRotation: tsOf(d.rotation.nextRotationAt),
+          windowOpensAt: tsOf(d.rotation.windowOpensAt),
+          windowClosesAt: tsOf(d.rotation.windowClosesAt),
+        })
+      : undefined,
     secretType: s.secret_type,
     expiresAt: tsOf(s.expires_at),
     maxVersions: s.max_versions,

@@ -64,8 +64,8 @@ export interface RotationLinks {
   requireSecretPolicy(exec: Executor, tenantId: string, secretPolicyId: string): Promise<void>;
   /** Assigns (or re-assigns) a secret to a policy. */
   assign(tx: Tx, tenantId: string, policyId: string, secret: { id: number; path: string }, now: Date): Promise<void>;
-  /** The schedule of a secret's assignment, if any. */
-  assignmentOf(exec: Executor, secretId: number): Promise<{ policyId: string; nextRotationAt: Date } | undefined>;
+  /** The schedule of a secret's assignment, if any; a scheduled policy's also gives the window of the next rotation. */
+  assignmentOf(exec: Executor, secretId: number): Promise<{ policyId: string; nextRotationAt: Date; windowOpensAt: Date | null; windowClosesAt: Date | null } | undefined>;
   /** Bookkeeping after any new version: pending rotations complete, the schedule restarts. */
   versionWritten(tx: Tx, change: { tenantId: string; secretId: number; path: string; oldVersion: number; newVersion: number; now: Date; actor: string; rotation: boolean }): Promise<void>;
   /** Generates a new value for an auto-generating policy (or undefined when the policy does not generate). */

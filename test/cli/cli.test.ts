@@ -129,6 +129,32 @@ describe("scaivault CLI against a live server", () => {
     expect([webhooks.code, JSON.parse(webhooks.stdout)]).toEqual([0, []]);
     expect((await scaivault(["rotation", "policies", "show", "rot_nope"])).code).toBe(2);
   });
+
+  it("creates and updates a scheduled policy with --schedule, --timezone and --window", async () => {
+    const created = await scaivault(["rotation", "policies", "create", "cli-sat", "--schedule", "0 3 * * SAT", "--timezone", "Europe/Berlin", "--window", "3h", "--auto-generate", "--json"]);
+    expect(created.code).toBe(0);
+    const policy = JSON.parse(created.stdout);
+    expect(policy).toMatchObject({ id: "rot_cli-sat", schedule: "0 3 * * SAT", timezone: "Europe/Berlin", rotation_window: "3h" });
+    expect(policy.interval).toBeUndefined();
+    expect(policy.next_windows).toHaveLength(3);
+    // each opening is a Saturday, 03:00 in Berlin
+    for (const opening of policy.next_windows) {
+      expect(new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Berlin", weekday: "short", hour: "2-digit", minute: "2-digit" }).format(new Date(opening))).toBe("Sat 03:00");
+    }
+    const updated = await scaivault(["rotation", "policies", "update", "rot_cli-sat", "--timezone", "America/New_York", "--json"]);
+    expect(JSON.parse(updated.stdout)).toMatchObject({ schedule: "0 3 * * SAT", timezone: "America/New_York" });
+    const table = await scaivault(["rotation", "policies", "show", "rot_cli-sat"]);
+    expect(table.stdout).toMatch(/schedule\s+0 3 \* \* SAT/);
+    expect((await scaivault(["rotation", "policies", "assign", "rot_cli-sat", "app/cache"])).code).toBe(0);
+    const due = await scaivault(["rotation", "due", "--within-hours", "200", "--json"]);
+    const [row] = JSON.parse(due.stdout);
+    expect(row).toMatchObject({ path: "app/cache", policy_id: "rot_cli-sat" });
+    expect(new Intl.DateTimeFormat("en-GB", { timeZone: "America/New_York", weekday: "short", hour: "2-digit", minute: "2-digit" }).format(new Date(row.window_opens_at))).toBe("Sat 03:00");
+    expect(Date.parse(row.window_closes_at) - Date.parse(row.window_opens_at)).toBe(3 * 3_600_000);
+    const bad = await scaivault(["rotation", "policies", "create", "cli-bad", "--schedule", "*/5 * * * *", "--json"]);
+    expect(bad.code).toBe(5);
+    expect(JSON.parse(bad.stderr).error).toMatchObject({ code: "invalid_request", message: expect.stringContaining("schedule") });
+  });
 });
 
 /** Every command (not group) of the tree, with its words. */

@@ -107,4 +107,13 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("@scaivault/client over 
     const audit = await vault.audit.listAuditEvents({ action: "CreateRotationPolicy", limit: 5 });
     expect(audit.data[0]).toMatchObject({ action: "CreateRotationPolicy", outcome: "allowed" });
   });
+
+  it("creates a scheduled rotation policy and reads its next windows", async () => {
+    const policy = await vault.rotation.createRotationPolicy({ name: `sched-${protocol}`, schedule: "0 3 * * SAT", timezone: "Europe/Berlin", rotationWindow: "3h" });
+    expect([policy.schedule, policy.timezone, policy.rotationWindow, policy.interval]).toEqual(["0 3 * * SAT", "Europe/Berlin", "3h", undefined]);
+    expect(policy.nextWindows).toHaveLength(3);
+    const bad = await failure(vault.rotation.createRotationPolicy({ name: `bad-${protocol}`, schedule: "0 3 * * SAT", timezone: "Moon/Base" }));
+    expect(bad.code).toBe("invalid_request");
+    expect(bad.message).toContain("timezone");
+  });
 });

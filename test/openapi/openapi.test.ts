@@ -137,6 +137,16 @@ describe("GET /openapi.json", () => {
 
     const assign = operation("POST /v1/rotation/policies/{id}/secrets");
     expect(Object.keys(schema(assign.requestBody.content["application/json"].schema.$ref.split("/").pop()).properties)).toEqual(["secret_path"]);
+
+    // schedules and rotation windows: request fields, the policy's next windows, the due list's window
+    const createPolicy = schema(operation("POST /v1/rotation/policies").requestBody.content["application/json"].schema.$ref.split("/").pop());
+    expect(createPolicy.properties).toMatchObject({ schedule: { type: "string" }, timezone: { type: "string" }, rotation_window: { type: "string" } });
+    expect(createPolicy.properties.schedule.description).toContain("cron");
+    const policy = schema("RotationPolicy");
+    expect(policy.properties.next_windows).toMatchObject({ type: "array", items: { type: "string", format: "date-time" } });
+    expect(policy.properties.interval).toMatchObject({ type: ["string", "null"] });
+    expect(schema("DueSecret").properties).toHaveProperty("window_opens_at");
+    expect(schema("SecretRotationRef").properties).toHaveProperty("window_closes_at");
   });
 
   it("answers 201 where the handler does, the bare array of RotatePolicy, and the error schema", () => {

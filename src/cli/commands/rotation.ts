@@ -13,11 +13,14 @@ import type { CommandContext, GroupSpec, OptionSpec } from "../cli.js";
 import { allPages, intOption, listOption, stringOption } from "../input.js";
 import { keyValues, messageJson, objectTable } from "../output.js";
 
-const policyColumns = ["id", "name", "interval", "grace_period", "auto_generate", "is_active", "secrets_count"];
+const policyColumns = ["id", "name", "interval", "schedule", "timezone", "rotation_window", "grace_period", "auto_generate", "is_active", "secrets_count"];
 
 const policyOptions: Record<string, OptionSpec> = {
   description: { type: "string", value: "TEXT", description: "Description" },
-  interval: { type: "string", value: "DURATION", description: "Time between rotations, e.g. 90d (at least 1h)" },
+  interval: { type: "string", value: "DURATION", description: "Time between rotations, e.g. 90d (at least 1h); or use --schedule" },
+  schedule: { type: "string", value: "CRON", description: "5-field cron expression, e.g. '0 3 * * SAT' (at most hourly); instead of --interval" },
+  timezone: { type: "string", value: "ZONE", description: "IANA time zone of --schedule, e.g. Europe/Berlin (default UTC)" },
+  window: { type: "string", value: "DURATION", description: "Rotation window after each scheduled time, e.g. 3h (at least 1h)" },
   "grace-period": { type: "string", value: "DURATION", description: "How long the previous version stays readable (default 48h)" },
   "warn-before": { type: "string", value: "LIST", description: "Warn this long before, e.g. 7d,1d" },
   "auto-generate": { type: "boolean", description: "The service generates new values (with --secret-policy)" },
@@ -60,6 +63,9 @@ const policies: GroupSpec = {
           name: ctx.arg("NAME"),
           description: stringOption(ctx, "description"),
           interval: stringOption(ctx, "interval") ?? "",
+          schedule: stringOption(ctx, "schedule"),
+          timezone: stringOption(ctx, "timezone"),
+          rotationWindow: stringOption(ctx, "window"),
           gracePeriod: stringOption(ctx, "grace-period"),
           warnBefore: stringOption(ctx, "warn-before"),
           autoGenerate: ctx.opts["auto-generate"] === true ? true : undefined,
@@ -92,6 +98,9 @@ const policies: GroupSpec = {
           id: ctx.arg("ID"),
           description: stringOption(ctx, "description"),
           interval: stringOption(ctx, "interval"),
+          schedule: stringOption(ctx, "schedule"),
+          timezone: stringOption(ctx, "timezone"),
+          rotationWindow: stringOption(ctx, "window"),
           gracePeriod: stringOption(ctx, "grace-period"),
           warnBefore: stringOption(ctx, "warn-before"),
           autoGenerate: ctx.opts["auto-generate"] === true ? true : ctx.opts["no-auto-generate"] === true ? false : undefined,
@@ -163,7 +172,7 @@ const policies: GroupSpec = {
       summary: "A policy's rotation history, newest first",
       args: ["ID"],
       options: {
-        status: { type: "string", value: "S", description: "success, failed or pending" },
+        status: { type: "string", value: "S", description: "success, failed, pending or skipped" },
         limit: { type: "string", value: "N", description: "At most N rows" },
       },
       async run(ctx) {
@@ -202,7 +211,7 @@ export const rotationCommands: GroupSpec = {
         });
         const rows = res.secrets.map((s) => messageJson(DueSecretSchema, s));
         if (ctx.json) return ctx.printJson(rows);
-        ctx.print(objectTable(["path", "policy_id", "next_rotation_at", "is_overdue"], rows));
+        ctx.print(objectTable(["path", "policy_id", "next_rotation_at", "is_overdue", "window_opens_at", "window_closes_at"], rows));
       },
     },
   ],

@@ -14,10 +14,10 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file scaivault/v1/rotation.proto.
  */
 export const file_scaivault_v1_rotation: GenFile = /*@__PURE__*/
-  fileDesc("ChtzY2FpdmF1bHQvdjEvcm90YXRpb24ucHJvdG8SDHNjYWl2YXVsdC52MSKqAwoOUm90YXRpb25Qb2xpY3kSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIYCgtkZXNjcmlwdGlvbhgDIAEoCUgAiAEBEhAKCGludGVydmFsGAQgASgJEhgKEGludGVydmFsX3NlY29uZHMYBSABKAUSFAoMZ3JhY2VfcGVyaW9kGAYgASgJEhgKC3dhcm5fYmVmb3JlGAcgASgJSAGIAQESFQoNYXV0b19nZW5lcmF0ZRgIIAEoCBIdChBzZWNyZXRfcG9saWN5X2lkGAkgASgJSAKIAQESEwoLd2ViaG9va19pZHMYCiADKAkSEQoJaXNfYWN0aXZlGAsgASgIEhUKDXNlY3JldHNfY291bnQYDCABKAUSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDgoMX2Rlc2NyaXB0aW9uQg4KDF93YXJuX2JlZm9yZUITChFfc2VjcmV0X3BvbGljeV9pZCJwChtMaXN0Um90YXRpb25Qb2xpY2llc1JlcXVlc3QSEwoLYWN0aXZlX29ubHkYASABKAgSEgoFbGltaXQYAiABKAVIAIgBARITCgZjdXJzb3IYAyABKAlIAYgBAUIICgZfbGltaXRCCQoHX2N1cnNvciKCAQocTGlzdFJvdGF0aW9uUG9saWNpZXNSZXNwb25zZRIqCgRkYXRhGAEgAygLMhwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5EhkKBmN1cnNvchgCIAEoCUIEkLUYAUgAiAEBEhAKCGhhc19tb3JlGAMgASgIQgkKB19jdXJzb3IitAIKG0NyZWF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIMCgRuYW1lGAEgASgJEhgKC2Rlc2NyaXB0aW9uGAIgASgJSACIAQESEAoIaW50ZXJ2YWwYAyABKAkSGQoMZ3JhY2VfcGVyaW9kGAQgASgJSAGIAQESGAoLd2Fybl9iZWZvcmUYBSABKAlIAogBARIaCg1hdXRvX2dlbmVyYXRlGAYgASgISAOIAQESHQoQc2VjcmV0X3BvbGljeV9pZBgHIAEoCUgEiAEBEhMKC3dlYmhvb2tfaWRzGAggAygJQg4KDF9kZXNjcmlwdGlvbkIPCg1fZ3JhY2VfcGVyaW9kQg4KDF93YXJuX2JlZm9yZUIQCg5fYXV0b19nZW5lcmF0ZUITChFfc2VjcmV0X3BvbGljeV9pZCImChhHZXRSb3RhdGlvblBvbGljeVJlcXVlc3QSCgoCaWQYASABKAki4AIKG1VwZGF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIKCgJpZBgBIAEoCRIYCgtkZXNjcmlwdGlvbhgCIAEoCUgAiAEBEhUKCGludGVydmFsGAMgASgJSAGIAQESGQoMZ3JhY2VfcGVyaW9kGAQgASgJSAKIAQESGAoLd2Fybl9iZWZvcmUYBSABKAlIA4gBARIaCg1hdXRvX2dlbmVyYXRlGAYgASgISASIAQESHQoQc2VjcmV0X3BvbGljeV9pZBgHIAEoCUgFiAEBEi8KC3dlYmhvb2tfaWRzGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLkxpc3RWYWx1ZUIOCgxfZGVzY3JpcHRpb25CCwoJX2ludGVydmFsQg8KDV9ncmFjZV9wZXJpb2RCDgoMX3dhcm5fYmVmb3JlQhAKDl9hdXRvX2dlbmVyYXRlQhMKEV9zZWNyZXRfcG9saWN5X2lkIikKG0RlbGV0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIKCgJpZBgBIAEoCSJVChxEZWxldGVSb3RhdGlvblBvbGljeVJlc3BvbnNlEgoKAmlkGAEgASgJEg8KB2RlbGV0ZWQYAiABKAgSGAoQZGV0YWNoZWRfc2VjcmV0cxgDIAEoBSIpChtFbmFibGVSb3RhdGlvblBvbGljeVJlcXVlc3QSCgoCaWQYASABKAkiKgocRGlzYWJsZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIKCgJpZBgBIAEoCSI2ChNBc3NpZ25TZWNyZXRSZXF1ZXN0EgoKAmlkGAEgASgJEhMKC3NlY3JldF9wYXRoGAIgASgJItwBChBTZWNyZXRBc3NpZ25tZW50EhEKCXBvbGljeV9pZBgBIAEoCRITCgtzZWNyZXRfcGF0aBgCIAEoCRIvCgthc3NpZ25lZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQbmV4dF9yb3RhdGlvbl9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoPbGFzdF9yb3RhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIEkLUYASI2ChNEZXRhY2hTZWNyZXRSZXF1ZXN0EgoKAmlkGAEgASgJEhMKC3NlY3JldF9wYXRoGAIgASgJIlAKFERldGFjaFNlY3JldFJlc3BvbnNlEhEKCXBvbGljeV9pZBgBIAEoCRITCgtzZWNyZXRfcGF0aBgCIAEoCRIQCghkZXRhY2hlZBgDIAEoCCI3ChNSb3RhdGVQb2xpY3lSZXF1ZXN0EgoKAmlkGAEgASgJEhQKDHNlY3JldF9wYXRocxgCIAMoCSJIChRSb3RhdGVQb2xpY3lSZXNwb25zZRIwCgVpdGVtcxgBIAMoCzIhLnNjYWl2YXVsdC52MS5Sb3RhdGlvbkhpc3RvcnlJdGVtIq8CChNSb3RhdGlvbkhpc3RvcnlJdGVtEgoKAmlkGAEgASgJEhEKCXBvbGljeV9pZBgCIAEoCRITCgtzZWNyZXRfcGF0aBgDIAEoCRIOCgZzdGF0dXMYBCABKAkSGAoLb2xkX3ZlcnNpb24YBSABKAVIAIgBARIYCgtuZXdfdmVyc2lvbhgGIAEoBUgBiAEBEi4KCnJvdGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJvdGF0ZWRfYnkYCCABKAkSEwoGcmVhc29uGAkgASgJSAKIAQESEgoFZXJyb3IYCiABKAlIA4gBAUIOCgxfb2xkX3ZlcnNpb25CDgoMX25ld192ZXJzaW9uQgkKB19yZWFzb25CCAoGX2Vycm9yIoYBChpMaXN0Um90YXRpb25IaXN0b3J5UmVxdWVzdBIKCgJpZBgBIAEoCRITCgZzdGF0dXMYAiABKAlIAIgBARISCgVsaW1pdBgDIAEoBUgBiAEBEhMKBmN1cnNvchgEIAEoCUgCiAEBQgkKB19zdGF0dXNCCAoGX2xpbWl0QgkKB19jdXJzb3IihgEKG0xpc3RSb3RhdGlvbkhpc3RvcnlSZXNwb25zZRIvCgRkYXRhGAEgAygLMiEuc2NhaXZhdWx0LnYxLlJvdGF0aW9uSGlzdG9yeUl0ZW0SGQoGY3Vyc29yGAIgASgJQgSQtRgBSACIAQESEAoIaGFzX21vcmUYAyABKAhCCQoHX2N1cnNvciKbAQoVTGlzdER1ZVNlY3JldHNSZXF1ZXN0EhkKDHdpdGhpbl9ob3VycxgBIAEoBUgAiAEBEhwKD2luY2x1ZGVfb3ZlcmR1ZRgCIAEoCEgBiAEBEhYKCXBvbGljeV9pZBgDIAEoCUgCiAEBQg8KDV93aXRoaW5faG91cnNCEgoQX2luY2x1ZGVfb3ZlcmR1ZUIMCgpfcG9saWN5X2lkIosBCglEdWVTZWNyZXQSDAoEcGF0aBgBIAEoCRIRCglwb2xpY3lfaWQYAiABKAkSEwoLcG9saWN5X25hbWUYAyABKAkSNAoQbmV4dF9yb3RhdGlvbl9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKaXNfb3ZlcmR1ZRgFIAEoCCJCChZMaXN0RHVlU2VjcmV0c1Jlc3BvbnNlEigKB3NlY3JldHMYASADKAsyFy5zY2FpdmF1bHQudjEuRHVlU2VjcmV0MssOCg9Sb3RhdGlvblNlcnZpY2USlwEKFExpc3RSb3RhdGlvblBvbGljaWVzEikuc2NhaXZhdWx0LnYxLkxpc3RSb3RhdGlvblBvbGljaWVzUmVxdWVzdBoqLnNjYWl2YXVsdC52MS5MaXN0Um90YXRpb25Qb2xpY2llc1Jlc3BvbnNlIiiKtRgHCgVhZG1pboLT5JMCFxIVL3YxL3JvdGF0aW9uL3BvbGljaWVzEowBChRDcmVhdGVSb3RhdGlvblBvbGljeRIpLnNjYWl2YXVsdC52MS5DcmVhdGVSb3RhdGlvblBvbGljeVJlcXVlc3QaHC5zY2FpdmF1bHQudjEuUm90YXRpb25Qb2xpY3kiK4q1GAcKBWFkbWlugtPkkwIaOgEqIhUvdjEvcm90YXRpb24vcG9saWNpZXMSiAEKEUdldFJvdGF0aW9uUG9saWN5EiYuc2NhaXZhdWx0LnYxLkdldFJvdGF0aW9uUG9saWN5UmVxdWVzdBocLnNjYWl2YXVsdC52MS5Sb3RhdGlvblBvbGljeSItirUYBwoFYWRtaW6C0+STAhwSGi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9EpEBChRVcGRhdGVSb3RhdGlvblBvbGljeRIpLnNjYWl2YXVsdC52MS5VcGRhdGVSb3RhdGlvblBvbGljeVJlcXVlc3QaHC5zY2FpdmF1bHQudjEuUm90YXRpb25Qb2xpY3kiMIq1GAcKBWFkbWlugtPkkwIfOgEqMhovdjEvcm90YXRpb24vcG9saWNpZXMve2lkfRKcAQoURGVsZXRlUm90YXRpb25Qb2xpY3kSKS5zY2FpdmF1bHQudjEuRGVsZXRlUm90YXRpb25Qb2xpY3lSZXF1ZXN0Giouc2NhaXZhdWx0LnYxLkRlbGV0ZVJvdGF0aW9uUG9saWN5UmVzcG9uc2UiLYq1GAcKBWFkbWlugtPkkwIcKhovdjEvcm90YXRpb24vcG9saWNpZXMve2lkfRKVAQoURW5hYmxlUm90YXRpb25Qb2xpY3kSKS5zY2FpdmF1bHQudjEuRW5hYmxlUm90YXRpb25Qb2xpY3lSZXF1ZXN0Ghwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5IjSKtRgHCgVhZG1pboLT5JMCIyIhL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vZW5hYmxlEpgBChVEaXNhYmxlUm90YXRpb25Qb2xpY3kSKi5zY2FpdmF1bHQudjEuRGlzYWJsZVJvdGF0aW9uUG9saWN5UmVxdWVzdBocLnNjYWl2YXVsdC52MS5Sb3RhdGlvblBvbGljeSI1irUYBwoFYWRtaW6C0+STAiQiIi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9L2Rpc2FibGUSiwEKDEFzc2lnblNlY3JldBIhLnNjYWl2YXVsdC52MS5Bc3NpZ25TZWNyZXRSZXF1ZXN0Gh4uc2NhaXZhdWx0LnYxLlNlY3JldEFzc2lnbm1lbnQiOIq1GAcKBWFkbWlugtPkkwInOgEqIiIvdjEvcm90YXRpb24vcG9saWNpZXMve2lkfS9zZWNyZXRzEpoBCgxEZXRhY2hTZWNyZXQSIS5zY2FpdmF1bHQudjEuRGV0YWNoU2VjcmV0UmVxdWVzdBoiLnNjYWl2YXVsdC52MS5EZXRhY2hTZWNyZXRSZXNwb25zZSJDirUYBwoFYWRtaW6C0+STAjIqMC92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9L3NlY3JldHMve3NlY3JldF9wYXRofRKeAQoMUm90YXRlUG9saWN5EiEuc2NhaXZhdWx0LnYxLlJvdGF0ZVBvbGljeVJlcXVlc3QaIi5zY2FpdmF1bHQudjEuUm90YXRlUG9saWN5UmVzcG9uc2UiR4q1GBAKDnNlY3JldHM6cm90YXRlgtPkkwItOgEqYgVpdGVtcyIhL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vcm90YXRlEqYBChNMaXN0Um90YXRpb25IaXN0b3J5Eiguc2NhaXZhdWx0LnYxLkxpc3RSb3RhdGlvbkhpc3RvcnlSZXF1ZXN0Gikuc2NhaXZhdWx0LnYxLkxpc3RSb3RhdGlvbkhpc3RvcnlSZXNwb25zZSI6irUYDAoKYXVkaXQ6cmVhZILT5JMCJBIiL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vaGlzdG9yeRKoAQoOTGlzdER1ZVNlY3JldHMSIy5zY2FpdmF1bHQudjEuTGlzdER1ZVNlY3JldHNSZXF1ZXN0GiQuc2NhaXZhdWx0LnYxLkxpc3REdWVTZWNyZXRzUmVzcG9uc2UiS4q1GBcKDnNlY3JldHM6cm90YXRlCgVhZG1pboLT5JMCKloWEhQvdjEvcm90YXRpb24vcGVuZGluZxIQL3YxL3JvdGF0aW9uL2R1ZWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_scaivault_v1_options]);
+  fileDesc("ChtzY2FpdmF1bHQvdjEvcm90YXRpb24ucHJvdG8SDHNjYWl2YXVsdC52MSKOBQoOUm90YXRpb25Qb2xpY3kSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIYCgtkZXNjcmlwdGlvbhgDIAEoCUgAiAEBEhsKCGludGVydmFsGAQgASgJQgSQtRgBSAGIAQESIwoQaW50ZXJ2YWxfc2Vjb25kcxgFIAEoBUIEkLUYAUgCiAEBEhQKDGdyYWNlX3BlcmlvZBgGIAEoCRIYCgt3YXJuX2JlZm9yZRgHIAEoCUgDiAEBEhUKDWF1dG9fZ2VuZXJhdGUYCCABKAgSHQoQc2VjcmV0X3BvbGljeV9pZBgJIAEoCUgEiAEBEhMKC3dlYmhvb2tfaWRzGAogAygJEhEKCWlzX2FjdGl2ZRgLIAEoCBIVCg1zZWNyZXRzX2NvdW50GAwgASgFEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKCHNjaGVkdWxlGBQgASgJSAWIAQESFQoIdGltZXpvbmUYFSABKAlIBogBARIcCg9yb3RhdGlvbl93aW5kb3cYFiABKAlIB4gBARIwCgxuZXh0X3dpbmRvd3MYFyADKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQg4KDF9kZXNjcmlwdGlvbkILCglfaW50ZXJ2YWxCEwoRX2ludGVydmFsX3NlY29uZHNCDgoMX3dhcm5fYmVmb3JlQhMKEV9zZWNyZXRfcG9saWN5X2lkQgsKCV9zY2hlZHVsZUILCglfdGltZXpvbmVCEgoQX3JvdGF0aW9uX3dpbmRvdyJwChtMaXN0Um90YXRpb25Qb2xpY2llc1JlcXVlc3QSEwoLYWN0aXZlX29ubHkYASABKAgSEgoFbGltaXQYAiABKAVIAIgBARITCgZjdXJzb3IYAyABKAlIAYgBAUIICgZfbGltaXRCCQoHX2N1cnNvciKCAQocTGlzdFJvdGF0aW9uUG9saWNpZXNSZXNwb25zZRIqCgRkYXRhGAEgAygLMhwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5EhkKBmN1cnNvchgCIAEoCUIEkLUYAUgAiAEBEhAKCGhhc19tb3JlGAMgASgIQgkKB19jdXJzb3IirgMKG0NyZWF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIMCgRuYW1lGAEgASgJEhgKC2Rlc2NyaXB0aW9uGAIgASgJSACIAQESEAoIaW50ZXJ2YWwYAyABKAkSGQoMZ3JhY2VfcGVyaW9kGAQgASgJSAGIAQESGAoLd2Fybl9iZWZvcmUYBSABKAlIAogBARIaCg1hdXRvX2dlbmVyYXRlGAYgASgISAOIAQESHQoQc2VjcmV0X3BvbGljeV9pZBgHIAEoCUgEiAEBEhMKC3dlYmhvb2tfaWRzGAggAygJEhUKCHNjaGVkdWxlGBQgASgJSAWIAQESFQoIdGltZXpvbmUYFSABKAlIBogBARIcCg9yb3RhdGlvbl93aW5kb3cYFiABKAlIB4gBAUIOCgxfZGVzY3JpcHRpb25CDwoNX2dyYWNlX3BlcmlvZEIOCgxfd2Fybl9iZWZvcmVCEAoOX2F1dG9fZ2VuZXJhdGVCEwoRX3NlY3JldF9wb2xpY3lfaWRCCwoJX3NjaGVkdWxlQgsKCV90aW1lem9uZUISChBfcm90YXRpb25fd2luZG93IiYKGEdldFJvdGF0aW9uUG9saWN5UmVxdWVzdBIKCgJpZBgBIAEoCSLaAwobVXBkYXRlUm90YXRpb25Qb2xpY3lSZXF1ZXN0EgoKAmlkGAEgASgJEhgKC2Rlc2NyaXB0aW9uGAIgASgJSACIAQESFQoIaW50ZXJ2YWwYAyABKAlIAYgBARIZCgxncmFjZV9wZXJpb2QYBCABKAlIAogBARIYCgt3YXJuX2JlZm9yZRgFIAEoCUgDiAEBEhoKDWF1dG9fZ2VuZXJhdGUYBiABKAhIBIgBARIdChBzZWNyZXRfcG9saWN5X2lkGAcgASgJSAWIAQESLwoLd2ViaG9va19pZHMYCCABKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlEhUKCHNjaGVkdWxlGBQgASgJSAaIAQESFQoIdGltZXpvbmUYFSABKAlIB4gBARIcCg9yb3RhdGlvbl93aW5kb3cYFiABKAlICIgBAUIOCgxfZGVzY3JpcHRpb25CCwoJX2ludGVydmFsQg8KDV9ncmFjZV9wZXJpb2RCDgoMX3dhcm5fYmVmb3JlQhAKDl9hdXRvX2dlbmVyYXRlQhMKEV9zZWNyZXRfcG9saWN5X2lkQgsKCV9zY2hlZHVsZUILCglfdGltZXpvbmVCEgoQX3JvdGF0aW9uX3dpbmRvdyIpChtEZWxldGVSb3RhdGlvblBvbGljeVJlcXVlc3QSCgoCaWQYASABKAkiVQocRGVsZXRlUm90YXRpb25Qb2xpY3lSZXNwb25zZRIKCgJpZBgBIAEoCRIPCgdkZWxldGVkGAIgASgIEhgKEGRldGFjaGVkX3NlY3JldHMYAyABKAUiKQobRW5hYmxlUm90YXRpb25Qb2xpY3lSZXF1ZXN0EgoKAmlkGAEgASgJIioKHERpc2FibGVSb3RhdGlvblBvbGljeVJlcXVlc3QSCgoCaWQYASABKAkiNgoTQXNzaWduU2VjcmV0UmVxdWVzdBIKCgJpZBgBIAEoCRITCgtzZWNyZXRfcGF0aBgCIAEoCSLHAgoQU2VjcmV0QXNzaWdubWVudBIRCglwb2xpY3lfaWQYASABKAkSEwoLc2VjcmV0X3BhdGgYAiABKAkSLwoLYXNzaWduZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEG5leHRfcm90YXRpb25fYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKD2xhc3Rfcm90YXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBJC1GAESMwoPd2luZG93X29wZW5zX2F0GBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChB3aW5kb3dfY2xvc2VzX2F0GBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI2ChNEZXRhY2hTZWNyZXRSZXF1ZXN0EgoKAmlkGAEgASgJEhMKC3NlY3JldF9wYXRoGAIgASgJIlAKFERldGFjaFNlY3JldFJlc3BvbnNlEhEKCXBvbGljeV9pZBgBIAEoCRITCgtzZWNyZXRfcGF0aBgCIAEoCRIQCghkZXRhY2hlZBgDIAEoCCI3ChNSb3RhdGVQb2xpY3lSZXF1ZXN0EgoKAmlkGAEgASgJEhQKDHNlY3JldF9wYXRocxgCIAMoCSJIChRSb3RhdGVQb2xpY3lSZXNwb25zZRIwCgVpdGVtcxgBIAMoCzIhLnNjYWl2YXVsdC52MS5Sb3RhdGlvbkhpc3RvcnlJdGVtIq8CChNSb3RhdGlvbkhpc3RvcnlJdGVtEgoKAmlkGAEgASgJEhEKCXBvbGljeV9pZBgCIAEoCRITCgtzZWNyZXRfcGF0aBgDIAEoCRIOCgZzdGF0dXMYBCABKAkSGAoLb2xkX3ZlcnNpb24YBSABKAVIAIgBARIYCgtuZXdfdmVyc2lvbhgGIAEoBUgBiAEBEi4KCnJvdGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJvdGF0ZWRfYnkYCCABKAkSEwoGcmVhc29uGAkgASgJSAKIAQESEgoFZXJyb3IYCiABKAlIA4gBAUIOCgxfb2xkX3ZlcnNpb25CDgoMX25ld192ZXJzaW9uQgkKB19yZWFzb25CCAoGX2Vycm9yIoYBChpMaXN0Um90YXRpb25IaXN0b3J5UmVxdWVzdBIKCgJpZBgBIAEoCRITCgZzdGF0dXMYAiABKAlIAIgBARISCgVsaW1pdBgDIAEoBUgBiAEBEhMKBmN1cnNvchgEIAEoCUgCiAEBQgkKB19zdGF0dXNCCAoGX2xpbWl0QgkKB19jdXJzb3IihgEKG0xpc3RSb3RhdGlvbkhpc3RvcnlSZXNwb25zZRIvCgRkYXRhGAEgAygLMiEuc2NhaXZhdWx0LnYxLlJvdGF0aW9uSGlzdG9yeUl0ZW0SGQoGY3Vyc29yGAIgASgJQgSQtRgBSACIAQESEAoIaGFzX21vcmUYAyABKAhCCQoHX2N1cnNvciKbAQoVTGlzdER1ZVNlY3JldHNSZXF1ZXN0EhkKDHdpdGhpbl9ob3VycxgBIAEoBUgAiAEBEhwKD2luY2x1ZGVfb3ZlcmR1ZRgCIAEoCEgBiAEBEhYKCXBvbGljeV9pZBgDIAEoCUgCiAEBQg8KDV93aXRoaW5faG91cnNCEgoQX2luY2x1ZGVfb3ZlcmR1ZUIMCgpfcG9saWN5X2lkIvYBCglEdWVTZWNyZXQSDAoEcGF0aBgBIAEoCRIRCglwb2xpY3lfaWQYAiABKAkSEwoLcG9saWN5X25hbWUYAyABKAkSNAoQbmV4dF9yb3RhdGlvbl9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKaXNfb3ZlcmR1ZRgFIAEoCBIzCg93aW5kb3dfb3BlbnNfYXQYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEHdpbmRvd19jbG9zZXNfYXQYFSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKFkxpc3REdWVTZWNyZXRzUmVzcG9uc2USKAoHc2VjcmV0cxgBIAMoCzIXLnNjYWl2YXVsdC52MS5EdWVTZWNyZXQyyw4KD1JvdGF0aW9uU2VydmljZRKXAQoUTGlzdFJvdGF0aW9uUG9saWNpZXMSKS5zY2FpdmF1bHQudjEuTGlzdFJvdGF0aW9uUG9saWNpZXNSZXF1ZXN0Giouc2NhaXZhdWx0LnYxLkxpc3RSb3RhdGlvblBvbGljaWVzUmVzcG9uc2UiKIq1GAcKBWFkbWlugtPkkwIXEhUvdjEvcm90YXRpb24vcG9saWNpZXMSjAEKFENyZWF0ZVJvdGF0aW9uUG9saWN5Eikuc2NhaXZhdWx0LnYxLkNyZWF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBocLnNjYWl2YXVsdC52MS5Sb3RhdGlvblBvbGljeSIrirUYBwoFYWRtaW6C0+STAho6ASoiFS92MS9yb3RhdGlvbi9wb2xpY2llcxKIAQoRR2V0Um90YXRpb25Qb2xpY3kSJi5zY2FpdmF1bHQudjEuR2V0Um90YXRpb25Qb2xpY3lSZXF1ZXN0Ghwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5Ii2KtRgHCgVhZG1pboLT5JMCHBIaL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0SkQEKFFVwZGF0ZVJvdGF0aW9uUG9saWN5Eikuc2NhaXZhdWx0LnYxLlVwZGF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBocLnNjYWl2YXVsdC52MS5Sb3RhdGlvblBvbGljeSIwirUYBwoFYWRtaW6C0+STAh86ASoyGi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9EpwBChREZWxldGVSb3RhdGlvblBvbGljeRIpLnNjYWl2YXVsdC52MS5EZWxldGVSb3RhdGlvblBvbGljeVJlcXVlc3QaKi5zY2FpdmF1bHQudjEuRGVsZXRlUm90YXRpb25Qb2xpY3lSZXNwb25zZSItirUYBwoFYWRtaW6C0+STAhwqGi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9EpUBChRFbmFibGVSb3RhdGlvblBvbGljeRIpLnNjYWl2YXVsdC52MS5FbmFibGVSb3RhdGlvblBvbGljeVJlcXVlc3QaHC5zY2FpdmF1bHQudjEuUm90YXRpb25Qb2xpY3kiNIq1GAcKBWFkbWlugtPkkwIjIiEvdjEvcm90YXRpb24vcG9saWNpZXMve2lkfS9lbmFibGUSmAEKFURpc2FibGVSb3RhdGlvblBvbGljeRIqLnNjYWl2YXVsdC52MS5EaXNhYmxlUm90YXRpb25Qb2xpY3lSZXF1ZXN0Ghwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5IjWKtRgHCgVhZG1pboLT5JMCJCIiL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vZGlzYWJsZRKLAQoMQXNzaWduU2VjcmV0EiEuc2NhaXZhdWx0LnYxLkFzc2lnblNlY3JldFJlcXVlc3QaHi5zY2FpdmF1bHQudjEuU2VjcmV0QXNzaWdubWVudCI4irUYBwoFYWRtaW6C0+STAic6ASoiIi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9L3NlY3JldHMSmgEKDERldGFjaFNlY3JldBIhLnNjYWl2YXVsdC52MS5EZXRhY2hTZWNyZXRSZXF1ZXN0GiIuc2NhaXZhdWx0LnYxLkRldGFjaFNlY3JldFJlc3BvbnNlIkOKtRgHCgVhZG1pboLT5JMCMiowL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vc2VjcmV0cy97c2VjcmV0X3BhdGh9Ep4BCgxSb3RhdGVQb2xpY3kSIS5zY2FpdmF1bHQudjEuUm90YXRlUG9saWN5UmVxdWVzdBoiLnNjYWl2YXVsdC52MS5Sb3RhdGVQb2xpY3lSZXNwb25zZSJHirUYEAoOc2VjcmV0czpyb3RhdGWC0+STAi06ASpiBWl0ZW1zIiEvdjEvcm90YXRpb24vcG9saWNpZXMve2lkfS9yb3RhdGUSpgEKE0xpc3RSb3RhdGlvbkhpc3RvcnkSKC5zY2FpdmF1bHQudjEuTGlzdFJvdGF0aW9uSGlzdG9yeVJlcXVlc3QaKS5zY2FpdmF1bHQudjEuTGlzdFJvdGF0aW9uSGlzdG9yeVJlc3BvbnNlIjqKtRgMCgphdWRpdDpyZWFkgtPkkwIkEiIvdjEvcm90YXRpb24vcG9saWNpZXMve2lkfS9oaXN0b3J5EqgBCg5MaXN0RHVlU2VjcmV0cxIjLnNjYWl2YXVsdC52MS5MaXN0RHVlU2VjcmV0c1JlcXVlc3QaJC5zY2FpdmF1bHQudjEuTGlzdER1ZVNlY3JldHNSZXNwb25zZSJLirUYFwoOc2VjcmV0czpyb3RhdGUKBWFkbWlugtPkkwIqWhYSFC92MS9yb3RhdGlvbi9wZW5kaW5nEhAvdjEvcm90YXRpb24vZHVlYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_scaivault_v1_options]);
 
 /**
- * A rotation schedule that secrets are assigned to.
+ * A rotation schedule that secrets are assigned to: an `interval`, or a cron `schedule`.
  *
  * @generated from message scaivault.v1.RotationPolicy
  */
@@ -38,14 +38,16 @@ export type RotationPolicy = Message<"scaivault.v1.RotationPolicy"> & {
   description?: string | undefined;
 
   /**
-   * @generated from field: string interval = 4;
+   * Time between rotations (`90d`); null when the policy runs on a schedule.
+   *
+   * @generated from field: optional string interval = 4;
    */
-  interval: string;
+  interval?: string | undefined;
 
   /**
-   * @generated from field: int32 interval_seconds = 5;
+   * @generated from field: optional int32 interval_seconds = 5;
    */
-  intervalSeconds: number;
+  intervalSeconds?: number | undefined;
 
   /**
    * @generated from field: string grace_period = 6;
@@ -91,6 +93,34 @@ export type RotationPolicy = Message<"scaivault.v1.RotationPolicy"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 14;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * A 5-field cron expression (`0 3 * * SAT`) evaluated in `timezone`; null for an interval policy.
+   *
+   * @generated from field: optional string schedule = 20;
+   */
+  schedule?: string | undefined;
+
+  /**
+   * IANA time zone of the schedule (default `UTC`); null for an interval policy.
+   *
+   * @generated from field: optional string timezone = 21;
+   */
+  timezone?: string | undefined;
+
+  /**
+   * How long after each scheduled time a rotation may start (`3h`); null = no limit.
+   *
+   * @generated from field: optional string rotation_window = 22;
+   */
+  rotationWindow?: string | undefined;
+
+  /**
+   * The next three scheduled times (window openings), to check the expression; empty for an interval policy.
+   *
+   * @generated from field: repeated google.protobuf.Timestamp next_windows = 23;
+   */
+  nextWindows: Timestamp[];
 };
 
 /**
@@ -169,6 +199,8 @@ export type CreateRotationPolicyRequest = Message<"scaivault.v1.CreateRotationPo
   description?: string | undefined;
 
   /**
+   * Time between rotations (`90d`, at least 1h); give this or `schedule`.
+   *
    * @generated from field: string interval = 3;
    */
   interval: string;
@@ -197,6 +229,27 @@ export type CreateRotationPolicyRequest = Message<"scaivault.v1.CreateRotationPo
    * @generated from field: repeated string webhook_ids = 8;
    */
   webhookIds: string[];
+
+  /**
+   * A 5-field cron expression (`0 3 * * SAT`), at most hourly; give this or `interval`.
+   *
+   * @generated from field: optional string schedule = 20;
+   */
+  schedule?: string | undefined;
+
+  /**
+   * IANA time zone the schedule is read in (default `UTC`); only with `schedule`.
+   *
+   * @generated from field: optional string timezone = 21;
+   */
+  timezone?: string | undefined;
+
+  /**
+   * Duration of at least 1h after each scheduled time in which the rotation starts (at a spread moment); only with `schedule`.
+   *
+   * @generated from field: optional string rotation_window = 22;
+   */
+  rotationWindow?: string | undefined;
 };
 
 /**
@@ -268,6 +321,27 @@ export type UpdateRotationPolicyRequest = Message<"scaivault.v1.UpdateRotationPo
    * @generated from field: google.protobuf.ListValue webhook_ids = 8;
    */
   webhookIds?: ListValue | undefined;
+
+  /**
+   * Switches the policy to this cron schedule (its interval is cleared).
+   *
+   * @generated from field: optional string schedule = 20;
+   */
+  schedule?: string | undefined;
+
+  /**
+   * The schedule's IANA time zone; `""` resets it to `UTC`.
+   *
+   * @generated from field: optional string timezone = 21;
+   */
+  timezone?: string | undefined;
+
+  /**
+   * The schedule's rotation window; `""` removes the window.
+   *
+   * @generated from field: optional string rotation_window = 22;
+   */
+  rotationWindow?: string | undefined;
 };
 
 /**
@@ -407,6 +481,20 @@ export type SecretAssignment = Message<"scaivault.v1.SecretAssignment"> & {
    * @generated from field: google.protobuf.Timestamp last_rotated_at = 5;
    */
   lastRotatedAt?: Timestamp | undefined;
+
+  /**
+   * The window of the next rotation (scheduled policies); null for an interval policy.
+   *
+   * @generated from field: google.protobuf.Timestamp window_opens_at = 20;
+   */
+  windowOpensAt?: Timestamp | undefined;
+
+  /**
+   * When that window closes; null when the policy has no rotation window.
+   *
+   * @generated from field: google.protobuf.Timestamp window_closes_at = 21;
+   */
+  windowClosesAt?: Timestamp | undefined;
 };
 
 /**
@@ -526,7 +614,7 @@ export type RotationHistoryItem = Message<"scaivault.v1.RotationHistoryItem"> & 
   secretPath: string;
 
   /**
-   * success, failed or pending.
+   * success, failed, pending, or skipped (a rotation window closed before the rotation could start).
    *
    * @generated from field: string status = 4;
    */
@@ -680,6 +768,8 @@ export type DueSecret = Message<"scaivault.v1.DueSecret"> & {
   policyName: string;
 
   /**
+   * When the scheduler acts: inside the window for a scheduled policy.
+   *
    * @generated from field: google.protobuf.Timestamp next_rotation_at = 4;
    */
   nextRotationAt?: Timestamp | undefined;
@@ -688,6 +778,20 @@ export type DueSecret = Message<"scaivault.v1.DueSecret"> & {
    * @generated from field: bool is_overdue = 5;
    */
   isOverdue: boolean;
+
+  /**
+   * The window of the next rotation (scheduled policies); null for an interval policy.
+   *
+   * @generated from field: google.protobuf.Timestamp window_opens_at = 20;
+   */
+  windowOpensAt?: Timestamp | undefined;
+
+  /**
+   * When that window closes; null when the policy has no rotation window.
+   *
+   * @generated from field: google.protobuf.Timestamp window_closes_at = 21;
+   */
+  windowClosesAt?: Timestamp | undefined;
 };
 
 /**
