@@ -139,7 +139,7 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
       header: request.headers,
       body: request.body ? bytesOf(request.body) : createAsyncIterable([]),
       contextValues: createContextValues().set(clientAddressKey, info?.clientAddress),
-      // Read only when a call asks for it: Deno warns about every read of its (legacy) request.signal.
+      // Read only when a call asks for it: legacy Deno.serve warns when a signal that was read aborts after success.
       get signal() {
         return request.signal;
       },
