@@ -17,8 +17,8 @@ declare const Deno: {
 };
 
 /**
- * `Deno.serve` for the app: REST, Connect and gRPC-web on one port (HTTP/1.1, and HTTP/2 over
- * TLS). Native gRPC needs HTTP trailers, which a fetch Response cannot carry: such calls get
+ * `Deno.serve` for the app: REST, Connect and gRPC-web on one port (HTTP/1.1 and HTTP/2, cleartext or
+ * over TLS). Native gRPC needs HTTP trailers, which a fetch Response cannot carry: such calls get
  * `unimplemented`; serve native gRPC with Node (`npm start`).
  */
 export const denoServer: RuntimeServer = {
