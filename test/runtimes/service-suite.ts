@@ -36,7 +36,7 @@ export function describeServiceUnder(runtime: Runtime) {
 
     beforeAll(async () => {
       receiver = await startReceiver({ secret: webhookSecret, clock: systemClock });
-      service = await startRuntimeService(runtime, { SCAIVAULT_WEBHOOK_ALLOW_HOSTS: "127.0.0.1", SCAIVAULT_WEBHOOK_POLL: "1s" });
+      service = await startRuntimeService(runtime, { SCAIVAULT_WEBHOOK_ALLOW_HOSTS: "127.0.0.1", SCAIVAULT_WEBHOOK_POLL: "1s", SCAIVAULT_SCHEDULER_TICK: "1s" });
       token = await mintToken(testJwtSecret, { tenantId: runtime, scopes: ["admin", "audit:read"], sub: "runtime-test" });
     });
     afterAll(async () => {
@@ -143,6 +143,20 @@ export function describeServiceUnder(runtime: Runtime) {
       expect(delivery.verifyError).toBeUndefined();
       expect(delivery.event).toMatchObject({ event_type: "secret.created", tenant_id: runtime });
       expect(delivery.body).not.toContain("never-in-a-webhook");
+    });
+
+    it("runs the rotation scheduler: a warning threshold crossed reaches a webhook as rotation.due", async () => {
+      const hook = await rest("POST", "/v1/webhooks", { name: "rt-due", url: `${receiver.url}?due`, secret: webhookSecret, events: ["rotation.due"] });
+      expect(hook.status).toBe(201);
+      expect((await rest("PUT", "/v1/secrets/rt/rotating", { data: { password: "p" } })).status).toBe(201);
+      // Due in an hour, warned 3599 s before: the first scheduler tick after a second sends the warning.
+      const policy = await rest("POST", "/v1/rotation/policies", { name: "hourly", interval: "1h", warn_before: "3599s" });
+      expect(policy.status).toBe(201);
+      expect((await rest("POST", `/v1/rotation/policies/${policy.body.id}/secrets`, { secret_path: "rt/rotating" })).status).toBe(201);
+      const warned = () => receiver.received.find((d) => d.event?.event_type === "rotation.due" && d.event.path === "rt/rotating");
+      await vi.waitFor(() => expect(warned()).toBeDefined(), { timeout: 30_000, interval: 200 });
+      expect(warned()!.verifyError).toBeUndefined();
+      expect(warned()!.event.data).toMatchObject({ policy_name: "hourly", due_now: false });
     });
 
     it("SIGTERM: finishes a call in flight, stops the jobs, closes the database, exits 0", async () => {
