@@ -21,8 +21,8 @@ const secretsCount = Number(process.env.BENCH_SECRETS ?? 10_000);
 const listRows = Number(process.env.BENCH_LIST_ROWS ?? 1_000_000);
 /** Due assignments the scheduler part seeds (the issue's figure). */
 const rotations = Number(process.env.BENCH_ROTATIONS ?? 100_000);
-/** Which parts run (comma-separated): read, ablation (needs read), releases, write, list, scheduler; all by default. */
-const parts = new Set((process.env.BENCH_PARTS ?? "read,ablation,releases,write,list,scheduler").split(",").map((p) => p.trim()));
+/** Which parts run (comma-separated): read, ablation (needs read), releases, runtimes, write, list, scheduler; all by default. */
+const parts = new Set((process.env.BENCH_PARTS ?? "read,ablation,releases,runtimes,write,list,scheduler").split(",").map((p) => p.trim()));
 const baseUrl = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 const children: ChildProcess[] = [];
@@ -59,6 +59,18 @@ function startNode(script: string, env: Record<string, string>, args: string[] =
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  children.push(child);
+  return child;
+}
+
+/**
+ * Starts the service under Deno or Bun the way their users do: Deno with deno.json's start task
+ * (its command run directly, so the process measured is the service), Bun on its entry file.
+ */
+function startRuntime(runtime: "deno" | "bun", env: Record<string, string>): ChildProcess {
+  const task: string = JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).tasks.start;
+  const args = runtime === "deno" ? task.replace(/^env deno /, "").split(" ") : ["run", "src/entry/bun.ts"];
+  const child = spawn(join(root, "node_modules/.bin", runtime), args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
   return child;
 }
@@ -287,6 +299,36 @@ async function main() {
         loadRow(`gRPC read, service on Node.js ${version}`, grpc, { name: `REST read on ${version}`, rps: rest.rps });
         onRelease.kill("SIGTERM");
         await Promise.race([exited(onRelease), new Promise((r) => setTimeout(r, 15_000))]);
+      }
+    }
+
+    if (parts.has("runtimes")) {
+      // The same REST read, same load generator and database, with the service under Deno and Bun.
+      let nodeRead = restRead;
+      if (!nodeRead) {
+        log("REST read under Node");
+        await runJson<Load>("bench/load-http.ts", [api, token, pathsFile, String(connections), "3"]);
+        nodeRead = await withCpu(service.pid!, () => http(api, pathsFile));
+        loadRow("REST read under Node (npm start)", nodeRead);
+      }
+      for (const [runtime, label] of [
+        ["deno", "Deno (deno task start)"],
+        ["bun", "Bun (bun run src/entry/bun.ts)"],
+      ] as const) {
+        log(`REST read under ${runtime}`);
+        const runtimePort = await freePort();
+        const child = startRuntime(runtime, { ...env, PORT: String(runtimePort), HOST: "127.0.0.1" });
+        child.stdout!.resume();
+        const runtimeApi = `http://127.0.0.1:${runtimePort}`;
+        await waitReady(`${runtimeApi}/readyz`);
+        await runJson<Load>("bench/load-http.ts", [runtimeApi, token, pathsFile, String(connections), "3"]);
+        await resetPeakRss(child.pid!);
+        const load = await withCpu(child.pid!, () => http(runtimeApi, pathsFile));
+        const rss = await peakRssMiB(child.pid!);
+        loadRow(`REST read under ${label}`, load, { name: "Node", rps: nodeRead.rps });
+        notes.push(`peak RSS of the service under ${runtime} during its REST read run: ${fmt(rss, 1)} MiB`);
+        child.kill("SIGTERM");
+        await Promise.race([exited(child), new Promise((r) => setTimeout(r, 15_000))]);
       }
     }
 

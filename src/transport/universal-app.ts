@@ -1,8 +1,7 @@
 import type { DescService, JsonValue } from "@bufbuild/protobuf";
-import { createConnectRouter, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createConnectRouter, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import {
   createAsyncIterable,
-  universalServerRequestFromFetch,
   universalServerResponseToFetch,
   type UniversalHandler,
   type UniversalServerRequest,
@@ -20,7 +19,7 @@ import { createReflectionRoutes } from "./reflection.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
 import { errorResponse, jsonResponse } from "./rest-response.js";
 import { createUnaryInvoker, type UnaryInvoker } from "./unary-invoker.js";
-import { fromFetchResponse, readResponseBody, singleChunkBody, toFetchRequest } from "./universal-io.js";
+import { fromFetchResponse, isSingleChunkBody, readResponseBody, singleChunkBody, toFetchRequest } from "./universal-io.js";
 
 /** A plain HTTP route beside the API (metrics, an OpenAPI document), served in fetch style. */
 export interface ExtraRoute {
@@ -109,6 +108,8 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
     // Not spread when it has context values already: a spread would read (and so create) the lazy abort signal.
     if (!req.contextValues) req = { ...req, contextValues: createContextValues() };
     req.contextValues!.set(requestIdKey, requestId);
+    const call = followClientUntilAnswered(req);
+    req = call.request;
     let res: UniversalServerResponse;
     try {
       res = cors.preflight(req) ?? (await dispatch(req));
@@ -120,7 +121,7 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
     header.delete(httpCodeHeader); // a REST status hint, never meant for clients
     header.set(requestIdHeader, requestId);
     cors.decorate(req, header);
-    return { ...res, header };
+    return call.answered({ ...res, header });
   }
 
   async function fetchEntry(request: Request, info?: { clientAddress?: string }): Promise<Response> {
@@ -131,8 +132,18 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
         headers: { "content-type": "application/grpc", "grpc-status": "12", "grpc-message": "gRPC needs HTTP/2 trailers: use gRPC-web or Connect" },
       });
     }
-    const contextValues = createContextValues().set(clientAddressKey, info?.clientAddress);
-    const req = { ...universalServerRequestFromFetch(request, { httpVersion: "1.1" }), contextValues };
+    const req: UniversalServerRequest = {
+      httpVersion: "1.1",
+      method: request.method,
+      url: request.url,
+      header: request.headers,
+      body: request.body ? bytesOf(request.body) : createAsyncIterable([]),
+      contextValues: createContextValues().set(clientAddressKey, info?.clientAddress),
+      // Read only when a call asks for it: legacy Deno.serve warns when a signal that was read aborts after success.
+      get signal() {
+        return request.signal;
+      },
+    };
     return universalServerResponseToFetch(await handle(req));
   }
 
@@ -142,6 +153,85 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
     services,
     drain: () => draining.abort(),
   };
+}
+
+/**
+ * A call's abort signal means "the client went away", under every runtime. The runtimes' own
+ * request signals also abort once the response is complete (Node's adapter, and Deno.serve
+ * unless started with --unstable-no-legacy-abort), so the request's signal is followed only
+ * until the app's answer is complete: a unary answer when it is returned, a stream once its
+ * last chunk has been taken. A client that leaves mid-stream still cancels the call. The
+ * runtime's signal is read only when a call asks for its own (most never do).
+ */
+function followClientUntilAnswered(req: UniversalServerRequest) {
+  let answered = false;
+  let callSignal: AbortSignal | undefined;
+  let unfollow = () => {};
+  const request: UniversalServerRequest = {
+    httpVersion: req.httpVersion,
+    method: req.method,
+    url: req.url,
+    header: req.header,
+    body: req.body,
+    contextValues: req.contextValues,
+    get signal() {
+      if (callSignal) return callSignal;
+      const runtimeSignal = req.signal;
+      const controller = new AbortController();
+      callSignal = controller.signal;
+      const onAbort = () => {
+        if (!answered) controller.abort(clientWentAway(runtimeSignal.reason));
+      };
+      if (runtimeSignal.aborted) onAbort();
+      else {
+        runtimeSignal.addEventListener("abort", onAbort, { once: true });
+        unfollow = () => runtimeSignal.removeEventListener("abort", onAbort);
+      }
+      return callSignal;
+    },
+  };
+  const finish = () => {
+    answered = true;
+    unfollow();
+  };
+  return {
+    request,
+    /** The response to send; marks the call answered now, or when its streamed body has been taken to the end. */
+    answered(res: UniversalServerResponse): UniversalServerResponse {
+      if (res.body === undefined || isSingleChunkBody(res.body)) {
+        finish();
+        return res;
+      }
+      const body = res.body;
+      return {
+        ...res,
+        body: {
+          async *[Symbol.asyncIterator]() {
+            yield* body;
+            finish();
+          },
+        },
+      };
+    },
+  };
+}
+
+function clientWentAway(reason: unknown): ConnectError {
+  return reason instanceof ConnectError ? reason : new ConnectError("the client went away", Code.Canceled, undefined, undefined, reason);
+}
+
+/** A fetch body as the byte chunks a universal request carries. */
+async function* bytesOf(stream: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 /** A router that also registers each service's unary methods with the invoker. */

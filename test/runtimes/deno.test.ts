@@ -1,0 +1,3 @@
+import { describeServiceUnder } from "./service-suite.js";
+
+describeServiceUnder("deno");
