@@ -7,11 +7,14 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readdir, readFile, writeFile, mkdir } from "node:fs/promises";
+import * as http2 from "node:http2";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { create, toBinary } from "@bufbuild/protobuf";
 import pg from "pg";
+import { GetSecretRequestSchema } from "../gen/scaivault/v1/secrets_pb.js";
 import { mintToken } from "../src/auth/mint-token.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -21,8 +24,8 @@ const secretsCount = Number(process.env.BENCH_SECRETS ?? 10_000);
 const listRows = Number(process.env.BENCH_LIST_ROWS ?? 1_000_000);
 /** Due assignments the scheduler part seeds (the issue's figure). */
 const rotations = Number(process.env.BENCH_ROTATIONS ?? 100_000);
-/** Which parts run (comma-separated): read, ablation (needs read), releases, runtimes, write, list, scheduler; all by default. */
-const parts = new Set((process.env.BENCH_PARTS ?? "read,ablation,releases,runtimes,write,list,scheduler").split(",").map((p) => p.trim()));
+/** Which parts run (comma-separated): read, h2load, ablation (needs read), releases (needs read), runtimes, write, list, scheduler; all by default. */
+const parts = new Set((process.env.BENCH_PARTS ?? "read,h2load,ablation,releases,runtimes,write,list,scheduler").split(",").map((p) => p.trim()));
 const baseUrl = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 const children: ChildProcess[] = [];
@@ -257,6 +260,34 @@ async function main() {
       rows.push(["peak RSS of the service during the REST read run", `${fmt(rss, 1)} MiB`, "", "", "", "", ""]);
     }
 
+    if (parts.has("h2load")) {
+      if (!hasH2load()) {
+        notes.push("h2load rows skipped: h2load is not installed (Debian: apt-get install nghttp2-client)");
+      } else {
+        // One C load generator for both protocols, each reading the same secret: REST over HTTP/1.1,
+        // gRPC over h2c with a framed GetSecretRequest, so the client costs the same on both sides.
+        const secretPath = paths[0]!.slice("/v1/secrets/".length);
+        const grpcBody = join(env.SCAIVAULT_DATA_DIR, "get-secret.grpc");
+        await writeFile(grpcBody, grpcFramed(toBinary(GetSecretRequestSchema, create(GetSecretRequestSchema, { path: secretPath }))));
+        const auth = `authorization: Bearer ${token}`;
+        const grpcUrl = `${api}/scaivault.v1.SecretsService/GetSecret`;
+        await checkGrpcCall(grpcUrl, token, grpcBody);
+        const h2 = (url: string, mode: "h1" | "grpc", ...extra: string[]) =>
+          runJson<Load>("bench/load-h2load.ts", [url, String(connections), String(seconds), mode, ...extra]);
+        log("h2load: floor, REST read, gRPC read");
+        await h2(`${api}${paths[0]}`, "h1", "", "--", auth); // warm-up
+        const floorH2 = await withCpu(floor.pid!, () => h2(`${floorUrl}${paths[0]}`, "h1", "", "--", auth));
+        const restH2 = await withCpu(service.pid!, () => h2(`${api}${paths[0]}`, "h1", "", "--", auth));
+        const grpcH2 = await withCpu(service.pid!, () =>
+          h2(grpcUrl, "grpc", grpcBody, "--", auth, "content-type: application/grpc", "te: trailers"),
+        );
+        loadRow("h2load floor (--h1, one secret)", floorH2);
+        loadRow("h2load REST read (--h1, one secret)", restH2, { name: "h2load floor", rps: floorH2.rps });
+        loadRow("h2load gRPC read GetSecret (h2c, one secret)", grpcH2, { name: "h2load REST read", rps: restH2.rps });
+        notes.push("h2load rows: p50 column is h2load's mean request time and p99 its maximum (h2load prints no percentiles)");
+      }
+    }
+
     if (parts.has("ablation") && restRead) {
       // What each mean of the read path gains: the same REST read with one of them turned off.
       for (const [name, setting] of [
@@ -395,6 +426,41 @@ function testedNodeReleases(): string[] {
 /** The binary of one Node.js release from the npm registry's `node` package (npm caches it after the first run). */
 function nodeBinaryOf(release: string): string {
   return execFileSync("npm", ["exec", "--yes", `--package=node@${release}`, "--", "node", "-p", "process.execPath"], { cwd: root, encoding: "utf8" }).trim();
+}
+
+/** True when nghttp2's h2load is installed (Debian's nghttp2-client). */
+function hasH2load(): boolean {
+  try {
+    execFileSync("h2load", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One message in gRPC's length-prefixed framing. */
+function grpcFramed(message: Uint8Array): Buffer {
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(message.byteLength, 1);
+  return Buffer.concat([prefix, message]);
+}
+
+/** h2load cannot see grpc-status (it arrives with HTTP 200): make sure the body it sends reads the secret. */
+async function checkGrpcCall(url: string, token: string, bodyFile: string) {
+  const { origin, pathname } = new URL(url);
+  const session = http2.connect(origin);
+  try {
+    const status = await new Promise<string | undefined>((resolve, reject) => {
+      const stream = session.request({ ":method": "POST", ":path": pathname, "content-type": "application/grpc", te: "trailers", authorization: `Bearer ${token}` });
+      stream.on("trailers", (t) => resolve(t["grpc-status"] as string | undefined));
+      stream.on("error", reject);
+      stream.resume();
+      stream.end(readFileSync(bodyFile));
+    });
+    if (status !== "0") throw new Error(`the h2load gRPC body answers grpc-status ${status}`);
+  } finally {
+    session.close();
+  }
 }
 
 /** One query on its own connection to the bench database. */

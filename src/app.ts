@@ -1,3 +1,4 @@
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { Cron } from "croner";
 import { SecretsService } from "../gen/scaivault/v1/secrets_pb.js";
 import { RotationService } from "../gen/scaivault/v1/rotation_pb.js";
@@ -137,6 +138,8 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     logger,
     maxBodyBytes: config.maxBodyBytes,
     corsOrigins: config.corsOrigins,
+    compression: [compressionGzip, compressionBrotli],
+    maxTimeoutMs: config.maxCallMs,
     extraRoutes: createApiDocsRoutes({ services: () => app.services }),
     interceptors: [createAuthInterceptor({ verifier, directory, db, clock, logger })],
     ready: async () => {

@@ -25,6 +25,8 @@ export interface Config {
   purgeCron: string;
   accessFlushMs: number;
   shutdownTimeoutMs: number;
+  /** Longest a unary call may run on any protocol; a client's longer or missing deadline is cut to it. */
+  maxCallMs: number;
   dbPoolSize: number;
   corsOrigins: string[];
   readPath: {
@@ -74,6 +76,7 @@ export const settings = [
   ["SCAIVAULT_PURGE_CRON", "17 * * * *", "Cron pattern of the soft-delete purge job"],
   ["SCAIVAULT_ACCESS_FLUSH_MS", "1000", "How often read counts are flushed"],
   ["SCAIVAULT_SHUTDOWN_TIMEOUT", "10s", "Grace for in-flight requests on SIGTERM"],
+  ["SCAIVAULT_MAX_CALL_DURATION", "5m", "Longest a unary call may run (1s to 24h); longer or missing client deadlines are cut to it"],
   ["SCAIVAULT_CORS_ORIGINS", "", "Comma list of browser origins allowed to call across origins (* for any)"],
   ["SCAIVAULT_DB_POOL_SIZE", "10", "PostgreSQL connections per replica"],
   ["SCAIVAULT_SECRET_CACHE_ENTRIES", "10000", "Secrets whose encrypted rows a replica keeps for reads (0 turns the cache off)"],
@@ -154,6 +157,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     problems.push(`SCAIVAULT_WEBHOOK_ALLOW_HOSTS: ${(err as Error).message}`);
   }
 
+  const maxCallSeconds = seconds("SCAIVAULT_MAX_CALL_DURATION");
+  if (maxCallSeconds < 1 || maxCallSeconds > 86_400) problems.push("SCAIVAULT_MAX_CALL_DURATION must be from 1s to 24h");
+
   const config: Config = {
     port: int("PORT", 0, 65535),
     host: get("HOST"),
@@ -175,6 +181,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     purgeCron,
     accessFlushMs: int("SCAIVAULT_ACCESS_FLUSH_MS", 10, 3_600_000),
     shutdownTimeoutMs: seconds("SCAIVAULT_SHUTDOWN_TIMEOUT") * 1000,
+    maxCallMs: maxCallSeconds * 1000,
     dbPoolSize: int("SCAIVAULT_DB_POOL_SIZE", 1, 1000),
     corsOrigins,
     readPath: {

@@ -23,6 +23,7 @@ export const errorCodes = {
   payload_too_large: { http: 413, grpc: Code.ResourceExhausted },
   rate_limited: { http: 429, grpc: Code.ResourceExhausted },
   internal: { http: 500, grpc: Code.Internal },
+  deadline_exceeded: { http: 504, grpc: Code.DeadlineExceeded },
   unimplemented: { http: 501, grpc: Code.Unimplemented },
   unavailable: { http: 503, grpc: Code.Unavailable },
 } as const;
@@ -48,11 +49,19 @@ export class ScaiVaultError extends Error {
 /** The reason string used in `google.rpc.ErrorInfo` details. */
 export const errorDomain = "scaivault.v1";
 
-/** Converts a ScaiVaultError into the ConnectError every protocol sends, with an ErrorInfo reason. */
-export function toConnectError(err: ScaiVaultError): ConnectError {
-  return new ConnectError(err.message, errorCodes[err.code].grpc, undefined, [
-    { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: err.code, domain: errorDomain }) },
-  ]);
+/**
+ * Converts a ScaiVaultError into the ConnectError every protocol sends, with an ErrorInfo whose
+ * reason is the contract code and whose metadata carries the request id (when known), so a
+ * support ticket quoting a gRPC error can be matched to the server's log line.
+ */
+export function toConnectError(err: ScaiVaultError, requestId?: string): ConnectError {
+  return new ConnectError(err.message, errorCodes[err.code].grpc, undefined, [errorInfoOf(err.code, requestId)]);
+}
+
+/** The `google.rpc.ErrorInfo` detail of a contract code. */
+export function errorInfoOf(code: ErrorCode, requestId?: string) {
+  const metadata: Record<string, string> = requestId ? { request_id: requestId } : {};
+  return { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: code, domain: errorDomain, metadata }) };
 }
 
 const grpcToDefaultCode: Partial<Record<Code, ErrorCode>> = {
@@ -66,7 +75,7 @@ const grpcToDefaultCode: Partial<Record<Code, ErrorCode>> = {
   [Code.ResourceExhausted]: "payload_too_large",
   [Code.Unimplemented]: "unimplemented",
   [Code.Unavailable]: "unavailable",
-  [Code.DeadlineExceeded]: "unavailable",
+  [Code.DeadlineExceeded]: "deadline_exceeded",
   [Code.Canceled]: "unavailable",
 };
 

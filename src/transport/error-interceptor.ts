@@ -1,8 +1,9 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { requestIdKey } from "../auth/principal.js";
-import { contractCodeOf, ScaiVaultError, toConnectError } from "../errors.js";
+import { contractCodeOf, ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { contractErrorOf } from "./error-answers.js";
 
 /**
  * The outermost interceptor: whatever escapes a handler or another interceptor leaves as the
@@ -38,19 +39,12 @@ async function* translateErrors<T>(messages: AsyncIterable<T>, logger: Logger, c
 type LogContext = { requestId: string; procedure: string };
 
 function contractError(err: unknown, logger: Logger, context: LogContext): ConnectError {
-  if (err instanceof ScaiVaultError && err.code !== "internal") {
-    if (err.code === "unavailable") logger.warn("call failed", { ...context, code: err.code, err: err.cause ?? err });
-    return toConnectError(err);
-  }
-  if (err instanceof ConnectError) {
-    if (contractCodeOf(err).code !== "internal") return err;
-    // Already turned into the contract's `internal` (and logged) closer to the handler.
-    if (err.findDetails(ErrorInfoSchema)[0]?.reason === "internal") return internalError();
-  }
-  logger.error("call failed", { ...context, code: "internal", err: err instanceof ScaiVaultError ? (err.cause ?? err) : err });
-  return internalError();
-}
-
-function internalError(): ConnectError {
-  return toConnectError(new ScaiVaultError("internal", "internal error"));
+  const error = contractErrorOf(err, context.requestId);
+  const { code } = contractCodeOf(error);
+  const cause = err instanceof ScaiVaultError ? (err.cause ?? err) : err;
+  if (code === "unavailable" && err instanceof ScaiVaultError) logger.warn("call failed", { ...context, code, err: cause });
+  // An `internal` ConnectError with ErrorInfo was logged already, closer to the handler.
+  const loggedAlready = err instanceof ConnectError && err.findDetails(ErrorInfoSchema)[0]?.reason === "internal";
+  if (code === "internal" && !loggedAlready) logger.error("call failed", { ...context, code, err: cause });
+  return error;
 }

@@ -1,8 +1,18 @@
 import { fromBinary, toBinary, type DescMethod } from "@bufbuild/protobuf";
-import { ConnectError } from "@connectrpc/connect";
-import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import {
+  compressedFlag,
+  compressionNegotiate,
+  type Compression,
+  encodeEnvelope,
+  envelopeCompress,
+  envelopeDecompress,
+  type UniversalServerRequest,
+  type UniversalServerResponse,
+} from "@connectrpc/connect/protocol";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { ScaiVaultError, toConnectError } from "../errors.js";
+import { requestIdKey } from "../auth/principal.js";
+import { ScaiVaultError } from "../errors.js";
+import { grpcErrorAnswer } from "./error-answers.js";
 import type { UnaryInvoker } from "./unary-invoker.js";
 import { readRequestBytes, singleChunkBody } from "./universal-io.js";
 
@@ -11,60 +21,80 @@ const protoGrpc = /^application\/grpc(?:\+proto)?$/i;
 /** Length-prefixed message framing: one flags byte and a 4-byte big-endian length. */
 const prefixBytes = 5;
 
+export interface GrpcUnaryOptions {
+  /** Largest request message, after decompression. */
+  maxBodyBytes: number;
+  /** Encodings accepted for requests and offered for responses (gzip, br). */
+  compression: Compression[];
+  /** Responses smaller than this go uncompressed even when the client accepts an encoding. */
+  compressMinBytes: number;
+  /** Longest a call may run; a client's longer (or missing) deadline is cut to it. */
+  maxTimeoutMs?: number;
+}
+
 /**
  * Native gRPC unary calls without Connect's streaming machinery: one length-prefixed message in,
  * the unary invoker (the same interceptors and handler as every protocol), one message and the
- * status trailers out. Calls it does not take (streaming methods, compressed messages, JSON
- * payloads) are served by Connect's gRPC handler as before.
+ * status trailers out. Compression and deadlines follow Connect's gRPC handler, with its own
+ * exported pieces (negotiation, envelope (de)compression with the size limit applied after
+ * decompression, timeout parsing). Streaming methods and JSON payloads stay with Connect's handler.
  */
-export function createGrpcUnary(invoker: UnaryInvoker, maxBodyBytes: number) {
+export function createGrpcUnary(invoker: UnaryInvoker, options: GrpcUnaryOptions) {
+  const { maxBodyBytes, compression, compressMinBytes, maxTimeoutMs } = options;
   return {
     /** Whether this call is a plain unary gRPC call the fast path serves. */
     accepts(req: UniversalServerRequest, method: DescMethod): boolean {
-      if (req.method !== "POST" || method.methodKind !== "unary" || !invoker.has(method)) return false;
-      if (!protoGrpc.test(req.header.get("content-type") ?? "")) return false;
-      const encoding = req.header.get("grpc-encoding");
-      return encoding === null || encoding === "identity";
+      return req.method === "POST" && method.methodKind === "unary" && protoGrpc.test(req.header.get("content-type") ?? "") && invoker.has(method);
     },
 
     async handle(req: UniversalServerRequest, method: DescMethod): Promise<UniversalServerResponse> {
       const header = new Headers({ "content-type": "application/grpc+proto" });
-      const trailer = new Headers();
+      const requestId = req.contextValues?.get(requestIdKey) ?? "";
       try {
+        const negotiated = compressionNegotiate(compression, req.header.get("grpc-encoding"), req.header.get("grpc-accept-encoding"), "grpc-accept-encoding");
+        if (negotiated.error) throw negotiated.error;
         const timeout = parseTimeout(req.header.get("grpc-timeout"), Number.MAX_SAFE_INTEGER);
         if (timeout.error) throw timeout.error;
-        const input = decodeRequest(method, await readSingleMessage(req, maxBodyBytes));
+        const input = decodeRequest(method, await readSingleMessage(req, negotiated.request, maxBodyBytes));
         const result = await invoker.invoke(method, input, {
           protocolName: "grpc",
           requestMethod: req.method,
           url: req.url,
           header: req.header,
           contextValues: req.contextValues!,
-          signal: () => (timeout.timeoutMs === undefined ? req.signal : AbortSignal.any([req.signal, AbortSignal.timeout(timeout.timeoutMs)])),
-          timeoutMs: timeout.timeoutMs,
+          signal: req.signal,
+          timeoutMs: capped(timeout.timeoutMs, maxTimeoutMs),
         });
         result.header.forEach((value, name) => name !== "content-type" && header.set(name, value));
-        result.trailer.forEach((value, name) => trailer.set(name, value));
+        const trailer = new Headers(result.trailer);
         setTrailerStatus(trailer, undefined);
-        return { status: 200, header, trailer, body: singleChunkBody(framed(toBinary(method.output, result.message))) };
+        const reply = await envelopeCompress({ flags: 0, data: toBinary(method.output, result.message) }, negotiated.response, compressMinBytes);
+        if (reply.flags !== 0) header.set("grpc-encoding", negotiated.response!.name);
+        return { status: 200, header, trailer, body: singleChunkBody(encodeEnvelope(reply.flags, reply.data)) };
       } catch (err) {
-        // Whatever passed the interceptors is the contract's error already; framing errors come first.
-        const error = err instanceof ScaiVaultError ? toConnectError(err) : ConnectError.from(err);
-        setTrailerStatus(trailer, error);
-        return { status: 200, header, trailer };
+        return grpcErrorAnswer("application/grpc", err, requestId, header);
       }
     },
   };
 }
 
-/** Reads the request body: exactly one uncompressed length-prefixed message. */
-async function readSingleMessage(req: UniversalServerRequest, maxBodyBytes: number): Promise<Uint8Array> {
+/** The shorter of the client's deadline and the server's maximum. */
+export function capped(timeoutMs: number | undefined, maxTimeoutMs: number | undefined): number | undefined {
+  if (maxTimeoutMs === undefined) return timeoutMs;
+  return timeoutMs === undefined ? maxTimeoutMs : Math.min(timeoutMs, maxTimeoutMs);
+}
+
+/** Reads the request body: exactly one length-prefixed message, decompressed within the size limit. */
+async function readSingleMessage(req: UniversalServerRequest, compression: Compression | null, maxBodyBytes: number): Promise<Uint8Array> {
   const bytes = await readRequestBytes(req.body as AsyncIterable<Uint8Array>, { maxBytes: maxBodyBytes, framingBytes: prefixBytes }, "request message");
   if (bytes.byteLength < prefixBytes) throw new ScaiVaultError("invalid_request", "a unary call needs exactly one request message");
-  if ((bytes[0]! & 0b1) !== 0) throw new ScaiVaultError("invalid_request", "compressed message without grpc-encoding");
   const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1);
   if (bytes.byteLength !== prefixBytes + length) throw new ScaiVaultError("invalid_request", "a unary call needs exactly one request message");
-  return bytes.subarray(prefixBytes);
+  const flags = bytes[0]!;
+  // The client's mistake, not ours: the contract's invalid_request rather than Connect's INTERNAL.
+  if (flags & compressedFlag && !compression) throw new ScaiVaultError("invalid_request", "compressed message without grpc-encoding");
+  const envelope = await envelopeDecompress({ flags, data: bytes.subarray(prefixBytes) }, compression, maxBodyBytes);
+  return envelope.data;
 }
 
 function decodeRequest(method: DescMethod, bytes: Uint8Array) {
@@ -73,12 +103,4 @@ function decodeRequest(method: DescMethod, bytes: Uint8Array) {
   } catch {
     throw new ScaiVaultError("invalid_request", `request message is not a valid ${method.input.typeName}`);
   }
-}
-
-/** One message in gRPC's length-prefixed framing. */
-function framed(message: Uint8Array): Uint8Array {
-  const out = new Uint8Array(prefixBytes + message.byteLength);
-  new DataView(out.buffer).setUint32(1, message.byteLength);
-  out.set(message, prefixBytes);
-  return out;
 }

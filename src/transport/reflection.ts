@@ -23,12 +23,14 @@ const unimplemented = 12;
  * Registers `grpc.reflection.v1.ServerReflection` and its `v1alpha` twin (grpcurl, grpcui,
  * Postman and `buf curl --reflect` use one or the other). The descriptors are the generated
  * ones, so reflection always describes exactly what is served. Public, like health.
+ * `extraFiles` are described too though no service uses them: the error detail types
+ * (google.rpc.ErrorInfo, google.rpc.Status), so generic clients decode error details.
  * Bidirectional streaming needs HTTP/2 (gRPC, or Connect/gRPC-web over h2).
  */
-export function createReflectionRoutes(services: () => readonly DescService[]): (router: ConnectRouter) => void {
+export function createReflectionRoutes(services: () => readonly DescService[], extraFiles: readonly DescFile[] = []): (router: ConnectRouter) => void {
   // Built on first use: by then every service of the app is registered.
   let index: ReflectionIndex | undefined;
-  const indexed = () => (index ??= buildIndex(services()));
+  const indexed = () => (index ??= buildIndex(services(), extraFiles));
 
   return (router) => {
     router.service(v1.ServerReflection, {
@@ -55,8 +57,8 @@ interface ReflectionIndex {
   registry: Registry;
 }
 
-function buildIndex(services: readonly DescService[]): ReflectionIndex {
-  const files = withImports(services.map((s) => s.file));
+function buildIndex(services: readonly DescService[], extraFiles: readonly DescFile[]): ReflectionIndex {
+  const files = withImports([...services.map((s) => s.file), ...extraFiles]);
   return {
     services: [...new Set(services.map((s) => s.typeName))].sort(),
     files: new Map(files.map((f) => [f.proto.name, f])),

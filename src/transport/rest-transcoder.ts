@@ -1,14 +1,15 @@
 import { toJson, type DescMethod, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
-import { ConnectError } from "@connectrpc/connect";
-import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Compression, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { httpCodeHeader, requestIdKey, targetTenantHeader } from "../auth/principal.js";
-import { contractCodeOf, ScaiVaultError } from "../errors.js";
+import { ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { mergeQueryParams, setPathVariable } from "./http-params.js";
 import { jsonOptions } from "./json-options.js";
 import { addJsonNulls } from "./json-nulls.js";
 import { requestFromJson } from "./request-json.js";
-import { errorResponse, jsonResponse } from "./rest-response.js";
+import { restErrorAnswer } from "./error-answers.js";
+import { jsonResponse } from "./rest-response.js";
 import { findRoute, restRoutesOf, type RestRoute } from "./rest-routes.js";
 import type { DirectResult, UnaryInvoker } from "./unary-invoker.js";
 import { isByteStream, readRequestBytes } from "./universal-io.js";
@@ -20,6 +21,10 @@ export interface RestTranscoderOptions {
   invoker: UnaryInvoker;
   logger: Logger;
   maxBodyBytes: number;
+  /** Longest a call may run (REST clients send no deadline of their own); none when undefined. */
+  maxTimeoutMs?: number;
+  /** Content-Encodings accepted for request bodies (the same as for the RPC protocols). */
+  compression?: Compression[];
 }
 
 /** Serves one REST request; `url` is the request's URL, parsed once by the dispatcher. */
@@ -38,7 +43,8 @@ const tenantPrefix = /^\/v1\/t\/([^/]+)(\/.*)$/;
  */
 export function createRestTranscoder(options: RestTranscoderOptions): RestTranscoder {
   const routes = restRoutesOf(options.methods);
-  const { invoker, logger, maxBodyBytes } = options;
+  const { invoker, logger, maxBodyBytes, maxTimeoutMs, compression = [] } = options;
+  const limits = { maxBodyBytes, compression };
 
   return async function transcode(req: UniversalServerRequest, url: URL): Promise<UniversalServerResponse> {
     const requestId = req.contextValues?.get(requestIdKey) ?? "";
@@ -53,13 +59,14 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
       }
 
       const found = findRoute(routes, req.method, rawPath);
-      if (found === undefined) return errorResponse("not_found", "no route matches this path", requestId);
+      if (found === undefined) return restErrorAnswer(new ScaiVaultError("not_found", "no route matches this path"), requestId);
       if ("allow" in found) {
-        return errorResponse("method_not_allowed", `${req.method} is not allowed here`, requestId, new Headers({ allow: found.allow }));
+        const error = new ScaiVaultError("method_not_allowed", `${req.method} is not allowed here`);
+        return restErrorAnswer(error, requestId, new Headers({ allow: found.allow }));
       }
       const { route, variables } = found;
 
-      const fields = await requestJsonOf(route, variables, req, url.searchParams, maxBodyBytes);
+      const fields = await requestJsonOf(route, variables, req, url.searchParams, limits);
       const message = requestFromJson(route.method.input, fields);
       let result: DirectResult;
       try {
@@ -69,20 +76,18 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
           url: req.url,
           header,
           contextValues: req.contextValues!,
-          signal: () => req.signal,
+          signal: req.signal,
+          timeoutMs: maxTimeoutMs,
         });
       } catch (err) {
-        // The error interceptor turned it into the contract's error and logged internal causes;
-        // only the safe text goes out.
-        const { code, message } = contractCodeOf(err);
-        return errorResponse(code, code === "internal" ? "internal error" : message, requestId, responseHeadersOf(err instanceof ConnectError ? err.metadata : undefined));
+        // The error interceptor turned it into the contract's error and logged internal causes.
+        return restErrorAnswer(err, requestId, responseHeadersOf(err instanceof ConnectError ? err.metadata : undefined));
       }
       return restResponseOf(route, result, requestId, logger);
     } catch (err) {
-      if (err instanceof ScaiVaultError) return errorResponse(err.code, err.message, requestId);
-      if (err instanceof URIError) return errorResponse("invalid_request", "malformed percent-encoding in the URL path", requestId);
-      logger.error("REST request failed", { requestId, err });
-      return errorResponse("internal", "internal error", requestId);
+      if (err instanceof URIError) return restErrorAnswer(new ScaiVaultError("invalid_request", "malformed percent-encoding in the URL path"), requestId);
+      if (!(err instanceof ScaiVaultError)) logger.error("REST request failed", { requestId, err });
+      return restErrorAnswer(err, requestId);
     }
   };
 }
@@ -93,12 +98,12 @@ async function requestJsonOf(
   variables: Record<string, string>,
   req: UniversalServerRequest,
   query: URLSearchParams,
-  maxBodyBytes: number,
+  limits: BodyLimits,
 ): Promise<JsonObject> {
   const input = route.method.input;
   let fields: JsonObject = {};
   if (route.body !== "") {
-    const body = await readJsonBody(req, maxBodyBytes);
+    const body = await readJsonBody(req, limits);
     if (route.body === "*") {
       if (body !== undefined && (typeof body !== "object" || body === null || Array.isArray(body))) {
         throw new ScaiVaultError("invalid_request", "request body must be a JSON object");
@@ -113,15 +118,38 @@ async function requestJsonOf(
   return fields;
 }
 
-/** Reads the body as JSON; undefined when it is empty. */
-async function readJsonBody(req: UniversalServerRequest, maxBytes: number): Promise<JsonValue | undefined> {
+interface BodyLimits {
+  maxBodyBytes: number;
+  compression: Compression[];
+}
+
+/** Reads the body as JSON, decompressing a gzip or br Content-Encoding within the size limit; undefined when it is empty. */
+async function readJsonBody(req: UniversalServerRequest, { maxBodyBytes, compression }: BodyLimits): Promise<JsonValue | undefined> {
   if (!isByteStream(req.body)) return req.body; // A framework parsed it already.
-  const bytes = await readRequestBytes(req.body, { maxBytes, lengthHint: req.header.get("content-length") }, "request body");
+  const encoding = req.header.get("content-encoding")?.trim().toLowerCase() || "identity";
+  const decoder = compression.find((c) => c.name === encoding);
+  if (encoding !== "identity" && !decoder) {
+    throw new ScaiVaultError("invalid_request", `unsupported content-encoding ${encoding} (supported: ${["identity", ...compression.map((c) => c.name)].join(", ")})`);
+  }
+  const raw = await readRequestBytes(req.body, { maxBytes: maxBodyBytes, lengthHint: req.header.get("content-length") }, "request body");
+  const bytes = decoder ? await decompressed(decoder, raw, maxBodyBytes) : raw;
   if (bytes.byteLength === 0) return undefined;
   try {
     return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)) as JsonValue;
   } catch {
     throw new ScaiVaultError("invalid_request", "malformed JSON body");
+  }
+}
+
+/** Decompresses a request body; the size limit applies to what comes out, so a small bomb is refused without being inflated. */
+async function decompressed(compression: Compression, bytes: Uint8Array, maxBodyBytes: number): Promise<Uint8Array> {
+  try {
+    return await compression.decompress(bytes, maxBodyBytes);
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.ResourceExhausted) {
+      throw new ScaiVaultError("payload_too_large", `request body is larger than ${maxBodyBytes} bytes after decompression`);
+    }
+    throw new ScaiVaultError("invalid_request", `request body is not valid ${compression.name}`, { cause: err });
   }
 }
 

@@ -1,14 +1,18 @@
-import { create, type DescMessage, type DescMethod, type DescService, type MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, DescService, MessageShape } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
+  createHandlerContext,
+  createMethodImplSpec,
+  createServiceImplSpec,
   type ContextValues,
-  type HandlerContext,
   type Interceptor,
+  type MethodImpl,
+  type MethodImplSpec,
   type ServiceImpl,
-  type UnaryRequest,
-  type UnaryResponse,
 } from "@connectrpc/connect";
+import { invokeUnaryImplementation } from "@connectrpc/connect/protocol";
+import { ScaiVaultError } from "../errors.js";
 
 /** What a transport knows about one unary call it hands to the invoker. */
 export interface DirectCall {
@@ -18,12 +22,9 @@ export interface DirectCall {
   url: string;
   header: Headers;
   contextValues: ContextValues;
-  /**
-   * The call's abort signal, asked for only when someone reads it: an AbortController per call,
-   * aborted when the response ends, was a measurable part of a secret read.
-   */
-  signal: () => AbortSignal;
-  /** From the client's deadline (`grpc-timeout`), if it sent one. */
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+  /** How long the call may run (the client's deadline, capped by the server's maximum); none when undefined. */
   timeoutMs?: number;
 }
 
@@ -34,87 +35,63 @@ export interface DirectResult {
   trailer: Headers;
 }
 
-type UnaryImpl = (request: unknown, context: HandlerContext) => unknown;
+type UnarySpec = MethodImplSpec & { kind: "unary" };
 
 /**
  * Calls unary methods straight on their implementations, through the same interceptors (errors,
- * auth, audit) as Connect's handlers, but without a wire format in between: REST hands it the
- * message it built from JSON, native gRPC the message it decoded. Streaming methods and the
- * other protocols stay with Connect's handlers.
+ * deadlines, auth, audit) as Connect's handlers, but without a wire format in between: REST hands
+ * it the message it built from JSON, the gRPC fast path the message it decoded. The handler
+ * context and the interceptor chain are Connect's own (`createHandlerContext`,
+ * `invokeUnaryImplementation`); streaming methods and the other protocols stay with Connect's handlers.
  */
 export interface UnaryInvoker {
   /** Records a service's unary methods (the app registers every service here and on the router). */
   register(service: DescService, impl: Partial<ServiceImpl<DescService>>): void;
+  /** Records one unary method (what `router.rpc` registers). */
+  registerMethod<M extends DescMethod>(method: M, impl: MethodImpl<M>): void;
   /** Whether the method is a unary method with an implementation. */
   has(method: DescMethod): boolean;
   /** Runs the interceptors and the implementation; throws what they throw (the error interceptor's ConnectError). */
   invoke(method: DescMethod, input: MessageShape<DescMessage>, call: DirectCall): Promise<DirectResult>;
 }
 
-export function createUnaryInvoker(interceptors: readonly Interceptor[]): UnaryInvoker {
-  const impls = new Map<DescMethod, UnaryImpl>();
+/** Why a finished call's signal aborts: made once, so ending a call allocates no error. */
+const callEnded = new ConnectError("the call ended", Code.Canceled);
+
+export function createUnaryInvoker(interceptors: Interceptor[]): UnaryInvoker {
+  const specs = new Map<DescMethod, UnarySpec>();
+  const add = (spec: MethodImplSpec | undefined) => spec?.kind === "unary" && specs.set(spec.method, spec);
 
   return {
     register(service, impl) {
-      for (const method of service.methods) {
-        const fn = (impl as Record<string, unknown>)[method.localName];
-        if (method.methodKind === "unary" && typeof fn === "function") impls.set(method, fn.bind(impl) as UnaryImpl);
-      }
+      const spec = createServiceImplSpec(service, impl);
+      // Methods left out of `impl` get Connect's "not implemented" stub; only real ones are served directly.
+      for (const method of service.methods) if (typeof (impl as Record<string, unknown>)[method.localName] === "function") add(spec.methods[method.localName]);
     },
-    has: (method) => impls.has(method),
+    registerMethod(method, impl) {
+      add(createMethodImplSpec(method, impl));
+    },
+    has: (method) => specs.has(method),
     async invoke(method, input, call) {
-      const impl = impls.get(method);
-      if (!impl) throw new ConnectError(`${method.toString()} is not implemented`, Code.Unimplemented);
-      const output = method.output;
-      const responseHeader = new Headers();
-      const responseTrailer = new Headers();
-      const deadline = call.timeoutMs === undefined ? undefined : Date.now() + call.timeoutMs;
-      const timeoutMs = () => (deadline === undefined ? undefined : deadline - Date.now());
-
-      const innermost = async (req: UnaryRequest): Promise<UnaryResponse> => {
-        const context: HandlerContext = {
-          method,
-          service: method.parent,
-          protocolName: call.protocolName,
-          requestMethod: call.requestMethod,
-          url: call.url,
-          requestHeader: req.header,
-          responseHeader,
-          responseTrailer,
-          values: req.contextValues,
-          timeoutMs,
-          get signal() {
-            return req.signal;
-          },
-        };
-        const reply = await impl(req.message, context);
-        return {
-          stream: false,
-          message: create(output, reply as never),
-          method,
-          service: method.parent,
-          header: responseHeader,
-          trailer: responseTrailer,
-        } as UnaryResponse;
-      };
-      let next = innermost as (req: UnaryRequest) => Promise<UnaryResponse>;
-      for (let i = interceptors.length - 1; i >= 0; i--) next = interceptors[i]!(next as never) as typeof next;
-
-      const req = {
-        stream: false as const,
-        message: input,
-        method,
+      const spec = specs.get(method);
+      if (!spec) throw new ScaiVaultError("unimplemented", `${method.parent.typeName}/${method.name} is not implemented`);
+      const context = createHandlerContext({
         service: method.parent,
+        method,
+        protocolName: call.protocolName,
         requestMethod: call.requestMethod,
         url: call.url,
-        header: call.header,
+        timeoutMs: call.timeoutMs,
+        requestSignal: call.signal,
+        requestHeader: call.header,
         contextValues: call.contextValues,
-        get signal() {
-          return call.signal();
-        },
-      } as UnaryRequest;
-      const res = await next(req);
-      return { message: res.message as MessageShape<DescMessage>, header: res.header, trailer: res.trailer };
+      });
+      try {
+        const message = await invokeUnaryImplementation(spec, context, input, interceptors);
+        return { message, header: context.responseHeader, trailer: context.responseTrailer };
+      } finally {
+        context.abort(callEnded); // stops the deadline timer and unhooks the request's signal
+      }
     },
   };
 }

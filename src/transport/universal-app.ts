@@ -2,14 +2,21 @@ import type { DescService, JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, createConnectRouter, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import {
   createAsyncIterable,
+  type Compression,
   universalServerResponseToFetch,
   type UniversalHandler,
   type UniversalServerRequest,
   type UniversalServerResponse,
 } from "@connectrpc/connect/protocol";
+import { parseTimeout } from "@connectrpc/connect/protocol-grpc";
+import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
+import { file_google_rpc_status } from "../../gen/google/rpc/status_pb.js";
 import { clientAddressKey, httpCodeHeader, requestIdHeader, requestIdKey } from "../auth/principal.js";
+import { ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { createCors } from "./cors.js";
+import { createDeadlineInterceptor } from "./deadline-interceptor.js";
+import { errorAnswer } from "./error-answers.js";
 import { createErrorInterceptor } from "./error-interceptor.js";
 import { createHealthRoutes } from "./health.js";
 import { addJsonNulls, hasJsonNulls } from "./json-nulls.js";
@@ -17,7 +24,7 @@ import { jsonOptions } from "./json-options.js";
 import { createGrpcUnary } from "./grpc-unary.js";
 import { createReflectionRoutes } from "./reflection.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
-import { errorResponse, jsonResponse } from "./rest-response.js";
+import { jsonResponse } from "./rest-response.js";
 import { createUnaryInvoker, type UnaryInvoker } from "./unary-invoker.js";
 import { fromFetchResponse, isSingleChunkBody, readResponseBody, singleChunkBody, toFetchRequest } from "./universal-io.js";
 
@@ -41,6 +48,13 @@ export interface UniversalAppOptions {
   extraRoutes?: ExtraRoute[];
   /** Browser origins allowed to call across origins (`*` for any); none by default. */
   corsOrigins?: readonly string[];
+  /**
+   * Encodings accepted for gRPC, gRPC-web and Connect requests and offered for responses (none
+   * by default; the Node server passes gzip and br). Size limits apply after decompression.
+   */
+  compression?: Compression[];
+  /** Longest a unary call may run: a client's longer or missing deadline is cut to it (none by default). */
+  maxTimeoutMs?: number;
 }
 
 /** The whole API behind one handler: Connect, gRPC, gRPC-web and REST, plus health and reflection. */
@@ -56,31 +70,36 @@ export interface UniversalApp {
 }
 
 const defaultMaxBodyBytes = 1024 * 1024;
+/** Responses smaller than this are sent uncompressed even to clients that accept an encoding (Connect's default). */
+const compressMinBytes = 1024;
 /** Request ids from clients are echoed into logs and headers, so only harmless ones are kept. */
 const saneRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Native gRPC (not gRPC-web), which needs HTTP/2 trailers. */
 const nativeGrpc = /^application\/grpc(?:[+;]|$)/i;
+/** gRPC and gRPC-web, whose unknown methods are answered with grpc-status UNIMPLEMENTED. */
+const anyGrpc = /^application\/grpc(?:-web(?:-text)?)?(?:[+;]|$)/i;
 
 /** Creates the one dispatcher of the API; runtime-neutral (no Node imports), so every adapter serves the same app. */
 export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
   const { logger, ready } = options;
   const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
+  const { compression = [], maxTimeoutMs } = options;
   const draining = new AbortController();
 
-  const interceptors = [createErrorInterceptor(logger), ...options.interceptors];
-  const router = createConnectRouter({ interceptors, jsonOptions, readMaxBytes: maxBodyBytes });
+  const interceptors = [createErrorInterceptor(logger), createDeadlineInterceptor(), ...options.interceptors];
+  const router = createConnectRouter({ interceptors, jsonOptions, readMaxBytes: maxBodyBytes, acceptCompression: compression, compressMinBytes });
   // Every service goes to Connect's router (all protocols) and to the unary invoker (REST and the gRPC fast path).
   const invoker = createUnaryInvoker(interceptors);
   const registering = registeringRouter(router, invoker);
   options.routes(registering);
   let services: DescService[] = [];
   createHealthRoutes({ ready, draining: draining.signal, services: () => services.map((s) => s.typeName) })(registering);
-  createReflectionRoutes(() => services)(registering);
+  createReflectionRoutes(() => services, [file_google_rpc_error_details, file_google_rpc_status])(registering);
   services = [...new Set(router.handlers.map((h) => h.service))];
 
   const rpcs = new Map(router.handlers.map((h) => [h.requestPath, h]));
-  const rest = createRestTranscoder({ methods: router.handlers.map((h) => h.method), invoker, logger, maxBodyBytes });
-  const grpcUnary = createGrpcUnary(invoker, maxBodyBytes);
+  const rest = createRestTranscoder({ methods: router.handlers.map((h) => h.method), invoker, logger, maxBodyBytes, maxTimeoutMs, compression });
+  const grpcUnary = createGrpcUnary(invoker, { maxBodyBytes, compression, compressMinBytes, maxTimeoutMs });
   const extraRoutes = new Map((options.extraRoutes ?? []).map((r) => [`${r.method.toUpperCase()} ${r.path}`, r]));
   const cors = createCors(options.corsOrigins ?? []);
   const isReady = async () => !draining.signal.aborted && (await ready().catch(() => false));
@@ -91,8 +110,12 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
     const rpc = rpcs.get(path);
     if (rpc) {
       if (grpcUnary.accepts(req, rpc.method)) return grpcUnary.handle(req, rpc.method);
+      if (maxTimeoutMs !== undefined && rpc.method.methodKind === "unary") capTimeoutHeader(req.header, maxTimeoutMs);
       return withJsonNulls(rpc, await rpc(req));
     }
+    const requestId = req.contextValues?.get(requestIdKey) ?? "";
+    // gRPC clients read only grpc-status; an HTTP 404 reaches them as a protocol error.
+    if (anyGrpc.test(req.header.get("content-type") ?? "")) return errorAnswer(req, new ScaiVaultError("unimplemented", `unknown method ${path}`), requestId);
     if (req.method === "GET" && path === "/healthz") return jsonResponse(200, { status: "ok" });
     if (req.method === "GET" && path === "/readyz") {
       return (await isReady()) ? jsonResponse(200, { status: "ok" }) : jsonResponse(503, { status: "unavailable" });
@@ -115,7 +138,7 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
       res = cors.preflight(req) ?? (await dispatch(req));
     } catch (err) {
       logger.error("request failed", { requestId, err });
-      res = errorResponse("internal", "internal error", requestId);
+      res = errorAnswer(req, err, requestId);
     }
     const header = new Headers(res.header);
     header.delete(httpCodeHeader); // a REST status hint, never meant for clients
@@ -243,18 +266,33 @@ function registeringRouter(router: ConnectRouter, invoker: UnaryInvoker): Connec
     service(service, impl, options) {
       // Per-service interceptors would run for Connect's handlers only; the app has one chain for all.
       if (options?.interceptors?.length) throw new Error(`${service.typeName}: per-service interceptors are not supported`);
-      invoker.register(service, impl as never);
+      invoker.register(service, impl);
       router.service(service, impl, options);
       return registering;
     },
     rpc(method, impl, options) {
       if (options?.interceptors?.length) throw new Error(`${method.toString()}: per-method interceptors are not supported`);
-      if (method.methodKind === "unary") invoker.register(method.parent, { [method.localName]: impl } as never);
+      if (method.methodKind === "unary") invoker.registerMethod(method, impl);
       router.rpc(method, impl, options);
       return registering;
     },
   };
   return registering;
+}
+
+/**
+ * Cuts the deadline a Connect, gRPC or gRPC-web client sent (or the absent one) to the server's
+ * maximum, before Connect's handler reads it: the handler context then times the call out there.
+ * A malformed value is left for Connect to refuse.
+ */
+function capTimeoutHeader(header: Headers, maxTimeoutMs: number) {
+  if (anyGrpc.test(header.get("content-type") ?? "")) {
+    const { timeoutMs, error } = parseTimeout(header.get("grpc-timeout"), Number.MAX_SAFE_INTEGER);
+    if (!error && (timeoutMs === undefined || timeoutMs > maxTimeoutMs)) header.set("grpc-timeout", `${maxTimeoutMs}m`);
+    return;
+  }
+  const given = header.get("connect-timeout-ms");
+  if (given === null || (/^\d{1,10}$/.test(given) && Number(given) > maxTimeoutMs)) header.set("connect-timeout-ms", String(maxTimeoutMs));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { RotationService } from "../../gen/scaivault/v1/rotation_pb.js";
 import { SecretsService, SecretSchema, type Secret } from "../../gen/scaivault/v1/secrets_pb.js";
 import { clientAddressKey, httpCodeHeader, requestIdKey, targetTenantHeader } from "../../src/auth/principal.js";
@@ -31,6 +32,12 @@ function fakeSecrets(): ConnectRouterRoutes {
     router.service(SecretsService, {
       async getSecret(req) {
         if (req.path === "boom") throw new Error("connection to postgres://admin:hunter2@db failed");
+        if (req.path === "large") return create(SecretSchema, { path: "large", version: 1, data: { blob: "x".repeat(4096) } });
+        // Ignores its signal, as a handler stuck on a slow query would: only the deadline ends the call.
+        if (req.path === "stuck") {
+          await new Promise((resolve) => setTimeout(resolve, 60_000).unref());
+          return create(SecretSchema, { path: "stuck", version: 1 });
+        }
         if (req.path === "slow") {
           await new Promise((resolve) => setTimeout(resolve, 400));
           return create(SecretSchema, { path: "slow", version: 1 });
@@ -95,8 +102,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Builds the app around the fakes (no server). */
-export function createTestApp(options: { maxBodyBytes?: number } = {}) {
+export interface TestAppOptions {
+  maxBodyBytes?: number;
+  /** The server's longest unary call (SCAIVAULT_MAX_CALL_DURATION). */
+  maxTimeoutMs?: number;
+}
+
+/** Builds the app around the fakes (no server), with gzip and br as the server has them. */
+export function createTestApp(options: TestAppOptions = {}) {
   const seen: SeenCall[] = [];
   const logs: string[] = [];
   let ready = true;
@@ -120,13 +133,15 @@ export function createTestApp(options: { maxBodyBytes?: number } = {}) {
     logger: createLogger({ level: "debug", write: (line) => logs.push(line) }),
     ready: async () => ready,
     maxBodyBytes: options.maxBodyBytes,
+    maxTimeoutMs: options.maxTimeoutMs,
+    compression: [compressionGzip, compressionBrotli],
     extraRoutes: [{ method: "GET", path: "/openapi.json", handle: async () => Response.json({ openapi: "3.1.0" }) }],
   });
   return { app, seen, logs, setReady: (r: boolean) => void (ready = r) };
 }
 
 /** Starts the fake app on 127.0.0.1, port 0. */
-export async function startTestServer(options: { maxBodyBytes?: number; shutdownTimeoutMs?: number } = {}): Promise<TestServer> {
+export async function startTestServer(options: TestAppOptions & { shutdownTimeoutMs?: number } = {}): Promise<TestServer> {
   const { app, seen, logs, setReady } = createTestApp(options);
   const server = await startServer({
     app,

@@ -2,6 +2,7 @@ import * as http2 from "node:http2";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, Interceptor } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,8 +13,7 @@ import { createUniversalApp } from "../../src/transport/universal-app.js";
 import { reasonOf } from "../support/grpc.js";
 
 // Plain unary gRPC calls are served without Connect's streaming handler (src/transport/grpc-unary.ts);
-// these tests pin down that they still behave as gRPC: interceptors, deadlines, framing errors, and
-// that the calls the fast path does not take (compressed messages) still work through Connect.
+// these tests pin down that they still behave as gRPC: interceptors, deadlines, compression, framing errors.
 
 const protoRoot = fileURLToPath(new URL("../../proto", import.meta.url));
 const maxBodyBytes = 4096;
@@ -30,6 +30,7 @@ beforeAll(async () => {
   };
   const app = createUniversalApp({
     logger: createLogger({ level: "error" }),
+    compression: [compressionGzip, compressionBrotli],
     ready: async () => true,
     maxBodyBytes,
     interceptors: [recordCalls],
@@ -131,12 +132,13 @@ describe("native gRPC unary calls", () => {
     c.close();
   });
 
-  it("leave compressed calls to Connect's handler, which answers as before (no compression configured)", async () => {
+  it("serve gzip-compressed calls themselves, through the same interceptors", async () => {
     const c = client({ "grpc.default_compression_algorithm": 2, "grpc.default_compression_level": 2 }); // gzip
-    const err = await getSecret(c, "compressed/" + "x".repeat(200)).catch((e: grpc.ServiceError) => e);
-    // The fast path would have refused the frame as invalid_request; Connect names the encoding.
-    expect(err).toMatchObject({ code: grpc.status.UNIMPLEMENTED });
-    expect(err.details).toContain("gzip");
+    const before = intercepted.length;
+    const secret = await getSecret(c, "compressed/" + "x".repeat(200));
+    expect(secret.path).toBe("compressed/" + "x".repeat(200));
+    expect(intercepted.slice(before)).toEqual(["GetSecret"]);
+    expect(seen.at(-1)?.protocol).toBe("grpc");
     c.close();
   });
 
