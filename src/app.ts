@@ -4,6 +4,7 @@ import { RotationService } from "../gen/scaivault/v1/rotation_pb.js";
 import { SecretPolicyService } from "../gen/scaivault/v1/secret_policies_pb.js";
 import { WebhookService } from "../gen/scaivault/v1/webhooks_pb.js";
 import { AuditService } from "../gen/scaivault/v1/audit_pb.js";
+import { WatchService } from "../gen/scaivault/v1/watch_pb.js";
 import { createAuditHandler } from "./audit/audit-handler.js";
 import { createAuthInterceptor } from "./auth/auth-interceptor.js";
 import { resolveTokenKeys } from "./auth/dev-keys.js";
@@ -35,6 +36,9 @@ import { createAllowList } from "./webhooks/ssrf-guard.js";
 import { createWebhookSender } from "./webhooks/webhook-sender.js";
 import { createWebhooksHandler } from "./webhooks/webhooks-handler.js";
 import { createWebhooksService } from "./webhooks/webhooks-service.js";
+import { createWatchHandler } from "./watch/watch-handler.js";
+import { createWatchHub } from "./watch/watch-hub.js";
+import { createWatchService } from "./watch/watch-service.js";
 import { sql } from "kysely";
 
 export interface ScaiVaultOptions {
@@ -123,6 +127,17 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   });
   webhookDelivery.start(config.webhooks.pollMs);
 
+  // Watch streams: each replica's hub hears every replica's committed events through the outbox's notices.
+  const watchHub = createWatchHub({ db, listen: database.listen, logger });
+  await watchHub.start();
+  const watch = createWatchService({
+    db,
+    clock,
+    hub: watchHub,
+    maxStreamsPerTenant: config.watch.maxStreamsPerTenant,
+    heartbeatMs: config.watch.heartbeatMs,
+  });
+
   const purgeJob = new Cron(config.purgeCron, { protect: true }, async () => {
     try {
       const purged = await secrets.purgeExpiredDeletes();
@@ -137,6 +152,8 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     logger,
     maxBodyBytes: config.maxBodyBytes,
     corsOrigins: config.corsOrigins,
+    // Open watch streams end when the replica drains, so clients reconnect elsewhere and shutdown is not held up.
+    onDrain: () => void watchHub.close(),
     extraRoutes: createApiDocsRoutes({ services: () => app.services }),
     interceptors: [createAuthInterceptor({ verifier, directory, db, clock, logger })],
     ready: async () => {
@@ -154,6 +171,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       router.service(RotationService, createRotationHandler(rotationPolicies));
       router.service(SecretPolicyService, createSecretPoliciesHandler(secretPolicies));
       router.service(WebhookService, createWebhooksHandler(webhooks));
+      router.service(WatchService, createWatchHandler(watch));
     },
   });
 
@@ -167,6 +185,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     scheduler,
     webhooks,
     webhookDelivery,
+    watchHub,
     access,
     readCache,
     logger,
@@ -178,6 +197,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       await scheduler.stop();
       await webhookDelivery.stop();
       await access.close();
+      await watchHub.close();
       await auditWriter.drain();
       logger.info("read audit group commit", auditWriter.stats());
       await stopListening();

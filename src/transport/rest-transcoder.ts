@@ -10,7 +10,9 @@ import { addJsonNulls } from "./json-nulls.js";
 import { requestFromJson } from "./request-json.js";
 import { errorResponse, jsonResponse } from "./rest-response.js";
 import { findRoute, restRoutesOf, type RestRoute } from "./rest-routes.js";
-import type { DirectResult, UnaryInvoker } from "./unary-invoker.js";
+import { eventStreamResponse, resumeField } from "./sse.js";
+import type { StreamInvoker } from "./stream-invoker.js";
+import type { DirectCall, DirectResult, UnaryInvoker } from "./unary-invoker.js";
 import { isByteStream, readRequestBytes } from "./universal-io.js";
 
 export interface RestTranscoderOptions {
@@ -18,6 +20,8 @@ export interface RestTranscoderOptions {
   methods: readonly DescMethod[];
   /** Runs a method's interceptors and implementation. */
   invoker: UnaryInvoker;
+  /** Runs a server-streaming method's interceptors and implementation (Server-Sent Events). */
+  streamInvoker: StreamInvoker;
   logger: Logger;
   maxBodyBytes: number;
 }
@@ -38,7 +42,7 @@ const tenantPrefix = /^\/v1\/t\/([^/]+)(\/.*)$/;
  */
 export function createRestTranscoder(options: RestTranscoderOptions): RestTranscoder {
   const routes = restRoutesOf(options.methods);
-  const { invoker, logger, maxBodyBytes } = options;
+  const { invoker, streamInvoker, logger, maxBodyBytes } = options;
 
   return async function transcode(req: UniversalServerRequest, url: URL): Promise<UniversalServerResponse> {
     const requestId = req.contextValues?.get(requestIdKey) ?? "";
@@ -60,17 +64,25 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
       const { route, variables } = found;
 
       const fields = await requestJsonOf(route, variables, req, url.searchParams, maxBodyBytes);
+      const streaming = route.method.methodKind === "server_streaming";
+      // Server-Sent Events resume with Last-Event-ID: it stands for the request's cursor.
+      const lastEventId = req.header.get("last-event-id");
+      if (streaming && lastEventId && fields[resumeField] === undefined && route.method.input.fields.some((f) => f.name === resumeField)) {
+        fields[resumeField] = lastEventId;
+      }
       const message = requestFromJson(route.method.input, fields);
+      const call: DirectCall = {
+        protocolName: "rest",
+        requestMethod: req.method,
+        url: req.url,
+        header,
+        contextValues: req.contextValues!,
+        signal: () => req.signal,
+      };
       let result: DirectResult;
       try {
-        result = await invoker.invoke(route.method, message, {
-          protocolName: "rest",
-          requestMethod: req.method,
-          url: req.url,
-          header,
-          contextValues: req.contextValues!,
-          signal: () => req.signal,
-        });
+        if (streaming) return await eventStreamResponse(await streamInvoker.invoke(route.method, message, call), route.method.output, requestId, logger);
+        result = await invoker.invoke(route.method, message, call);
       } catch (err) {
         // The error interceptor turned it into the contract's error and logged internal causes;
         // only the safe text goes out.

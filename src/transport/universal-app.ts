@@ -19,6 +19,7 @@ import { createGrpcUnary } from "./grpc-unary.js";
 import { createReflectionRoutes } from "./reflection.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
 import { errorResponse, jsonResponse } from "./rest-response.js";
+import { createStreamInvoker, type StreamInvoker } from "./stream-invoker.js";
 import { createUnaryInvoker, type UnaryInvoker } from "./unary-invoker.js";
 import { fromFetchResponse, readResponseBody, singleChunkBody, toFetchRequest } from "./universal-io.js";
 
@@ -42,6 +43,8 @@ export interface UniversalAppOptions {
   extraRoutes?: ExtraRoute[];
   /** Browser origins allowed to call across origins (`*` for any); none by default. */
   corsOrigins?: readonly string[];
+  /** Run when the app starts draining, so long-lived streams can end and let the server close. */
+  onDrain?: () => void;
 }
 
 /** The whole API behind one handler: Connect, gRPC, gRPC-web and REST, plus health and reflection. */
@@ -72,7 +75,8 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
   const router = createConnectRouter({ interceptors, jsonOptions, readMaxBytes: maxBodyBytes });
   // Every service goes to Connect's router (all protocols) and to the unary invoker (REST and the gRPC fast path).
   const invoker = createUnaryInvoker(interceptors);
-  const registering = registeringRouter(router, invoker);
+  const streamInvoker = createStreamInvoker(interceptors);
+  const registering = registeringRouter(router, invoker, streamInvoker);
   options.routes(registering);
   let services: DescService[] = [];
   createHealthRoutes({ ready, draining: draining.signal, services: () => services.map((s) => s.typeName) })(registering);
@@ -80,7 +84,7 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
   services = [...new Set(router.handlers.map((h) => h.service))];
 
   const rpcs = new Map(router.handlers.map((h) => [h.requestPath, h]));
-  const rest = createRestTranscoder({ methods: router.handlers.map((h) => h.method), invoker, logger, maxBodyBytes });
+  const rest = createRestTranscoder({ methods: router.handlers.map((h) => h.method), invoker, streamInvoker, logger, maxBodyBytes });
   const grpcUnary = createGrpcUnary(invoker, maxBodyBytes);
   const extraRoutes = new Map((options.extraRoutes ?? []).map((r) => [`${r.method.toUpperCase()} ${r.path}`, r]));
   const cors = createCors(options.corsOrigins ?? []);
@@ -140,12 +144,15 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
     handle,
     fetch: fetchEntry,
     services,
-    drain: () => draining.abort(),
+    drain: () => {
+      draining.abort();
+      options.onDrain?.();
+    },
   };
 }
 
-/** A router that also registers each service's unary methods with the invoker. */
-function registeringRouter(router: ConnectRouter, invoker: UnaryInvoker): ConnectRouter {
+/** A router that also registers each service's unary and server-streaming methods with the invokers. */
+function registeringRouter(router: ConnectRouter, invoker: UnaryInvoker, streamInvoker: StreamInvoker): ConnectRouter {
   const registering: ConnectRouter = {
     get handlers() {
       return router.handlers;
@@ -154,12 +161,14 @@ function registeringRouter(router: ConnectRouter, invoker: UnaryInvoker): Connec
       // Per-service interceptors would run for Connect's handlers only; the app has one chain for all.
       if (options?.interceptors?.length) throw new Error(`${service.typeName}: per-service interceptors are not supported`);
       invoker.register(service, impl as never);
+      streamInvoker.register(service, impl as never);
       router.service(service, impl, options);
       return registering;
     },
     rpc(method, impl, options) {
       if (options?.interceptors?.length) throw new Error(`${method.toString()}: per-method interceptors are not supported`);
       if (method.methodKind === "unary") invoker.register(method.parent, { [method.localName]: impl } as never);
+      if (method.methodKind === "server_streaming") streamInvoker.register(method.parent, { [method.localName]: impl } as never);
       router.rpc(method, impl, options);
       return registering;
     },
