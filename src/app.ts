@@ -5,6 +5,12 @@ import { SecretPolicyService } from "../gen/scaivault/v1/secret_policies_pb.js";
 import { WebhookService } from "../gen/scaivault/v1/webhooks_pb.js";
 import { AuditService } from "../gen/scaivault/v1/audit_pb.js";
 import { WatchService } from "../gen/scaivault/v1/watch_pb.js";
+import { NotificationChannelService } from "../gen/scaivault/v1/notifications_pb.js";
+import { createEmailSender } from "./notifications/email-sender.js";
+import { createNotificationChannelsHandler } from "./notifications/notification-channels-handler.js";
+import { createNotificationChannelsService } from "./notifications/notification-channels-service.js";
+import { fanOutToChannels } from "./notifications/notification-channels-store.js";
+import { createNotificationWorker } from "./notifications/notification-worker.js";
 import { createAuditHandler } from "./audit/audit-handler.js";
 import { createAuthInterceptor } from "./auth/auth-interceptor.js";
 import { resolveTokenKeys } from "./auth/dev-keys.js";
@@ -116,16 +122,38 @@ export async function createScaiVault(options: ScaiVaultOptions) {
 
   const webhookAllow = createAllowList(config.webhooks.allowHosts);
   const webhooks = createWebhooksService({ db, envelope, clock, allow: webhookAllow });
-  // The API only writes outbox rows; this worker fans them out and sends them in the background.
+  const webhookSender = createWebhookSender({ timeoutMs: config.webhooks.timeoutMs, allow: webhookAllow });
+  const claimSeconds = Math.ceil(config.webhooks.timeoutMs / 1000) + 60;
+  // The API only writes outbox rows; this worker fans them out (to webhooks and notification
+  // channels, in one transaction) and sends webhook deliveries in the background.
   const webhookDelivery = createWebhookDelivery({
     db,
     envelope,
     clock,
     logger,
-    sender: createWebhookSender({ timeoutMs: config.webhooks.timeoutMs, allow: webhookAllow }),
-    claimSeconds: Math.ceil(config.webhooks.timeoutMs / 1000) + 60,
+    sender: webhookSender,
+    claimSeconds,
+    alsoFanOut: [fanOutToChannels],
   });
   webhookDelivery.start(config.webhooks.pollMs);
+  const notificationChannels = createNotificationChannelsService({
+    db,
+    envelope,
+    clock,
+    allow: webhookAllow,
+    smtpConfigured: Boolean(config.notifications.smtpUrl),
+  });
+  const notificationWorker = createNotificationWorker({
+    db,
+    envelope,
+    clock,
+    logger,
+    email: createEmailSender({ smtpUrl: config.notifications.smtpUrl, from: config.notifications.smtpFrom, timeoutMs: config.webhooks.timeoutMs }),
+    http: webhookSender,
+    publicUrl: config.notifications.publicUrl,
+    claimSeconds,
+  });
+  notificationWorker.start(config.webhooks.pollMs);
 
   // Watch streams: each replica's hub hears every replica's committed events through the outbox's notices.
   const watchHub = createWatchHub({ db, listen: database.listen, logger });
@@ -172,6 +200,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       router.service(SecretPolicyService, createSecretPoliciesHandler(secretPolicies));
       router.service(WebhookService, createWebhooksHandler(webhooks));
       router.service(WatchService, createWatchHandler(watch));
+      router.service(NotificationChannelService, createNotificationChannelsHandler(notificationChannels));
     },
   });
 
@@ -186,6 +215,8 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     webhooks,
     webhookDelivery,
     watchHub,
+    notificationChannels,
+    notificationWorker,
     access,
     readCache,
     logger,
@@ -196,6 +227,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       purgeJob.stop();
       await scheduler.stop();
       await webhookDelivery.stop();
+      await notificationWorker.stop();
       await access.close();
       await watchHub.close();
       await auditWriter.drain();

@@ -13,11 +13,11 @@ describe("WatchSecrets on one instance", () => {
   beforeAll(async () => {
     v = await startTestVault({ env: { SCAIVAULT_WATCH_MAX_STREAMS: "6" } });
     token = await v.token({ tenantId: "t1", scopes: ["secrets:read", "secrets:write", "secrets:delete", "secrets:rotate"] });
-  }, 60_000);
+  }, 180_000);
   afterAll(async () => {
     for (const w of open) w.close();
     await v?.close();
-  });
+  }, 60_000);
 
   const put = (path: string, value = canary) => v.rest("PUT", `/v1/secrets/${path}`, { token, body: { data: { password: value } } });
 
