@@ -30,6 +30,7 @@ export interface WatchServiceDeps {
 }
 
 const replayPage = 500;
+const maxTimerMs = 2 ** 31 - 1;
 const prefixPattern = /^[A-Za-z0-9._/-]{0,512}$/;
 
 /** The event types that make a version current (the stage today's versions have). */
@@ -66,7 +67,14 @@ export function createWatchService(deps: WatchServiceDeps) {
     const queue = createWakeQueue<WatchedEventRow>();
     const onAbort = () => queue.end();
     signal.addEventListener("abort", onAbort, { once: true });
-    const expiry = expiresAt ? setTimeout(() => queue.fail(tokenExpired()), Math.max(0, expiresAt.getTime() - clock.now().getTime())) : undefined;
+    let expiry: NodeJS.Timeout | undefined;
+    // Timers hold at most about 24.8 days; a longer-lived token is checked again when one fires.
+    const armExpiry = () => {
+      const left = expiresAt!.getTime() - clock.now().getTime();
+      if (left <= 0) return queue.fail(tokenExpired());
+      expiry = setTimeout(armExpiry, Math.min(left, maxTimerMs));
+    };
+    if (expiresAt) armExpiry();
     let subscription: Awaited<ReturnType<WatchHub["subscribe"]>> | undefined;
     try {
       subscription = await hub.subscribe(tenantId, { deliver: (rows) => queue.push(rows), close: () => queue.end() });

@@ -3,7 +3,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { fileURLToPath } from "node:url";
 import { WatchService } from "../../gen/scaivault/v1/watch_pb.js";
 
@@ -108,9 +108,12 @@ export function grpcWatch(port: number, token: string, request: { prefix: string
   return w;
 }
 
-/** Watches over the Connect protocol with connect-node (HTTP/1.1, JSON). */
-export function connectWatch(baseUrl: string, token: string, request: { prefix: string; cursor?: string }): Watcher {
-  const transport = createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false });
+/** Watches over the Connect protocol with connect-node (HTTP/1.1, JSON), or over gRPC-web (binary). */
+export function connectWatch(baseUrl: string, token: string, request: { prefix: string; cursor?: string }, protocol: "connect" | "grpc-web" = "connect"): Watcher {
+  const transport =
+    protocol === "grpc-web"
+      ? createGrpcWebTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true })
+      : createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false });
   const client = createClient(WatchService, transport);
   const abort = new AbortController();
   const w = createWatcher();

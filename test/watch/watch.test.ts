@@ -21,11 +21,12 @@ describe("WatchSecrets on one instance", () => {
 
   const put = (path: string, value = canary) => v.rest("PUT", `/v1/secrets/${path}`, { token, body: { data: { password: value } } });
 
-  it("streams created, updated, rotated, deleted and restored over gRPC, Connect and SSE, never a value", async () => {
+  it("streams created, updated, rotated, deleted and restored over gRPC, gRPC-web, Connect and SSE, never a value", async () => {
     const watchers = [
       track(grpcWatch(v.port, token, { prefix: "life/" })),
       track(connectWatch(v.baseUrl, token, { prefix: "life/" })),
       track(sseWatch(v.baseUrl, token, { prefix: "life/" })),
+      track(connectWatch(v.baseUrl, token, { prefix: "life/" }, "grpc-web")),
     ];
     await Promise.all(watchers.map((w) => w.live));
     expect((await put("life/db")).status).toBe(201);
