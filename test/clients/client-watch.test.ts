@@ -17,11 +17,11 @@ describe("secrets.watch and the watching cache of @scaivault/client", () => {
 
   for (const protocol of ["connect", "grpc"] as const) {
     it(`reconnects and resumes by itself when its stream ends (${protocol}): every change once, in order`, async () => {
-      // Tokens that live two seconds: each stream ends with unauthenticated and the client reopens it with a fresh one.
+      // Short-lived tokens: each stream ends with unauthenticated and the client reopens it with a fresh one.
       const vault = createScaiVaultClient({
         baseUrl: tv.baseUrl,
         protocol,
-        getToken: () => mintToken(testJwtSecret, { tenantId: "cw", scopes: ["secrets:read"], ttlSeconds: 2 }),
+        getToken: () => mintToken(testJwtSecret, { tenantId: "cw", scopes: ["secrets:read"], ttlSeconds: 4 }),
       });
       const abort = new AbortController();
       const reconnects: ScaiVaultError[] = [];
@@ -39,12 +39,13 @@ describe("secrets.watch and the watching cache of @scaivault/client", () => {
           if (changes.length === 4) break;
         }
       })();
-      const nextLive = (after: number) => new Promise<void>((resolve) => (wakeLive = () => lives > after && resolve())).then(() => undefined);
-      await (lives > 0 ? Promise.resolve() : nextLive(0));
+      // Waits until the stream has been live more than `after` times; fails at once if the iteration failed.
+      const nextLive = (after: number) =>
+        Promise.race([new Promise<void>((resolve) => (wakeLive = () => lives > after && resolve())), done.then(() => Promise.reject(new Error("the watch ended early")))]);
+      if (lives === 0) await nextLive(0);
       await write(`re-${protocol}/key`, { v: 1 });
       // Wait for the stream to end on its token and come back, then write while and after it does.
-      const reopened = nextLive(lives);
-      await reopened;
+      await nextLive(lives);
       await write(`re-${protocol}/key`, { v: 2 });
       await write(`re-${protocol}/key`, { v: 3 });
       await tv.rest("POST", `/v1/secrets/re-${protocol}/key/rotate`, { token, body: { new_value: { v: 4 } } });
