@@ -24,8 +24,10 @@ const secretsCount = Number(process.env.BENCH_SECRETS ?? 10_000);
 const listRows = Number(process.env.BENCH_LIST_ROWS ?? 1_000_000);
 /** Due assignments the scheduler part seeds (the issue's figure). */
 const rotations = Number(process.env.BENCH_ROTATIONS ?? 100_000);
-/** Which parts run (comma-separated): read, h2load, ablation (needs read), releases (needs read), runtimes, write, list, scheduler; all by default. */
-const parts = new Set((process.env.BENCH_PARTS ?? "read,h2load,ablation,releases,runtimes,write,list,scheduler").split(",").map((p) => p.trim()));
+/** Which parts run (comma-separated): read, h2load, ablation (needs read), releases (needs read), runtimes, write, list, watch, scheduler; all by default. */
+const parts = new Set((process.env.BENCH_PARTS ?? "read,h2load,ablation,releases,runtimes,write,list,watch,scheduler").split(",").map((p) => p.trim()));
+/** Concurrent watch streams the watch part holds open on one replica (the issue's figure). */
+const watchers = Number(process.env.BENCH_WATCHERS ?? 1000);
 const baseUrl = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 const children: ChildProcess[] = [];
@@ -376,6 +378,21 @@ async function main() {
       rows.push([`list page ${fmt(listRows / 2)} rows deep (cursor)`, "", fmt(list.deep.p50, 2), fmt(list.deep.p99, 2), "0", "", `${fmt(list.deep.p50 / list.first.p50, 2)}× first page (p50)`]);
     }
 
+    if (parts.has("watch")) {
+      log(`watch: ${fmt(watchers)} concurrent streams`);
+      const w = await watchLoad(service.pid!, port, token);
+      rows.push([
+        `watch: ${fmt(watchers)} streams on one replica, one write reaches all`,
+        "",
+        fmt(w.p50, 1),
+        fmt(w.p99, 1),
+        String(w.errors + (watchers - w.received)),
+        "",
+        `${fmt(w.perWatcherKiB, 1)} KiB RSS per watcher (${fmt(w.beforeMiB, 1)} → ${fmt(w.afterMiB, 1)} MiB)`,
+      ]);
+      notes.push(`watch: p50/p99 are the time from the REST write's start until each of ${fmt(watchers)} gRPC watchers received the event (max ${fmt(w.max, 1)} ms)`);
+    }
+
     service.kill("SIGTERM");
     floor.kill("SIGTERM");
     await Promise.race([Promise.all([exited(service), exited(floor)]), new Promise((r) => setTimeout(r, 15_000))]);
@@ -461,6 +478,37 @@ async function checkGrpcCall(url: string, token: string, bodyFile: string) {
   } finally {
     session.close();
   }
+}
+
+/** The service's resident memory now, in MiB. */
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+/** Holds `watchers` streams open from a separate process; memory is sampled while they are open and idle. */
+async function watchLoad(servicePid: number, port: number, token: string) {
+  const beforeMiB = await rssMiB(servicePid);
+  const child = startNode("bench/load-watch.ts", {}, [String(port), token, String(watchers), "5"], loadArgs);
+  let afterMiB = 0;
+  let out = "";
+  const done = new Promise<{ received: number; p50: number; p99: number; max: number; errors: number }>((resolve, reject) => {
+    child.stdout!.on("data", (d) => {
+      out += d;
+      for (const line of out.split("\n").slice(0, -1)) {
+        const msg = JSON.parse(line);
+        if (msg.phase === "live" && afterMiB === 0) {
+          afterMiB = -1;
+          setTimeout(() => void rssMiB(servicePid).then((mib) => (afterMiB = mib)), 2500);
+        }
+        if (msg.phase === "done") resolve(msg);
+      }
+      out = out.slice(out.lastIndexOf("\n") + 1);
+    });
+    child.on("exit", (code) => code !== 0 && reject(new Error(`load-watch exited ${code}`)));
+  });
+  const result = await done;
+  return { ...result, beforeMiB, afterMiB, perWatcherKiB: ((afterMiB - beforeMiB) * 1024) / watchers };
 }
 
 /** One query on its own connection to the bench database. */

@@ -5,6 +5,13 @@ import { RotationService } from "../gen/scaivault/v1/rotation_pb.js";
 import { SecretPolicyService } from "../gen/scaivault/v1/secret_policies_pb.js";
 import { WebhookService } from "../gen/scaivault/v1/webhooks_pb.js";
 import { AuditService } from "../gen/scaivault/v1/audit_pb.js";
+import { WatchService } from "../gen/scaivault/v1/watch_pb.js";
+import { NotificationChannelService } from "../gen/scaivault/v1/notifications_pb.js";
+import { createEmailSender } from "./notifications/email-sender.js";
+import { createNotificationChannelsHandler } from "./notifications/notification-channels-handler.js";
+import { createNotificationChannelsService } from "./notifications/notification-channels-service.js";
+import { fanOutToChannels } from "./notifications/notification-channels-store.js";
+import { createNotificationWorker } from "./notifications/notification-worker.js";
 import { createAuditHandler } from "./audit/audit-handler.js";
 import { createAuthInterceptor } from "./auth/auth-interceptor.js";
 import { resolveTokenKeys } from "./auth/dev-keys.js";
@@ -36,6 +43,9 @@ import { createAllowList } from "./webhooks/ssrf-guard.js";
 import { createWebhookSender } from "./webhooks/webhook-sender.js";
 import { createWebhooksHandler } from "./webhooks/webhooks-handler.js";
 import { createWebhooksService } from "./webhooks/webhooks-service.js";
+import { createWatchHandler } from "./watch/watch-handler.js";
+import { createWatchHub } from "./watch/watch-hub.js";
+import { createWatchService } from "./watch/watch-service.js";
 import { sql } from "kysely";
 
 export interface ScaiVaultOptions {
@@ -113,16 +123,49 @@ export async function createScaiVault(options: ScaiVaultOptions) {
 
   const webhookAllow = createAllowList(config.webhooks.allowHosts);
   const webhooks = createWebhooksService({ db, envelope, clock, allow: webhookAllow });
-  // The API only writes outbox rows; this worker fans them out and sends them in the background.
+  const webhookSender = createWebhookSender({ timeoutMs: config.webhooks.timeoutMs, allow: webhookAllow });
+  const claimSeconds = Math.ceil(config.webhooks.timeoutMs / 1000) + 60;
+  // The API only writes outbox rows; this worker fans them out (to webhooks and notification
+  // channels, in one transaction) and sends webhook deliveries in the background.
   const webhookDelivery = createWebhookDelivery({
     db,
     envelope,
     clock,
     logger,
-    sender: createWebhookSender({ timeoutMs: config.webhooks.timeoutMs, allow: webhookAllow }),
-    claimSeconds: Math.ceil(config.webhooks.timeoutMs / 1000) + 60,
+    sender: webhookSender,
+    claimSeconds,
+    alsoFanOut: [fanOutToChannels],
   });
   webhookDelivery.start(config.webhooks.pollMs);
+  const notificationChannels = createNotificationChannelsService({
+    db,
+    envelope,
+    clock,
+    allow: webhookAllow,
+    smtpConfigured: Boolean(config.notifications.smtpUrl),
+  });
+  const notificationWorker = createNotificationWorker({
+    db,
+    envelope,
+    clock,
+    logger,
+    email: createEmailSender({ smtpUrl: config.notifications.smtpUrl, from: config.notifications.smtpFrom, timeoutMs: config.webhooks.timeoutMs }),
+    http: webhookSender,
+    publicUrl: config.notifications.publicUrl,
+    claimSeconds,
+  });
+  notificationWorker.start(config.webhooks.pollMs);
+
+  // Watch streams: each replica's hub hears every replica's committed events through the outbox's notices.
+  const watchHub = createWatchHub({ db, listen: database.listen, logger });
+  await watchHub.start();
+  const watch = createWatchService({
+    db,
+    clock,
+    hub: watchHub,
+    maxStreamsPerTenant: config.watch.maxStreamsPerTenant,
+    heartbeatMs: config.watch.heartbeatMs,
+  });
 
   const purgeJob = new Cron(config.purgeCron, { protect: true }, async () => {
     try {
@@ -140,6 +183,8 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     corsOrigins: config.corsOrigins,
     compression: [compressionGzip, compressionBrotli],
     maxTimeoutMs: config.maxCallMs,
+    // Open watch streams end when the replica drains, so clients reconnect elsewhere and shutdown is not held up.
+    onDrain: () => void watchHub.close(),
     extraRoutes: createApiDocsRoutes({ services: () => app.services }),
     interceptors: [createAuthInterceptor({ verifier, directory, db, clock, logger })],
     ready: async () => {
@@ -157,6 +202,8 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       router.service(RotationService, createRotationHandler(rotationPolicies));
       router.service(SecretPolicyService, createSecretPoliciesHandler(secretPolicies));
       router.service(WebhookService, createWebhooksHandler(webhooks));
+      router.service(WatchService, createWatchHandler(watch));
+      router.service(NotificationChannelService, createNotificationChannelsHandler(notificationChannels));
     },
   });
 
@@ -170,6 +217,9 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     scheduler,
     webhooks,
     webhookDelivery,
+    watchHub,
+    notificationChannels,
+    notificationWorker,
     access,
     readCache,
     logger,
@@ -180,7 +230,9 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       purgeJob.stop();
       await scheduler.stop();
       await webhookDelivery.stop();
+      await notificationWorker.stop();
       await access.close();
+      await watchHub.close();
       await auditWriter.drain();
       logger.info("read audit group commit", auditWriter.stats());
       await stopListening();

@@ -45,6 +45,20 @@ export interface Config {
     /** Assignments claimed per transaction. */
     batchSize: number;
   };
+  watch: {
+    /** Watch streams one tenant may hold open on one replica. */
+    maxStreamsPerTenant: number;
+    /** Idle time after which a stream gets a heartbeat. */
+    heartbeatMs: number;
+  };
+  notifications: {
+    /** SMTP server of email channels (`smtp://`, `smtps://`); email channels fail their attempts without it. */
+    smtpUrl?: string;
+    /** The From address of notification emails. */
+    smtpFrom: string;
+    /** Base URL of the console; messages link to `<url>/ui/...` when set. */
+    publicUrl?: string;
+  };
   webhooks: {
     /** Overall timeout of one delivery attempt. */
     timeoutMs: number;
@@ -88,6 +102,11 @@ export const settings = [
   ["SCAIVAULT_WEBHOOK_TIMEOUT", "10s", "Timeout of one webhook delivery attempt (1s to 2m)"],
   ["SCAIVAULT_WEBHOOK_ALLOW_HOSTS", "", "Comma list of host names, IPs or CIDR ranges webhooks may reach although private or loopback"],
   ["SCAIVAULT_WEBHOOK_POLL", "1s", "How often the webhook worker fans out events and sends due deliveries"],
+  ["SCAIVAULT_WATCH_MAX_STREAMS", "1000", "Watch streams one tenant may hold open on one replica (more are rate_limited)"],
+  ["SCAIVAULT_WATCH_HEARTBEAT", "15s", "Idle time after which a watch stream gets a heartbeat (keeps proxies from closing it)"],
+  ["SCAIVAULT_SMTP_URL", "", "SMTP server of email notification channels (smtp://user:pass@host:587, smtps://...)"],
+  ["SCAIVAULT_SMTP_FROM", "ScaiVault <scaivault@localhost>", "From address of notification emails"],
+  ["SCAIVAULT_PUBLIC_URL", "", "Base URL of the console; notifications link to <url>/ui/... when set"],
 ] as const;
 
 type Env = Record<string, string | undefined>;
@@ -159,6 +178,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
 
   const maxCallSeconds = seconds("SCAIVAULT_MAX_CALL_DURATION");
   if (maxCallSeconds < 1 || maxCallSeconds > 86_400) problems.push("SCAIVAULT_MAX_CALL_DURATION must be from 1s to 24h");
+  const smtpUrl = optional("SCAIVAULT_SMTP_URL");
+  if (smtpUrl && !/^smtps?:\/\/[^/]/.test(smtpUrl)) problems.push("SCAIVAULT_SMTP_URL must be an smtp:// or smtps:// URL");
+  const publicUrl = optional("SCAIVAULT_PUBLIC_URL")?.replace(/\/+$/, "");
+  if (publicUrl && !/^https?:\/\/[^/]+/.test(publicUrl)) problems.push("SCAIVAULT_PUBLIC_URL must be an http(s) URL");
+  const heartbeatSeconds = seconds("SCAIVAULT_WATCH_HEARTBEAT");
+  if (heartbeatSeconds < 1 || heartbeatSeconds > 300) problems.push("SCAIVAULT_WATCH_HEARTBEAT must be from 1s to 5m");
 
   const config: Config = {
     port: int("PORT", 0, 65535),
@@ -193,6 +218,15 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       enabled: bool("SCAIVAULT_SCHEDULER_ENABLED"),
       tickSeconds: seconds("SCAIVAULT_SCHEDULER_TICK"),
       batchSize: int("SCAIVAULT_SCHEDULER_BATCH", 1, 10_000),
+    },
+    watch: {
+      maxStreamsPerTenant: int("SCAIVAULT_WATCH_MAX_STREAMS", 1, 1_000_000),
+      heartbeatMs: heartbeatSeconds * 1000,
+    },
+    notifications: {
+      smtpUrl,
+      smtpFrom: get("SCAIVAULT_SMTP_FROM"),
+      publicUrl,
     },
     webhooks: {
       timeoutMs: webhookTimeoutSeconds * 1000,

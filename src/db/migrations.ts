@@ -5,6 +5,7 @@ import * as m0002 from "./migrations/0002_rotation_warn_seconds.js";
 import * as m0003 from "./migrations/0003_webhooks.js";
 import * as m0004 from "./migrations/0004_secret_change_notify.js";
 import * as m0030 from "./migrations/0030_rotation_schedules.js";
+import * as m0040 from "./migrations/0040_watch_and_notification_channels.js";
 
 /** The fixed list of migrations, in order. New ones are appended, never edited. */
 const migrations: Record<string, Migration> = {
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   "0003_webhooks": m0003,
   "0004_secret_change_notify": m0004,
   "0030_rotation_schedules": m0030,
+  "0040_watch_and_notification_channels": m0040,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -222,6 +222,53 @@ export interface WebhookAttemptsTable {
   state: string;
 }
 
+/** Email and Slack channels (migration 0040); a Slack URL is stored sealed. */
+export interface NotificationChannelsTable {
+  tenant_id: string;
+  id: string;
+  name: string;
+  type: string;
+  recipients: string[];
+  url_key_id: number | null;
+  url_nonce: Uint8Array | null;
+  url_ciphertext: Uint8Array | null;
+  events: string[];
+  policy_ids: string[];
+  is_active: boolean;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** One event to one notification channel: the queue. */
+export interface NotificationDeliveriesTable {
+  id: Generated<number>;
+  tenant_id: string;
+  channel_id: string;
+  event_id: string;
+  state: string;
+  attempts: number;
+  next_attempt_at: Timestamp;
+  claimed_until: Timestamp | null;
+  created_at: Timestamp;
+}
+
+/** Each attempt of a notification delivery. */
+export interface NotificationAttemptsTable {
+  id: Generated<number>;
+  delivery_id: number;
+  tenant_id: string;
+  channel_id: string;
+  event_id: string;
+  event_type: string;
+  attempt: number;
+  attempted_at: Timestamp;
+  status_code: number | null;
+  latency_ms: number;
+  error: string | null;
+  next_retry_at: Timestamp | null;
+  state: string;
+}
+
 /** The whole schema, as Kysely sees it. */
 export interface Database {
   data_keys: DataKeysTable;
@@ -238,4 +285,7 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  notification_channels: NotificationChannelsTable;
+  notification_deliveries: NotificationDeliveriesTable;
+  notification_attempts: NotificationAttemptsTable;
 }

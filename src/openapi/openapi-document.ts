@@ -194,7 +194,8 @@ export function createOpenApiDocument(options: OpenApiOptions): Json {
   function responsesOf(method: DescMethod, rule: HttpRule): Json {
     const field = rule.responseBody ? method.output.fields.find((f) => f.name === rule.responseBody) : undefined;
     const schema = field ? fieldSchema(field) : refTo(method.output);
-    const content = { "application/json": { schema } };
+    // A server stream is Server-Sent Events: each `data:` line is one message of this schema.
+    const content = method.methodKind === "server_streaming" ? { "text/event-stream": { schema } } : { "application/json": { schema } };
     const created = createdStatus[`${method.parent.typeName}.${method.name}`];
     const responses: Json = {};
     if (created !== "always") responses["200"] = { description: created ? "Updated (the resource existed)." : "OK", content };

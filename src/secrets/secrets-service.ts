@@ -397,6 +397,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
         throw new ScaiVaultError("secret_not_found", "no recoverable deleted secret at this path");
       }
       await store.updateSecret(tx, secret.id, { deleted_at: null, purge_after: null, updated_at: now });
+      await appendEvents(tx, [{ tenantId: call.tenantId, eventType: "secret.restored", path, data: { version: secret.current_version }, createdAt: now }]);
       await auditAllowed(tx, clock, call, { path, version: secret.current_version });
       return { path, restored: true, version: secret.current_version };
     });

@@ -1,4 +1,4 @@
-import { getOption, hasOption, type DescMethod, type DescMethodUnary } from "@bufbuild/protobuf";
+import { getOption, hasOption, type DescMethod, type DescMethodServerStreaming, type DescMethodUnary } from "@bufbuild/protobuf";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { resolveFieldPath } from "./http-params.js";
@@ -18,7 +18,8 @@ export interface RestRoute {
   readonly body: string;
   /** `""` (the whole response) or the name of the one response field to send. */
   readonly responseBody: string;
-  readonly method: DescMethodUnary;
+  /** A unary method, or a server-streaming one served as Server-Sent Events (GET only). */
+  readonly method: DescMethodUnary | DescMethodServerStreaming;
 }
 
 /** Lists the REST routes of the given methods, most specific first; throws on templates the router cannot serve. */
@@ -26,14 +27,20 @@ export function restRoutesOf(methods: readonly DescMethod[]): RestRoute[] {
   const routes: RestRoute[] = [];
   for (const method of methods) {
     if (!hasOption(method, http)) continue;
-    if (method.methodKind !== "unary") throw new Error(`${method.toString()}: REST bindings need a unary method`);
     const rule = getOption(method, http);
-    for (const binding of [rule, ...rule.additionalBindings]) routes.push(routeOf(method as DescMethodUnary, binding, rule.responseBody));
+    if (method.methodKind === "server_streaming") {
+      if (rule.pattern.case !== "get" || rule.additionalBindings.length > 0 || rule.responseBody !== "") {
+        throw new Error(`${method.toString()}: a server stream is served as Server-Sent Events on one GET binding`);
+      }
+    } else if (method.methodKind !== "unary") {
+      throw new Error(`${method.toString()}: REST bindings need a unary or server-streaming method`);
+    }
+    for (const binding of [rule, ...rule.additionalBindings]) routes.push(routeOf(method as DescMethodUnary | DescMethodServerStreaming, binding, rule.responseBody));
   }
   return routes.sort((a, b) => compareSpecificity(a.template, b.template));
 }
 
-function routeOf(method: DescMethodUnary, binding: HttpRule, responseBody: string): RestRoute {
+function routeOf(method: DescMethodUnary | DescMethodServerStreaming, binding: HttpRule, responseBody: string): RestRoute {
   const { pattern } = binding;
   if (pattern.case === undefined || pattern.case === "custom") {
     throw new Error(`${method.toString()}: unsupported google.api.http pattern`);

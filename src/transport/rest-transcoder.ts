@@ -11,7 +11,9 @@ import { requestFromJson } from "./request-json.js";
 import { restErrorAnswer } from "./error-answers.js";
 import { jsonResponse } from "./rest-response.js";
 import { findRoute, restRoutesOf, type RestRoute } from "./rest-routes.js";
-import type { DirectResult, UnaryInvoker } from "./unary-invoker.js";
+import { eventStreamResponse, resumeField } from "./sse.js";
+import type { StreamInvoker } from "./stream-invoker.js";
+import type { DirectCall, DirectResult, UnaryInvoker } from "./unary-invoker.js";
 import { isByteStream, readRequestBytes } from "./universal-io.js";
 
 export interface RestTranscoderOptions {
@@ -19,6 +21,8 @@ export interface RestTranscoderOptions {
   methods: readonly DescMethod[];
   /** Runs a method's interceptors and implementation. */
   invoker: UnaryInvoker;
+  /** Runs a server-streaming method's interceptors and implementation (Server-Sent Events). */
+  streamInvoker: StreamInvoker;
   logger: Logger;
   maxBodyBytes: number;
   /** Longest a call may run (REST clients send no deadline of their own); none when undefined. */
@@ -43,7 +47,7 @@ const tenantPrefix = /^\/v1\/t\/([^/]+)(\/.*)$/;
  */
 export function createRestTranscoder(options: RestTranscoderOptions): RestTranscoder {
   const routes = restRoutesOf(options.methods);
-  const { invoker, logger, maxBodyBytes, maxTimeoutMs, compression = [] } = options;
+  const { invoker, streamInvoker, logger, maxBodyBytes, maxTimeoutMs, compression = [] } = options;
   const limits = { maxBodyBytes, compression };
 
   return async function transcode(req: UniversalServerRequest, url: URL): Promise<UniversalServerResponse> {
@@ -67,18 +71,27 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
       const { route, variables } = found;
 
       const fields = await requestJsonOf(route, variables, req, url.searchParams, limits);
+      const streaming = route.method.methodKind === "server_streaming";
+      // Server-Sent Events resume with Last-Event-ID: it stands for the request's cursor.
+      const lastEventId = req.header.get("last-event-id");
+      if (streaming && lastEventId && fields[resumeField] === undefined && route.method.input.fields.some((f) => f.name === resumeField)) {
+        fields[resumeField] = lastEventId;
+      }
       const message = requestFromJson(route.method.input, fields);
+      const call: DirectCall = {
+        protocolName: "rest",
+        requestMethod: req.method,
+        url: req.url,
+        header,
+        contextValues: req.contextValues!,
+        signal: req.signal,
+        // A stream (Server-Sent Events) lasts as long as the client listens; unary calls get the server's maximum.
+        timeoutMs: streaming ? undefined : maxTimeoutMs,
+      };
       let result: DirectResult;
       try {
-        result = await invoker.invoke(route.method, message, {
-          protocolName: "rest",
-          requestMethod: req.method,
-          url: req.url,
-          header,
-          contextValues: req.contextValues!,
-          signal: req.signal,
-          timeoutMs: maxTimeoutMs,
-        });
+        if (streaming) return await eventStreamResponse(await streamInvoker.invoke(route.method, message, call), route.method.output, requestId, logger);
+        result = await invoker.invoke(route.method, message, call);
       } catch (err) {
         // The error interceptor turned it into the contract's error and logged internal causes.
         return restErrorAnswer(err, requestId, responseHeadersOf(err instanceof ConnectError ? err.metadata : undefined));

@@ -25,6 +25,7 @@ import { createGrpcUnary } from "./grpc-unary.js";
 import { createReflectionRoutes } from "./reflection.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
 import { jsonResponse } from "./rest-response.js";
+import { createStreamInvoker, type StreamInvoker } from "./stream-invoker.js";
 import { createUnaryInvoker, type UnaryInvoker } from "./unary-invoker.js";
 import { fromFetchResponse, isSingleChunkBody, readResponseBody, singleChunkBody, toFetchRequest } from "./universal-io.js";
 
@@ -55,6 +56,8 @@ export interface UniversalAppOptions {
   compression?: Compression[];
   /** Longest a unary call may run: a client's longer or missing deadline is cut to it (none by default). */
   maxTimeoutMs?: number;
+  /** Run when the app starts draining, so long-lived streams can end and let the server close. */
+  onDrain?: () => void;
 }
 
 /** The whole API behind one handler: Connect, gRPC, gRPC-web and REST, plus health and reflection. */
@@ -90,7 +93,8 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
   const router = createConnectRouter({ interceptors, jsonOptions, readMaxBytes: maxBodyBytes, acceptCompression: compression, compressMinBytes });
   // Every service goes to Connect's router (all protocols) and to the unary invoker (REST and the gRPC fast path).
   const invoker = createUnaryInvoker(interceptors);
-  const registering = registeringRouter(router, invoker);
+  const streamInvoker = createStreamInvoker(interceptors);
+  const registering = registeringRouter(router, invoker, streamInvoker);
   options.routes(registering);
   let services: DescService[] = [];
   createHealthRoutes({ ready, draining: draining.signal, services: () => services.map((s) => s.typeName) })(registering);
@@ -98,7 +102,7 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
   services = [...new Set(router.handlers.map((h) => h.service))];
 
   const rpcs = new Map(router.handlers.map((h) => [h.requestPath, h]));
-  const rest = createRestTranscoder({ methods: router.handlers.map((h) => h.method), invoker, logger, maxBodyBytes, maxTimeoutMs, compression });
+  const rest = createRestTranscoder({ methods: router.handlers.map((h) => h.method), invoker, streamInvoker, logger, maxBodyBytes, maxTimeoutMs, compression });
   const grpcUnary = createGrpcUnary(invoker, { maxBodyBytes, compression, compressMinBytes, maxTimeoutMs });
   const extraRoutes = new Map((options.extraRoutes ?? []).map((r) => [`${r.method.toUpperCase()} ${r.path}`, r]));
   const cors = createCors(options.corsOrigins ?? []);
@@ -174,7 +178,10 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
     handle,
     fetch: fetchEntry,
     services,
-    drain: () => draining.abort(),
+    drain: () => {
+      draining.abort();
+      options.onDrain?.();
+    },
   };
 }
 
@@ -257,8 +264,8 @@ async function* bytesOf(stream: ReadableStream<Uint8Array>): AsyncIterable<Uint8
   }
 }
 
-/** A router that also registers each service's unary methods with the invoker. */
-function registeringRouter(router: ConnectRouter, invoker: UnaryInvoker): ConnectRouter {
+/** A router that also registers each service's unary and server-streaming methods with the invokers. */
+function registeringRouter(router: ConnectRouter, invoker: UnaryInvoker, streamInvoker: StreamInvoker): ConnectRouter {
   const registering: ConnectRouter = {
     get handlers() {
       return router.handlers;
@@ -267,12 +274,14 @@ function registeringRouter(router: ConnectRouter, invoker: UnaryInvoker): Connec
       // Per-service interceptors would run for Connect's handlers only; the app has one chain for all.
       if (options?.interceptors?.length) throw new Error(`${service.typeName}: per-service interceptors are not supported`);
       invoker.register(service, impl);
+      streamInvoker.register(service, impl);
       router.service(service, impl, options);
       return registering;
     },
     rpc(method, impl, options) {
       if (options?.interceptors?.length) throw new Error(`${method.toString()}: per-method interceptors are not supported`);
       if (method.methodKind === "unary") invoker.registerMethod(method, impl);
+      if (method.methodKind === "server_streaming") streamInvoker.register(method.parent, { [method.localName]: impl } as never);
       router.rpc(method, impl, options);
       return registering;
     },

@@ -4,7 +4,7 @@
 // transaction fenced by the attempt number. Every scheduling decision reads the injected clock.
 import type { Clock } from "../clock.js";
 import type { Envelope } from "../crypto/envelope.js";
-import { inTransaction, type Db } from "../db/database.js";
+import { inTransaction, type Db, type Tx } from "../db/database.js";
 import type { Logger } from "../log.js";
 import { nextAttemptAt, parseRetryAfter } from "./retry-schedule.js";
 import { webhookHeaders } from "./signature.js";
@@ -54,6 +54,8 @@ export interface WebhookDeliveryDeps {
   batchSize?: number;
   /** Outbox events fanned out per transaction. */
   dispatchBatchSize?: number;
+  /** Other consumers of the outbox fanned out in the same transaction (notification channels). */
+  alsoFanOut?: readonly ((tx: Tx, eventIds: string[], now: Date) => Promise<number>)[];
 }
 
 /** The counts of one delivery round. */
@@ -80,7 +82,7 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
 
   /** Fans out one batch of undispatched events in one transaction. */
   async function runDispatchOnce(): Promise<{ events: number; deliveries: number }> {
-    return inTransaction(db, (tx) => store.dispatchEvents(tx, clock.now(), dispatchBatchSize));
+    return inTransaction(db, (tx) => store.dispatchEvents(tx, clock.now(), dispatchBatchSize, deps.alsoFanOut));
   }
 
   /** Claims one batch of due deliveries, sends them, records every attempt. */

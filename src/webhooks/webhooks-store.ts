@@ -109,7 +109,13 @@ export async function queueDelivery(exec: Executor, d: { tenantId: string; webho
  * reaches each webhook once. Targets: active webhooks of the tenant registered by the event's
  * time that subscribe to its type, plus the webhooks its rotation policy names.
  */
-export async function dispatchEvents(tx: Tx, now: Date, limit: number): Promise<{ events: number; deliveries: number }> {
+export async function dispatchEvents(
+  tx: Tx,
+  now: Date,
+  limit: number,
+  /** Other fan-outs of the same events in the same transaction (notification channels): each returns the deliveries it queued. */
+  alsoFanOut: readonly ((tx: Tx, eventIds: string[], now: Date) => Promise<number>)[] = [],
+): Promise<{ events: number; deliveries: number }> {
   const batch = await tx
     .selectFrom("events")
     .select("id")
@@ -132,8 +138,10 @@ export async function dispatchEvents(tx: Tx, now: Date, limit: number): Promise<
     on conflict do nothing
     returning id
   `.execute(tx);
+  let deliveries = inserted.rows.length;
+  for (const fanOut of alsoFanOut) deliveries += await fanOut(tx, ids, now);
   await tx.updateTable("events").set({ dispatched_at: now }).where("id", "in", ids).execute();
-  return { events: ids.length, deliveries: inserted.rows.length };
+  return { events: ids.length, deliveries };
 }
 
 /** A delivery claimed for one attempt. */

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 const protoRoot = fileURLToPath(new URL("../../proto", import.meta.url));
 
 /** Loads a ScaiVault service from the .proto files with @grpc/proto-loader: an independent gRPC client. */
-export function grpcClient(port: number, service: "SecretsService" | "RotationService" | "AuditService" | "SecretPolicyService" | "WebhookService", file: string) {
+export function grpcClient(port: number, service: "SecretsService" | "RotationService" | "AuditService" | "SecretPolicyService" | "WebhookService" | "NotificationChannelService", file: string) {
   const def = protoLoader.loadSync(`scaivault/v1/${file}`, {
     includeDirs: [protoRoot],
     keepCase: true,

@@ -23,6 +23,12 @@ export interface SecretCacheOptions {
   clock?: Clock;
   /** Told about every failed refresh, including background ones nobody awaits (for logs and metrics). */
   onRefreshError?: (error: ScaiVaultError, path: string) => void;
+  /**
+   * Keeps a watch stream open (`secrets.watch`, scope `secrets:read`) and drops a cached secret the
+   * moment it changes, so a rotation is seen within about a second instead of after `ttlMs`.
+   * `{ prefix }` watches only part of the tree. The TTL still applies as a safety net.
+   */
+  watch?: boolean | { prefix?: string };
 }
 
 /** What a client's cache lets its owner do besides reading through it. */
@@ -33,12 +39,18 @@ export interface SecretCache {
   clear(): void;
   /** How many values are cached. */
   readonly size: number;
+  /** With `watch: true`: resolves once the watch stream is live (changes from then on drop cached values). */
+  watching(): Promise<void>;
 }
 
 /** A read-through cache of one kind of value, keyed by path and version. */
 export interface ReadCache<V> extends SecretCache {
   /** The cached value, refreshed as the options say; `fresh` skips the cache and stores the answer. */
   get(path: string, version: number | undefined, fresh?: boolean): Promise<V>;
+  /** Called by the client's watch when its stream is live. */
+  markWatching(): void;
+  /** Called by the client's watch when it gave up (reported through `onRefreshError` with path `""`). */
+  reportWatchFailure(error: ScaiVaultError): void;
 }
 
 interface Entry<V> {
@@ -69,6 +81,8 @@ export function createReadCache<V>(fetch: (path: string, version: number | undef
   }
   const now = () => (options.clock ?? { now: () => new Date() }).now().getTime();
 
+  let markWatching!: () => void;
+  const watching = new Promise<void>((resolve) => (markWatching = resolve));
   const entries = new Map<string, Entry<V>>();
   const loading = new Map<string, Promise<V>>();
   // Bumped by every invalidation, so that a read that started before a write never stores the old value.
@@ -176,6 +190,9 @@ export function createReadCache<V>(fetch: (path: string, version: number | undef
     get size() {
       return entries.size;
     },
+    watching: () => watching,
+    markWatching: () => markWatching(),
+    reportWatchFailure: (error) => options.onRefreshError?.(error, ""),
   };
 }
 

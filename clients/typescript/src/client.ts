@@ -1,13 +1,16 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { createClient, type CallOptions, type Client, type Transport } from "@connectrpc/connect";
-import type { SecretCache, SecretCacheOptions } from "./cache.js";
+import type { ReadCache, SecretCache, SecretCacheOptions } from "./cache.js";
 import { ScaiVaultError } from "./errors.js";
 import { AuditService } from "./gen/scaivault/v1/audit_pb.js";
 import { RotationService } from "./gen/scaivault/v1/rotation_pb.js";
 import { SecretPolicyService } from "./gen/scaivault/v1/secret_policies_pb.js";
 import { SecretsService } from "./gen/scaivault/v1/secrets_pb.js";
 import { WebhookService } from "./gen/scaivault/v1/webhooks_pb.js";
+import { WatchService } from "./gen/scaivault/v1/watch_pb.js";
+import { NotificationChannelService } from "./gen/scaivault/v1/notifications_pb.js";
 import { createSecretHelpers, type SecretsClient } from "./secrets.js";
+import { watchChanges } from "./watch.js";
 
 /** Where the bearer token comes from: a fixed one, or a function asked before every call (so it can refresh). */
 export type TokenSource =
@@ -36,6 +39,7 @@ export interface ScaiVaultClient {
   rotation: Client<typeof RotationService>;
   secretPolicies: Client<typeof SecretPolicyService>;
   webhooks: Client<typeof WebhookService>;
+  notificationChannels: Client<typeof NotificationChannelService>;
   audit: Client<typeof AuditService>;
   /** The read cache of `secrets.get`, when enabled. */
   cache: SecretCache | undefined;
@@ -66,6 +70,15 @@ export function createScaiVaultClientWithTransport(transport: Transport, options
   if (!Number.isInteger(retries) || retries < 0) throw new ScaiVaultError("invalid_request", "ScaiVault client: retries must be a non-negative integer");
   let cache: SecretCache | undefined;
 
+  /** The headers every call sends: the bearer token (asked for anew each time) and the target tenant. */
+  async function callHeaders(given?: HeadersInit): Promise<Headers> {
+    const headers = new Headers(given);
+    const token = options.token ?? (await options.getToken?.());
+    if (token && !headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
+    if (options.tenant && !headers.has("x-scaivault-tenant")) headers.set("x-scaivault-tenant", options.tenant);
+    return headers;
+  }
+
   async function invoke<R>(method: DescMethod, input: { path?: unknown } | undefined, callOptions: CallOptions, send: (o: CallOptions) => Promise<R>): Promise<R> {
     const readOnly = /^(Get|List)/.test(method.name);
     const invalidate = () => {
@@ -74,10 +87,7 @@ export function createScaiVaultClientWithTransport(transport: Transport, options
       else if (pathWrites.has(method.name) && method.parent.typeName === SecretsService.typeName && typeof input?.path === "string") cache.invalidate(input.path);
     };
     for (let attempt = 0; ; attempt++) {
-      const headers = new Headers(callOptions.headers);
-      const token = options.token ?? (await options.getToken?.());
-      if (token && !headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
-      if (options.tenant && !headers.has("x-scaivault-tenant")) headers.set("x-scaivault-tenant", options.tenant);
+      const headers = await callHeaders(callOptions.headers);
       invalidate();
       try {
         return await send({ ...callOptions, headers, timeoutMs: callOptions.timeoutMs ?? (timeoutMs || undefined) });
@@ -106,19 +116,57 @@ export function createScaiVaultClientWithTransport(transport: Transport, options
   }
 
   const secretsClient = wrap(SecretsService);
+  const watchClient = createClient(WatchService, transport);
+  const watch: SecretsClient["watch"] = (watchOptions) => watchChanges(watchClient, () => callHeaders(), watchOptions);
   const cacheOptions = options.cache === true ? {} : options.cache || undefined;
   const { helpers, cache: readCache } = createSecretHelpers(secretsClient, cacheOptions);
   cache = readCache;
+  // With `cache: { watch: true }` a watch stream drops a cached secret the moment it changes.
+  const stopCacheWatch = readCache && cacheOptions?.watch ? followChanges(readCache, watch, cacheOptions.watch) : undefined;
   return {
-    secrets: Object.assign(secretsClient, helpers),
+    secrets: Object.assign(secretsClient, helpers, { watch }),
     rotation: wrap(RotationService),
     secretPolicies: wrap(SecretPolicyService),
     webhooks: wrap(WebhookService),
+    notificationChannels: wrap(NotificationChannelService),
     audit: wrap(AuditService),
     cache: readCache,
     transport,
-    close: options.close ?? (() => undefined),
+    close: () => {
+      stopCacheWatch?.();
+      (options.close ?? (() => undefined))();
+    },
   };
+}
+
+/**
+ * Keeps the cache honest from a watch stream: every change drops the path's cached versions.
+ * Each time the stream becomes live without a cursor to resume from (the first time), everything
+ * cached before is dropped, since a change before that moment was not seen. If the watch fails for
+ * good the cache falls back to its TTL alone (the error goes to `onRefreshError`).
+ */
+function followChanges(cache: ReadCache<unknown>, watch: SecretsClient["watch"], setting: true | { prefix?: string }): () => void {
+  const abort = new AbortController();
+  let resumable = false;
+  void (async () => {
+    try {
+      const changes = watch({
+        prefix: setting === true ? "" : setting.prefix,
+        signal: abort.signal,
+        onLive: () => {
+          if (!resumable) cache.clear();
+          cache.markWatching();
+        },
+      });
+      for await (const change of changes) {
+        resumable = true;
+        cache.invalidate(change.path);
+      }
+    } catch (err) {
+      cache.reportWatchFailure(ScaiVaultError.from(err));
+    }
+  })();
+  return () => abort.abort();
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -14,6 +14,7 @@ export type {
   SecretValue,
   SecretsClient,
 } from "./secrets.js";
+export type { SecretChange, WatchOptions } from "./watch.js";
 export { verifyWebhook, type VerifyWebhookOptions, type WebhookEvent, type WebhookHeaders } from "./webhooks.js";
 // The generated API: services, message types and their schemas (for `create`, `toJson`, ...).
 export * from "./gen/scaivault/v1/audit_pb.js";
@@ -22,3 +23,5 @@ export * from "./gen/scaivault/v1/rotation_pb.js";
 export * from "./gen/scaivault/v1/secret_policies_pb.js";
 export * from "./gen/scaivault/v1/secrets_pb.js";
 export * from "./gen/scaivault/v1/webhooks_pb.js";
+export * from "./gen/scaivault/v1/watch_pb.js";
+export * from "./gen/scaivault/v1/notifications_pb.js";

@@ -3,6 +3,7 @@ import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/prot
 import type { CallOptions, Client } from "@connectrpc/connect";
 import { createReadCache, type ReadCache, type SecretCacheOptions } from "./cache.js";
 import type { SecretMetadata, SecretsService } from "./gen/scaivault/v1/secrets_pb.js";
+import type { SecretChange, WatchOptions } from "./watch.js";
 
 /** The secret types the service knows; other strings pass through for newer servers. */
 export type SecretType = "kv" | "json" | "certificate" | "ssh_key" | "api_key" | (string & {});
@@ -98,6 +99,11 @@ export interface SecretHelpers {
   put(path: string, data: JsonObject | object, options?: PutSecretOptions): Promise<PutSecretResult>;
   /** Every secret matching the filters, page after page, as one async iterator. */
   list(options?: ListSecretsOptions): AsyncIterable<SecretSummary>;
+  /**
+   * The changes of secrets under `prefix` as they happen (never values), as an async iterator
+   * that reconnects and resumes after the last change by itself; end it with `signal` or `break`.
+   */
+  watch(options?: WatchOptions): AsyncIterable<SecretChange>;
 }
 
 /** The SecretsService client: every generated method plus `get`, `put` and `list`. */
@@ -111,7 +117,7 @@ const callOptionsOf = (o: HelperCallOptions): CallOptions => ({ signal: o.signal
 export function createSecretHelpers(
   client: Client<typeof SecretsService>,
   cacheOptions?: SecretCacheOptions,
-): { helpers: SecretHelpers; cache?: ReadCache<SecretValue<unknown>> } {
+): { helpers: Omit<SecretHelpers, "watch">; cache?: ReadCache<SecretValue<unknown>> } {
   async function fetchSecret(path: string, version: number | undefined, options: HelperCallOptions = {}): Promise<SecretValue<unknown>> {
     const secret = await client.getSecret({ path, version }, callOptionsOf(options));
     return {
@@ -130,7 +136,7 @@ export function createSecretHelpers(
   }
 
   const cache = cacheOptions ? createReadCache((path, version) => fetchSecret(path, version), cacheOptions) : undefined;
-  const helpers: SecretHelpers = {
+  const helpers: Omit<SecretHelpers, "watch"> = {
     async get<T>(path: string, options: GetSecretOptions = {}) {
       const value = cache ? await cache.get(path, options.version, options.fresh) : await fetchSecret(path, options.version, options);
       return value as SecretValue<T>;

@@ -5,10 +5,11 @@ import { rotationCommands } from "./rotation.js";
 import { secretPolicyCommands } from "./secret-policies.js";
 import { secretsCommands } from "./secrets.js";
 import { webhookCommands } from "./webhooks.js";
+import { channelCommands } from "./channels.js";
 
 /** Every command of `scaivault`. */
 export const commands: GroupSpec = {
   name: "scaivault",
   summary: "ScaiVault from the command line: secrets, rotation policies, secret policies, webhooks.",
-  commands: [loginCommand, tokenCommand, secretsCommands, rotationCommands, secretPolicyCommands, webhookCommands, auditCommands],
+  commands: [loginCommand, tokenCommand, secretsCommands, rotationCommands, secretPolicyCommands, webhookCommands, channelCommands, auditCommands],
 };

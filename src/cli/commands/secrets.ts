@@ -219,6 +219,34 @@ export const secretsCommands: GroupSpec = {
       },
     },
     {
+      name: "watch",
+      summary: "Print changes of secrets as they happen (paths and versions, never values)",
+      options: {
+        prefix: { type: "string", value: "PREFIX", description: "Only paths starting with PREFIX, e.g. app/" },
+        cursor: { type: "string", value: "EVENT_ID", description: "Resume after this event id" },
+        count: { type: "string", value: "N", description: "Stop after N changes (default: run until interrupted)" },
+      },
+      details: "Reconnects and resumes by itself. With --json, one JSON object per line.",
+      async run(ctx) {
+        const count = intOption(ctx, "count");
+        if (count !== undefined && count < 1) throw new UsageError("--count must be at least 1");
+        let seen = 0;
+        for await (const change of (await ctx.client()).secrets.watch({ prefix: stringOption(ctx, "prefix"), cursor: stringOption(ctx, "cursor") })) {
+          const row = {
+            event_id: change.eventId,
+            event_type: change.eventType,
+            path: change.path,
+            version: change.version,
+            stage: change.stage,
+            created_at: change.createdAt?.toISOString() ?? null,
+          };
+          if (ctx.json) ctx.print(JSON.stringify(row));
+          else ctx.print(`${row.created_at ?? ""}  ${row.event_type.padEnd(18)}  ${row.path}  v${row.version}${row.stage ? ` (${row.stage})` : ""}  ${row.event_id}`);
+          if (count !== undefined && ++seen >= count) return;
+        }
+      },
+    },
+    {
       name: "expiring",
       summary: "List secrets that expire soon",
       options: { days: { type: "string", value: "N", description: "Window in days (default 30)" } },
