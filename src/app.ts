@@ -7,7 +7,9 @@ import { AuditService } from "../gen/scaivault/v1/audit_pb.js";
 import { createAuditHandler } from "./audit/audit-handler.js";
 import { createAuthInterceptor } from "./auth/auth-interceptor.js";
 import { resolveTokenKeys } from "./auth/dev-keys.js";
-import { createTenantDirectory } from "./auth/tenant-directory.js";
+import { createTenantDirectory, tenantChangeChannel } from "./auth/tenant-directory.js";
+import { TenantService } from "../gen/scaivault/v1/tenants_pb.js";
+import { createTenantsHandler } from "./tenants/tenants-handler.js";
 import { createTokenVerifier } from "./auth/token-verifier.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
@@ -29,6 +31,7 @@ import { createSecretsHandler } from "./secrets/secrets-handler.js";
 import { createSecretsService } from "./secrets/secrets-service.js";
 import { createSecretReadCache, secretChangeChannel } from "./secrets/secret-read-cache.js";
 import { createAuditWriter } from "./audit/audit-writer.js";
+import { createTextGuardInterceptor } from "./input/text-guard.js";
 import { createUniversalApp } from "./transport/universal-app.js";
 import { createWebhookDelivery } from "./webhooks/delivery-worker.js";
 import { createAllowList } from "./webhooks/ssrf-guard.js";
@@ -46,7 +49,12 @@ export interface ScaiVaultOptions {
 /** Opens the configured database: PostgreSQL when DATABASE_URL is set, else embedded PGlite in the data dir. */
 export async function openDatabase(config: Readonly<Config>, logger?: Logger): Promise<DatabaseHandle> {
   return config.databaseUrl
-    ? connectPostgres(config.databaseUrl, config.dbPoolSize, (err) => logger?.warn("idle database connection lost", { err: err.message }))
+    ? connectPostgres(
+        config.databaseUrl,
+        config.dbPoolSize,
+        (err) => logger?.warn("database connection lost", { err: err.message }),
+        config.dbConnectTimeoutMs,
+      )
     : connectEmbedded(config.dataDir);
 }
 
@@ -73,7 +81,9 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     clock,
     cacheSize: config.readPath.tokenCacheEntries,
   });
-  const directory = createTenantDirectory(db, clock);
+  // Partner membership comes from the tenant registry only; its trigger's notice reaches every replica.
+  const directory = createTenantDirectory(db);
+  const stopListeningTenants = await database.listen(tenantChangeChannel, (tenantId) => directory.forget(tenantId), () => directory.clear());
   const access = createAccessRecorder({ db, clock, logger, intervalMs: config.accessFlushMs });
   const rotation = createRotationLinks();
   const readCache = createSecretReadCache(config.readPath.secretCacheEntries);
@@ -138,7 +148,8 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     maxBodyBytes: config.maxBodyBytes,
     corsOrigins: config.corsOrigins,
     extraRoutes: createApiDocsRoutes({ services: () => app.services }),
-    interceptors: [createAuthInterceptor({ verifier, directory, db, clock, logger })],
+    // The text guard runs inside the auth interceptor, so a refused request is audited like any failed call.
+    interceptors: [createAuthInterceptor({ verifier, directory, db, clock, logger }), createTextGuardInterceptor()],
     ready: async () => {
       if (shuttingDown) return false;
       try {
@@ -154,6 +165,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       router.service(RotationService, createRotationHandler(rotationPolicies));
       router.service(SecretPolicyService, createSecretPoliciesHandler(secretPolicies));
       router.service(WebhookService, createWebhooksHandler(webhooks));
+      router.service(TenantService, createTenantsHandler({ db, clock, changed: (tenantId) => directory.forget(tenantId) }));
     },
   });
 
@@ -181,6 +193,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       await auditWriter.drain();
       logger.info("read audit group commit", auditWriter.stats());
       await stopListening();
+      await stopListeningTenants();
       await database.close();
     },
   };

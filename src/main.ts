@@ -16,7 +16,7 @@ async function main() {
   const logger = createLogger({ level: config.logLevel });
   const vault = await createScaiVault({ config, logger });
   const tls = config.tls ? { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) } : undefined;
-  const server = await startServer({ app: vault.app, port: config.port, host: config.host, tls, logger, shutdownTimeoutMs: config.shutdownTimeoutMs });
+  const server = await startServer({ app: vault.app, port: config.port, host: config.host, tls, logger, shutdownTimeoutMs: config.shutdownTimeoutMs, headersTimeoutMs: config.headersTimeoutMs });
   logger.info("scaivault listening", {
     port: server.port,
     database: vault.database.kind,

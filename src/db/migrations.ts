@@ -4,6 +4,8 @@ import * as m0001 from "./migrations/0001_initial.js";
 import * as m0002 from "./migrations/0002_rotation_warn_seconds.js";
 import * as m0003 from "./migrations/0003_webhooks.js";
 import * as m0004 from "./migrations/0004_secret_change_notify.js";
+import * as m0010 from "./migrations/0010_audit_client_request_id.js";
+import * as m0011 from "./migrations/0011_tenant_registry.js";
 
 /** The fixed list of migrations, in order. New ones are appended, never edited. */
 const migrations: Record<string, Migration> = {
@@ -11,6 +13,8 @@ const migrations: Record<string, Migration> = {
   "0002_rotation_warn_seconds": m0002,
   "0003_webhooks": m0003,
   "0004_secret_change_notify": m0004,
+  "0010_audit_client_request_id": m0010,
+  "0011_tenant_registry": m0011,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

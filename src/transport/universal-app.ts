@@ -8,7 +8,7 @@ import {
   type UniversalServerRequest,
   type UniversalServerResponse,
 } from "@connectrpc/connect/protocol";
-import { clientAddressKey, httpCodeHeader, requestIdHeader, requestIdKey } from "../auth/principal.js";
+import { clientAddressKey, clientRequestIdKey, httpCodeHeader, requestIdHeader, requestIdKey } from "../auth/principal.js";
 import type { Logger } from "../log.js";
 import { createCors } from "./cors.js";
 import { createErrorInterceptor } from "./error-interceptor.js";
@@ -17,6 +17,7 @@ import { addJsonNulls, hasJsonNulls } from "./json-nulls.js";
 import { jsonOptions } from "./json-options.js";
 import { createGrpcUnary } from "./grpc-unary.js";
 import { createReflectionRoutes } from "./reflection.js";
+import { checkConnectBinaryBody, rawPathProblem } from "./request-guards.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
 import { errorResponse, jsonResponse } from "./rest-response.js";
 import { createUnaryInvoker, type UnaryInvoker } from "./unary-invoker.js";
@@ -87,12 +88,16 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
   const isReady = async () => !draining.signal.aborted && (await ready().catch(() => false));
 
   async function dispatch(req: UniversalServerRequest): Promise<UniversalServerResponse> {
+    const pathProblem = rawPathProblem(req.url);
+    if (pathProblem) return errorResponse("invalid_path", pathProblem, req.contextValues!.get(requestIdKey));
     const url = new URL(req.url);
     const path = url.pathname;
     const rpc = rpcs.get(path);
     if (rpc) {
       if (grpcUnary.accepts(req, rpc.method)) return grpcUnary.handle(req, rpc.method);
-      return withJsonNulls(rpc, await rpc(req));
+      const checked = await checkConnectBinaryBody(req, rpc.method, maxBodyBytes);
+      if ("res" in checked) return checked.res;
+      return withJsonNulls(rpc, await rpc(checked.req));
     }
     if (req.method === "GET" && path === "/healthz") return jsonResponse(200, { status: "ok" });
     if (req.method === "GET" && path === "/readyz") {
@@ -104,11 +109,14 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
   }
 
   async function handle(req: UniversalServerRequest): Promise<UniversalServerResponse> {
+    // The audited and returned id is always our own: a client choosing it could make two calls share
+    // one. What the client sent is kept beside it, for correlation.
+    const requestId = crypto.randomUUID();
     const given = req.header.get(requestIdHeader);
-    const requestId = given && saneRequestId.test(given) ? given : crypto.randomUUID();
     // Not spread when it has context values already: a spread would read (and so create) the lazy abort signal.
     if (!req.contextValues) req = { ...req, contextValues: createContextValues() };
     req.contextValues!.set(requestIdKey, requestId);
+    if (given && saneRequestId.test(given)) req.contextValues!.set(clientRequestIdKey, given);
     let res: UniversalServerResponse;
     try {
       res = cors.preflight(req) ?? (await dispatch(req));

@@ -3,7 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { RotationService } from "../../gen/scaivault/v1/rotation_pb.js";
 import { SecretsService, SecretSchema, type Secret } from "../../gen/scaivault/v1/secrets_pb.js";
-import { clientAddressKey, httpCodeHeader, requestIdKey, targetTenantHeader } from "../../src/auth/principal.js";
+import { clientAddressKey, clientRequestIdKey, httpCodeHeader, requestIdKey, targetTenantHeader } from "../../src/auth/principal.js";
 import { ScaiVaultError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
 import { startServer, type RunningServer } from "../../src/transport/node-server.js";
@@ -15,6 +15,7 @@ export interface SeenCall {
   tenant: string | null;
   authorization: string | null;
   requestId: string;
+  clientRequestId?: string;
   clientAddress: string | undefined;
   /** The request message of a unary call, as the handler receives it. */
   message: unknown;
@@ -106,6 +107,7 @@ export function createTestApp(options: { maxBodyBytes?: number } = {}) {
       tenant: req.header.get(targetTenantHeader),
       authorization: req.header.get("authorization"),
       requestId: req.contextValues.get(requestIdKey),
+      clientRequestId: req.contextValues.get(clientRequestIdKey),
       clientAddress: req.contextValues.get(clientAddressKey),
       message: req.stream ? undefined : req.message,
     });

@@ -14,6 +14,7 @@ const serviceCodes = {
   rotation_policy_not_found: 404,
   secret_policy_not_found: 404,
   webhook_not_found: 404,
+  tenant_not_found: 404,
   method_not_allowed: 405,
   secret_exists: 409,
   name_conflict: 409,

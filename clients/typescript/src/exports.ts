@@ -21,4 +21,5 @@ export * from "./gen/scaivault/v1/common_pb.js";
 export * from "./gen/scaivault/v1/rotation_pb.js";
 export * from "./gen/scaivault/v1/secret_policies_pb.js";
 export * from "./gen/scaivault/v1/secrets_pb.js";
+export * from "./gen/scaivault/v1/tenants_pb.js";
 export * from "./gen/scaivault/v1/webhooks_pb.js";
