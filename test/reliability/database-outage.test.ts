@@ -37,17 +37,23 @@ async function startService(databaseUrl: string, dataDir: string): Promise<{ chi
       SCAIVAULT_SCHEDULER_TICK: "1s",
       SCAIVAULT_WEBHOOK_POLL: "1s",
       SCAIVAULT_DB_CONNECT_TIMEOUT: "2s",
-      SCAIVAULT_LOG_LEVEL: "warn",
+      SCAIVAULT_LOG_LEVEL: "info", // the "listening" line carries the port
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const port = await new Promise<number>((resolve, reject) => {
     let buffered = "";
+    let listening = false;
     child.stdout!.on("data", (chunk: Buffer) => {
-      buffered += chunk.toString();
       output.push(chunk.toString());
-      const match = /"msg":"scaivault listening".*?"port":(\d+)/.exec(buffered) ?? /"port":(\d+).*?"msg":"scaivault listening"/.exec(buffered);
-      if (match) resolve(Number(match[1]));
+      if (output.length > 200) output.shift(); // one line per call: keep the last ones for a failure report
+      if (listening) return;
+      buffered += chunk.toString();
+      const line = buffered.split("\n").find((l) => l.includes('"msg":"scaivault listening"'));
+      if (line) {
+        listening = true;
+        resolve(JSON.parse(line).port);
+      }
     });
     child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
     child.once("exit", (code) => reject(new Error(`service exited (${code}) before listening: ${output.join("")}`)));
