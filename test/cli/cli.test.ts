@@ -129,6 +129,18 @@ describe("scaivault CLI against a live server", () => {
     expect([webhooks.code, JSON.parse(webhooks.stdout)]).toEqual([0, []]);
     expect((await scaivault(["rotation", "policies", "show", "rot_nope"])).code).toBe(2);
   });
+
+  it("manages the tenant registry with an operator token", async () => {
+    const operator = await tv.token({ tenantId: "ops", scopes: ["platform:admin"] });
+    const env = { SCAIVAULT_URL: tv.baseUrl, SCAIVAULT_TOKEN: operator };
+    const put = await scaivault(["tenants", "put", "cli-tenant", "--partner", "cli-partner", "--name", "CLI", "--json"], { env });
+    expect(put.stderr).toBe("");
+    expect(JSON.parse(put.stdout)).toMatchObject({ tenant_id: "cli-tenant", partner_id: "cli-partner", display_name: "CLI" });
+    const list = await scaivault(["tenants", "list", "--partner", "cli-partner", "--json"], { env });
+    expect(JSON.parse(list.stdout).map((t: any) => t.tenant_id)).toEqual(["cli-tenant"]);
+    expect((await scaivault(["tenants", "delete", "cli-tenant"], { env })).code).toBe(0);
+    expect((await scaivault(["tenants", "show", "cli-tenant"], { env })).code).toBe(2);
+  });
 });
 
 /** Every command (not group) of the tree, with its words. */
