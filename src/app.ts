@@ -15,7 +15,9 @@ import { createNotificationWorker } from "./notifications/notification-worker.js
 import { createAuditHandler } from "./audit/audit-handler.js";
 import { createAuthInterceptor } from "./auth/auth-interceptor.js";
 import { resolveTokenKeys } from "./auth/dev-keys.js";
-import { createTenantDirectory } from "./auth/tenant-directory.js";
+import { createTenantDirectory, tenantChangeChannel } from "./auth/tenant-directory.js";
+import { TenantService } from "../gen/scaivault/v1/tenants_pb.js";
+import { createTenantsHandler } from "./tenants/tenants-handler.js";
 import { createTokenVerifier } from "./auth/token-verifier.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
@@ -37,6 +39,7 @@ import { createSecretsHandler } from "./secrets/secrets-handler.js";
 import { createSecretsService } from "./secrets/secrets-service.js";
 import { createSecretReadCache, secretChangeChannel } from "./secrets/secret-read-cache.js";
 import { createAuditWriter } from "./audit/audit-writer.js";
+import { createTextGuardInterceptor } from "./input/text-guard.js";
 import { createUniversalApp } from "./transport/universal-app.js";
 import { createWebhookDelivery } from "./webhooks/delivery-worker.js";
 import { createAllowList } from "./webhooks/ssrf-guard.js";
@@ -57,7 +60,12 @@ export interface ScaiVaultOptions {
 /** Opens the configured database: PostgreSQL when DATABASE_URL is set, else embedded PGlite in the data dir. */
 export async function openDatabase(config: Readonly<Config>, logger?: Logger): Promise<DatabaseHandle> {
   return config.databaseUrl
-    ? connectPostgres(config.databaseUrl, config.dbPoolSize, (err) => logger?.warn("idle database connection lost", { err: err.message }))
+    ? connectPostgres(
+        config.databaseUrl,
+        config.dbPoolSize,
+        (err) => logger?.warn("database connection lost", { err: err.message }),
+        config.dbConnectTimeoutMs,
+      )
     : connectEmbedded(config.dataDir);
 }
 
@@ -84,7 +92,9 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     clock,
     cacheSize: config.readPath.tokenCacheEntries,
   });
-  const directory = createTenantDirectory(db, clock);
+  // Partner membership comes from the tenant registry only; its trigger's notice reaches every replica.
+  const directory = createTenantDirectory(db);
+  const stopListeningTenants = await database.listen(tenantChangeChannel, (tenantId) => directory.forget(tenantId), () => directory.clear());
   const access = createAccessRecorder({ db, clock, logger, intervalMs: config.accessFlushMs });
   const rotation = createRotationLinks();
   const readCache = createSecretReadCache(config.readPath.secretCacheEntries);
@@ -186,7 +196,8 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     // Open watch streams end when the replica drains, so clients reconnect elsewhere and shutdown is not held up.
     onDrain: () => void watchHub.close(),
     extraRoutes: createApiDocsRoutes({ services: () => app.services }),
-    interceptors: [createAuthInterceptor({ verifier, directory, db, clock, logger })],
+    // The text guard runs inside the auth interceptor, so a refused request is audited like any failed call.
+    interceptors: [createAuthInterceptor({ verifier, directory, db, clock, logger }), createTextGuardInterceptor()],
     ready: async () => {
       if (shuttingDown) return false;
       try {
@@ -204,6 +215,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       router.service(WebhookService, createWebhooksHandler(webhooks));
       router.service(WatchService, createWatchHandler(watch));
       router.service(NotificationChannelService, createNotificationChannelsHandler(notificationChannels));
+      router.service(TenantService, createTenantsHandler({ db, clock, changed: (tenantId) => directory.forget(tenantId) }));
     },
   });
 
@@ -236,6 +248,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       await auditWriter.drain();
       logger.info("read audit group commit", auditWriter.stats());
       await stopListening();
+      await stopListeningTenants();
       await database.close();
     },
   };

@@ -28,6 +28,10 @@ export interface Config {
   /** Longest a unary call may run on any protocol; a client's longer or missing deadline is cut to it. */
   maxCallMs: number;
   dbPoolSize: number;
+  /** How long getting a PostgreSQL connection may take before a call fails as unavailable. */
+  dbConnectTimeoutMs: number;
+  /** How long a client may take to send a request's headers (slow clients are cut). */
+  headersTimeoutMs: number;
   corsOrigins: string[];
   readPath: {
     /** Secrets whose ciphertext rows each replica keeps for reads (0: every read goes to the database). */
@@ -93,6 +97,8 @@ export const settings = [
   ["SCAIVAULT_MAX_CALL_DURATION", "5m", "Longest a unary call may run (1s to 24h); longer or missing client deadlines are cut to it"],
   ["SCAIVAULT_CORS_ORIGINS", "", "Comma list of browser origins allowed to call across origins (* for any)"],
   ["SCAIVAULT_DB_POOL_SIZE", "10", "PostgreSQL connections per replica"],
+  ["SCAIVAULT_DB_CONNECT_TIMEOUT", "5s", "How long getting a PostgreSQL connection may take before a call answers unavailable (503)"],
+  ["SCAIVAULT_HEADERS_TIMEOUT", "10s", "How long a client may take to send a request's headers before the connection is cut"],
   ["SCAIVAULT_SECRET_CACHE_ENTRIES", "10000", "Secrets whose encrypted rows a replica keeps for reads (0 turns the cache off)"],
   ["SCAIVAULT_TOKEN_CACHE_ENTRIES", "10000", "Verified tokens remembered until they expire (0 turns the cache off)"],
   ["SCAIVAULT_AUDIT_BATCH_MAX", "500", "Most read audit entries one group-commit INSERT carries (1: each read writes its own)"],
@@ -208,6 +214,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     shutdownTimeoutMs: seconds("SCAIVAULT_SHUTDOWN_TIMEOUT") * 1000,
     maxCallMs: maxCallSeconds * 1000,
     dbPoolSize: int("SCAIVAULT_DB_POOL_SIZE", 1, 1000),
+    dbConnectTimeoutMs: seconds("SCAIVAULT_DB_CONNECT_TIMEOUT") * 1000,
+    headersTimeoutMs: seconds("SCAIVAULT_HEADERS_TIMEOUT") * 1000,
     corsOrigins,
     readPath: {
       secretCacheEntries: int("SCAIVAULT_SECRET_CACHE_ENTRIES", 0, 10_000_000),

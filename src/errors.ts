@@ -16,6 +16,7 @@ export const errorCodes = {
   secret_policy_not_found: { http: 404, grpc: Code.NotFound },
   webhook_not_found: { http: 404, grpc: Code.NotFound },
   notification_channel_not_found: { http: 404, grpc: Code.NotFound },
+  tenant_not_found: { http: 404, grpc: Code.NotFound },
   method_not_allowed: { http: 405, grpc: Code.Unimplemented },
   secret_exists: { http: 409, grpc: Code.AlreadyExists },
   name_conflict: { http: 409, grpc: Code.AlreadyExists },

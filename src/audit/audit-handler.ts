@@ -38,6 +38,7 @@ export function createAuditHandler(db: Db): ServiceImpl<typeof AuditService> {
             version: r.version ?? undefined,
             outcome: r.outcome,
             clientAddress: r.client_address ?? undefined,
+            clientRequestId: r.client_request_id ?? undefined,
           }),
         ),
         cursor: page.cursor,

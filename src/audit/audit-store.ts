@@ -5,6 +5,8 @@ import type { Executor } from "../db/database.js";
 export interface AuditEntry {
   time: Date;
   requestId: string;
+  /** The `x-request-id` the client sent, if any. */
+  clientRequestId?: string;
   actor: string;
   actingTenant: string;
   targetTenant: string;
@@ -17,19 +19,21 @@ export interface AuditEntry {
 
 /**
  * Appends entries; callers pass their transaction so the entry commits with the change it records.
- * One statement of ten array parameters however many entries there are: a batch of the read
+ * One statement of eleven array parameters however many entries there are: a batch of the read
  * path's group commit costs PostgreSQL one short parse, not a VALUES list of hundreds of parameters.
  */
 export async function appendAuditEntries(exec: Executor, entries: AuditEntry[]): Promise<void> {
   if (entries.length === 0) return;
   const column = <T>(pick: (e: AuditEntry) => T) => entries.map(pick);
+  // A failed call is audited with the path it named, which may hold a NUL that PostgreSQL's text refuses.
+  const storable = (text: string | undefined) => (text?.includes("\0") ? text.replaceAll("\0", "\uFFFD") : text);
   await sql`
-    insert into audit_events (time, request_id, actor, acting_tenant, target_tenant, action, path, version, outcome, client_address)
+    insert into audit_events (time, request_id, actor, acting_tenant, target_tenant, action, path, version, outcome, client_address, client_request_id)
     select * from unnest(
       ${column((e) => e.time.toISOString())}::timestamptz[], ${column((e) => e.requestId)}::text[], ${column((e) => e.actor)}::text[],
       ${column((e) => e.actingTenant)}::text[], ${column((e) => e.targetTenant)}::text[], ${column((e) => e.action)}::text[],
-      ${column((e) => e.path ?? null)}::text[], ${column((e) => e.version ?? null)}::integer[], ${column((e) => e.outcome)}::text[],
-      ${column((e) => e.clientAddress ?? null)}::text[]
+      ${column((e) => storable(e.path) ?? null)}::text[], ${column((e) => e.version ?? null)}::integer[], ${column((e) => e.outcome)}::text[],
+      ${column((e) => e.clientAddress ?? null)}::text[], ${column((e) => e.clientRequestId ?? null)}::text[]
     )`.execute(exec);
 }
 

@@ -1,4 +1,5 @@
 import type { Db } from "../db/database.js";
+import { contractErrorOfDatabase } from "../db/database-errors.js";
 import type { Logger } from "../log.js";
 import { appendAuditEntries, type AuditEntry } from "./audit-store.js";
 
@@ -37,7 +38,21 @@ export function createAuditWriter(deps: { db: Db; logger: Logger; maxBatch?: num
         for (const b of batch) b.resolve();
       } catch (err) {
         deps.logger.error("audit write failed", { entries: batch.length, err });
-        for (const b of batch) b.reject(err);
+        // One entry the database refuses must not fail the other reads of the batch (they may be
+        // other tenants'): write each on its own, so only the bad one's call fails. When the
+        // database is down every entry would fail the same way, so that is not retried.
+        if (batch.length === 1 || contractErrorOfDatabase(err)?.code === "unavailable") {
+          for (const b of batch) b.reject(err);
+          continue;
+        }
+        await Promise.all(
+          batch.map((b) =>
+            appendAuditEntries(deps.db, [b.entry]).then(b.resolve, (entryErr: unknown) => {
+              deps.logger.error("audit write of one entry failed", { requestId: b.entry.requestId, err: entryErr });
+              b.reject(entryErr);
+            }),
+          ),
+        );
       }
     }
     running = undefined;

@@ -8,6 +8,7 @@ export function auditEntryOf(call: CallContext, now: Date, outcome: string, targ
   return {
     time: now,
     requestId: call.requestId,
+    clientRequestId: call.clientRequestId,
     actor: call.principal.subject,
     actingTenant: call.principal.tenantId,
     targetTenant: call.tenantId,

@@ -10,6 +10,7 @@ import type { Logger } from "../log.js";
 import {
   callContextKey,
   clientAddressKey,
+  clientRequestIdKey,
   hasScope,
   requestIdKey,
   targetTenantHeader,
@@ -64,6 +65,7 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
       principal: anonymous,
       tenantId: "",
       requestId,
+      clientRequestId: req.contextValues.get(clientRequestIdKey),
       clientAddress,
       action: req.method.name,
       audited: false,
@@ -74,7 +76,6 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
       if (!match) throw new ScaiVaultError("unauthenticated", "missing bearer token");
       call.principal = await verifier.verify(match[1]!);
       call.tenantId = call.principal.tenantId;
-      await directory.learn(call.principal);
 
       const target = req.header.get(targetTenantHeader);
       if (target && target !== call.principal.tenantId) {

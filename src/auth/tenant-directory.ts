@@ -1,36 +1,46 @@
 import type { Db } from "../db/database.js";
-import type { Clock } from "../clock.js";
-import type { Principal } from "./principal.js";
+import { partnerOfTenant } from "../tenants/tenants-store.js";
+
+/** The channel the registry's trigger notifies with a tenant id whenever that tenant's registration changes. */
+export const tenantChangeChannel = "scaivault_tenant_changed";
 
 /**
- * Which tenants belong to which partner. The only authority is the identity provider: a tenant's own
- * verified token saying `partner_id`. The directory records that, so a partner admin may act on the
- * tenants of their partner (and on no other).
+ * Which partner a tenant belongs to, as the tenant registry says (operators manage it; tokens never
+ * change it). Answers are cached per replica and dropped on the registry's NOTIFY, so every replica
+ * honours a change as soon as the notice arrives; `clear` runs when notices may have been missed.
  */
 export interface TenantDirectory {
-  learn(principal: Principal): Promise<void>;
   partnerOf(tenantId: string): Promise<string | undefined>;
+  /** Drops one tenant's cached answer (its registration changed). */
+  forget(tenantId: string): void;
+  /** Drops every cached answer. */
+  clear(): void;
 }
 
-/** Creates the directory over the tenant_partners table, with an in-process cache. */
-export function createTenantDirectory(db: Db, clock: Clock): TenantDirectory {
-  const known = new Map<string, string>();
+/** Creates the directory over the registry, caching up to `maxEntries` answers (unregistered included). */
+export function createTenantDirectory(db: Db, maxEntries = 10_000): TenantDirectory {
+  const known = new Map<string, string | null>();
+  // A lookup that started before a change must not cache what it read: each change bumps the generation.
+  let generation = 0;
   return {
-    async learn(principal) {
-      if (!principal.partnerId || known.get(principal.tenantId) === principal.partnerId) return;
-      await db
-        .insertInto("tenant_partners")
-        .values({ tenant_id: principal.tenantId, partner_id: principal.partnerId, seen_at: clock.now() })
-        .onConflict((oc) => oc.column("tenant_id").doUpdateSet({ partner_id: principal.partnerId!, seen_at: clock.now() }))
-        .execute();
-      known.set(principal.tenantId, principal.partnerId);
-    },
     async partnerOf(tenantId) {
       const cached = known.get(tenantId);
-      if (cached) return cached;
-      const row = await db.selectFrom("tenant_partners").select("partner_id").where("tenant_id", "=", tenantId).executeTakeFirst();
-      if (row) known.set(tenantId, row.partner_id);
-      return row?.partner_id;
+      if (cached !== undefined) return cached ?? undefined;
+      const started = generation;
+      const partner = await partnerOfTenant(db, tenantId);
+      if (started === generation && maxEntries > 0) {
+        if (known.size >= maxEntries) known.delete(known.keys().next().value!);
+        known.set(tenantId, partner ?? null);
+      }
+      return partner;
+    },
+    forget(tenantId) {
+      generation++;
+      known.delete(tenantId);
+    },
+    clear() {
+      generation++;
+      known.clear();
     },
   };
 }

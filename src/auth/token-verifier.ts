@@ -64,6 +64,10 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
       } catch (err) {
         throw unauthenticated(describeJoseError(err), err);
       }
+      // jose checks iat only against a maximum age; a token minted in the future is forged or from a broken clock.
+      if (typeof payload.iat === "number" && payload.iat * 1000 > options.clock.now().getTime() + options.clockSkewSeconds * 1000) {
+        throw unauthenticated("token claim iat is in the future");
+      }
       const principal = principalFromClaims(payload);
       if (cacheSize > 0) {
         if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
@@ -102,8 +106,20 @@ async function resolveKey(keys: TokenKeySource): Promise<{ key: unknown; algorit
   throw new Error("no token verification key configured");
 }
 
-/** Reads the contract's claims (`sub`, `tenant_id`, `scope`/`scp`, `partner_id`, `roles`) into a principal. */
+/** Control characters (C0, DEL, C1) and unpaired surrogates: never part of an identifier we store. */
+const unstorable = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const MAX_SUBJECT_LENGTH = 256;
+
+/**
+ * Reads the contract's claims (`sub`, `tenant_id`, `scope`/`scp`, `partner_id`, `roles`) into a principal.
+ * The claims that become stored text (actor, tenants, partner) are checked here, at verification, so a
+ * token that verifies can never carry a value the audit log refuses (one bad entry would fail a whole
+ * group commit of other tenants' reads).
+ */
 export function principalFromClaims(claims: JWTPayload): Principal {
+  if (claims.sub !== undefined && (typeof claims.sub !== "string" || claims.sub.length > MAX_SUBJECT_LENGTH || unstorable.test(claims.sub))) {
+    throw unauthenticated("token has an invalid sub claim");
+  }
   const tenantId = claims["tenant_id"];
   if (typeof tenantId !== "string" || !/^[A-Za-z0-9._-]{1,128}$/.test(tenantId)) {
     throw unauthenticated("token has no valid tenant_id claim");

@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, type Transaction } from "kysely";
 import pg from "pg";
 import type { Database } from "./schema.js";
+import { prepareDataDir, restrictDataDirModes } from "./data-dir.js";
 import { createPGliteDialect } from "./pglite-dialect.js";
 
 export type Db = Kysely<Database>;
@@ -23,11 +24,17 @@ export interface DatabaseHandle {
 const INT8 = 20;
 const DATE = 1082;
 
-/** Connects to PostgreSQL through `pg`. */
-export function connectPostgres(url: string, poolSize = 10, onIdleError?: (err: Error) => void): DatabaseHandle {
+/**
+ * Connects to PostgreSQL through `pg`. `onIdleError` hears of connections lost while idle or in
+ * use (restart, failover; the pool replaces them); `connectTimeoutMs` bounds getting a connection
+ * (connecting, or waiting for a free one), after which the call fails as unavailable.
+ */
+export function connectPostgres(url: string, poolSize = 10, onIdleError?: (err: Error) => void, connectTimeoutMs = 5_000): DatabaseHandle {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
+    // A database that does not answer must not hold calls past their deadline: they fail as unavailable.
+    connectionTimeoutMillis: connectTimeoutMs,
     types: {
       getTypeParser: ((oid: number, format?: string) => {
         if (oid === INT8) return (v: string) => Number(v);
@@ -39,6 +46,10 @@ export function connectPostgres(url: string, poolSize = 10, onIdleError?: (err: 
   // An idle connection dropped by the server (restart, failover) must not crash the process;
   // the pool replaces it on the next checkout.
   pool.on("error", (err) => onIdleError?.(err));
+  // pg-pool listens for errors only while a client is idle; one checked out when the server goes
+  // away (57P01 on restart, ECONNRESET) would emit 'error' with no listener and end the process.
+  // The query in flight fails on its own and the pool drops the client on release.
+  pool.on("connect", (client) => client.on("error", (err) => onIdleError?.(err)));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const listeners = new Set<() => Promise<void>>();
   const listen: Listen = async (channel, onNotice, onReset) => {
@@ -60,12 +71,23 @@ export function connectPostgres(url: string, poolSize = 10, onIdleError?: (err: 
   };
 }
 
+/** How often the embedded data directory's new files are made private (PGlite creates them 0666). */
+const dataDirModeSweepMs = 60_000;
+
 /** Opens the embedded PGlite database, persistent in `dataDir` (or in memory for `memory://`). */
 export async function connectEmbedded(dataDir: string): Promise<DatabaseHandle> {
+  const onDisk = !dataDir.includes("://");
+  if (onDisk) await prepareDataDir(dataDir);
   const { PGlite, types } = await import("@electric-sql/pglite");
   const pglite = await PGlite.create(dataDir, {
     parsers: { [types.INT8]: (v: string) => Number(v), [types.DATE]: (v: string) => v },
   });
+  let sweep: NodeJS.Timeout | undefined;
+  if (onDisk) {
+    await restrictDataDirModes(dataDir);
+    sweep = setInterval(() => void restrictDataDirModes(dataDir).catch(() => {}), dataDirModeSweepMs);
+    sweep.unref();
+  }
   const db = new Kysely<Database>({ dialect: createPGliteDialect(pglite) });
   return {
     db,
@@ -76,8 +98,10 @@ export async function connectEmbedded(dataDir: string): Promise<DatabaseHandle> 
       return async () => unsubscribe();
     },
     close: async () => {
+      clearInterval(sweep);
       await db.destroy();
       await pglite.close();
+      if (onDisk) await restrictDataDirModes(dataDir);
     },
   };
 }
@@ -131,7 +155,7 @@ async function listenOnDedicatedClient(
     onReset();
     c.removeAllListeners();
     void c.end().catch(() => {});
-    const next = Math.min(delayMs * 2, 10_000);
+    const next = Math.min(delayMs * 2, 2_000); // back within seconds of the database returning
     clearTimeout(retry);
     retry = setTimeout(() => void connect(next).catch(() => {}), delayMs);
     retry.unref();

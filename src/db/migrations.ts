@@ -6,6 +6,8 @@ import * as m0003 from "./migrations/0003_webhooks.js";
 import * as m0004 from "./migrations/0004_secret_change_notify.js";
 import * as m0030 from "./migrations/0030_rotation_schedules.js";
 import * as m0040 from "./migrations/0040_watch_and_notification_channels.js";
+import * as m0010 from "./migrations/0010_audit_client_request_id.js";
+import * as m0011 from "./migrations/0011_tenant_registry.js";
 
 /** The fixed list of migrations, in order. New ones are appended, never edited. */
 const migrations: Record<string, Migration> = {
@@ -15,6 +17,8 @@ const migrations: Record<string, Migration> = {
   "0004_secret_change_notify": m0004,
   "0030_rotation_schedules": m0030,
   "0040_watch_and_notification_channels": m0040,
+  "0010_audit_client_request_id": m0010,
+  "0011_tenant_registry": m0011,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

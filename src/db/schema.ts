@@ -73,6 +73,17 @@ export interface AuditEventsTable {
   version: number | null;
   outcome: string;
   client_address: string | null;
+  /** The `x-request-id` the client sent, kept for correlation; `request_id` is always the service's own. */
+  client_request_id: Generated<string | null>;
+}
+
+/** The tenant registry: which partner a tenant belongs to, managed by operators. */
+export interface TenantsTable {
+  tenant_id: string;
+  partner_id: string;
+  display_name: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
 }
 
 /** Rotation policies. */
@@ -277,6 +288,7 @@ export interface Database {
   secret_access_daily: SecretAccessDailyTable;
   audit_events: AuditEventsTable;
   tenant_partners: TenantPartnersTable;
+  tenants: TenantsTable;
   rotation_policies: RotationPoliciesTable;
   rotation_assignments: RotationAssignmentsTable;
   rotation_history: RotationHistoryTable;

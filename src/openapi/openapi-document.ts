@@ -246,7 +246,7 @@ export function createOpenApiDocument(options: OpenApiOptions): Json {
           scheme: "bearer",
           bearerFormat: "JWT",
           description:
-            "A JWT with the claims `sub`, `tenant_id`, `scope` (space separated) or `scp` (array), optionally `partner_id` and `roles: [\"partner_admin\"]`. Scopes: `secrets:read`, `secrets:write`, `secrets:delete`, `secrets:rotate`, `audit:read`, `admin`.",
+            "A JWT with the claims `sub`, `tenant_id`, `scope` (space separated) or `scp` (array), optionally `partner_id` and `roles: [\"partner_admin\"]`. Scopes: `secrets:read`, `secrets:write`, `secrets:delete`, `secrets:rotate`, `audit:read`, `admin`; operators of the tenant registry hold `platform:admin`.",
         },
       },
       responses: {

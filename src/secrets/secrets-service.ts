@@ -135,6 +135,8 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     const secretType = validateSecretType(input.secretType);
     const opts = input.options ?? {};
     const maxVersions = validateMaxVersions(opts.maxVersions);
+    // Versions start at 1 and 0 means "create only": a negative expectation can never be met and is a mistake.
+    if (opts.cas !== undefined && opts.cas < 0) throw new ScaiVaultError("invalid_request", "options.cas must be 0 or a version number");
     const now = clock.now();
     const expiresAt = resolveExpiry(opts, now);
     validateMetadata(input.metadata);

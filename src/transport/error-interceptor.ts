@@ -1,6 +1,7 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { requestIdKey } from "../auth/principal.js";
+import { clientRequestIdKey, requestIdKey } from "../auth/principal.js";
+import { contractErrorOfDatabase } from "../db/database-errors.js";
 import { contractCodeOf, ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { contractErrorOf } from "./error-answers.js";
@@ -12,7 +13,12 @@ import { contractErrorOf } from "./error-answers.js";
  */
 export function createErrorInterceptor(logger: Logger): Interceptor {
   return (next) => async (req) => {
-    const context = { requestId: req.contextValues.get(requestIdKey), procedure: `${req.service.typeName}/${req.method.name}` };
+    const clientRequestId = req.contextValues.get(clientRequestIdKey);
+    const context = {
+      requestId: req.contextValues.get(requestIdKey),
+      ...(clientRequestId ? { clientRequestId } : {}),
+      procedure: `${req.service.typeName}/${req.method.name}`,
+    };
     const started = performance.now();
     try {
       const res = await next(req);
@@ -36,9 +42,13 @@ async function* translateErrors<T>(messages: AsyncIterable<T>, logger: Logger, c
   }
 }
 
-type LogContext = { requestId: string; procedure: string };
+type LogContext = { requestId: string; clientRequestId?: string; procedure: string };
 
 function contractError(err: unknown, logger: Logger, context: LogContext): ConnectError {
+  // An unreachable database is `unavailable` and input PostgreSQL refuses is `invalid_request`, never `internal`.
+  if (!(err instanceof ScaiVaultError && err.code !== "internal") && !(err instanceof ConnectError)) {
+    err = contractErrorOfDatabase(err) ?? err;
+  }
   const error = contractErrorOf(err, context.requestId);
   const { code } = contractCodeOf(error);
   const cause = err instanceof ScaiVaultError ? (err.cause ?? err) : err;

@@ -16,6 +16,8 @@ export interface ServerOptions {
   logger: Logger;
   /** How long `close()` lets calls in flight finish before cutting connections (default 10 s). */
   shutdownTimeoutMs?: number;
+  /** How long an HTTP/1.1 client may take to send a request's headers before the connection is cut (default 10 s). */
+  headersTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -95,10 +97,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (closing) session.close();
   };
 
+  // A client that sends its headers a byte at a time would hold a connection for Node's default
+  // minute; the check runs at a fifth of the timeout so a slow client is cut soon after it.
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const h1Options = {
+    headersTimeout,
+    requestTimeout: Math.max(300_000, headersTimeout),
+    connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(headersTimeout / 5))),
+  };
   let listener: net.Server;
   let innerServers: net.Server[] = [];
   if (options.tls) {
-    const server = http2.createSecureServer({ cert: options.tls.cert, key: options.tls.key, allowHTTP1: true }, onRequest);
+    const server = http2.createSecureServer({ cert: options.tls.cert, key: options.tls.key, allowHTTP1: true, ...h1Options }, onRequest);
     server.on("connection", trackConnection);
     server.on("secureConnection", (socket: net.Socket & { alpnProtocol?: string | false }) => {
       if (socket.alpnProtocol !== "h2") trackH1Connection(socket);
@@ -106,7 +116,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     server.on("session", trackSession);
     listener = server;
   } else {
-    const h1 = http.createServer(onRequest);
+    const h1 = http.createServer(h1Options, onRequest);
     const h2 = http2.createServer(onRequest);
     h2.on("session", trackSession);
     innerServers = [h1, h2];

@@ -7,6 +7,7 @@ import type { Logger } from "../log.js";
 import { mergeQueryParams, setPathVariable } from "./http-params.js";
 import { jsonOptions } from "./json-options.js";
 import { addJsonNulls } from "./json-nulls.js";
+import { prefixTenantOf } from "./request-guards.js";
 import { requestFromJson } from "./request-json.js";
 import { restErrorAnswer } from "./error-answers.js";
 import { jsonResponse } from "./rest-response.js";
@@ -58,7 +59,7 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
       const tenant = tenantPrefix.exec(rawPath);
       if (tenant) {
         header = new Headers(header);
-        header.set(targetTenantHeader, decodeURIComponent(tenant[1]!));
+        header.set(targetTenantHeader, prefixTenantOf(tenant[1]!));
         rawPath = "/v1" + tenant[2]!;
       }
 

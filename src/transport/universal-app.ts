@@ -11,7 +11,7 @@ import {
 import { parseTimeout } from "@connectrpc/connect/protocol-grpc";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { file_google_rpc_status } from "../../gen/google/rpc/status_pb.js";
-import { clientAddressKey, httpCodeHeader, requestIdHeader, requestIdKey } from "../auth/principal.js";
+import { clientAddressKey, clientRequestIdKey, httpCodeHeader, requestIdHeader, requestIdKey } from "../auth/principal.js";
 import { ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { createCors } from "./cors.js";
@@ -23,6 +23,7 @@ import { addJsonNulls, hasJsonNulls } from "./json-nulls.js";
 import { jsonOptions } from "./json-options.js";
 import { createGrpcUnary } from "./grpc-unary.js";
 import { createReflectionRoutes } from "./reflection.js";
+import { checkConnectBinaryBody, rawPathProblem } from "./request-guards.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
 import { jsonResponse } from "./rest-response.js";
 import { createStreamInvoker, type StreamInvoker } from "./stream-invoker.js";
@@ -109,13 +110,17 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
   const isReady = async () => !draining.signal.aborted && (await ready().catch(() => false));
 
   async function dispatch(req: UniversalServerRequest): Promise<UniversalServerResponse> {
+    const pathProblem = rawPathProblem(req.url);
+    if (pathProblem) return errorAnswer(req, new ScaiVaultError("invalid_path", pathProblem), req.contextValues!.get(requestIdKey));
     const url = new URL(req.url);
     const path = url.pathname;
     const rpc = rpcs.get(path);
     if (rpc) {
       if (grpcUnary.accepts(req, rpc.method)) return grpcUnary.handle(req, rpc.method);
       if (maxTimeoutMs !== undefined && rpc.method.methodKind === "unary") capTimeoutHeader(req.header, maxTimeoutMs);
-      return withJsonNulls(rpc, await rpc(req));
+      const checked = await checkConnectBinaryBody(req, rpc.method, maxBodyBytes);
+      if ("res" in checked) return checked.res;
+      return withJsonNulls(rpc, await rpc(checked.req));
     }
     const requestId = req.contextValues?.get(requestIdKey) ?? "";
     // gRPC clients read only grpc-status; an HTTP 404 reaches them as a protocol error.
@@ -130,11 +135,14 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
   }
 
   async function handle(req: UniversalServerRequest): Promise<UniversalServerResponse> {
+    // The audited and returned id is always our own: a client choosing it could make two calls share
+    // one. What the client sent is kept beside it, for correlation.
+    const requestId = crypto.randomUUID();
     const given = req.header.get(requestIdHeader);
-    const requestId = given && saneRequestId.test(given) ? given : crypto.randomUUID();
     // Not spread when it has context values already: a spread would read (and so create) the lazy abort signal.
     if (!req.contextValues) req = { ...req, contextValues: createContextValues() };
     req.contextValues!.set(requestIdKey, requestId);
+    if (given && saneRequestId.test(given)) req.contextValues!.set(clientRequestIdKey, given);
     const call = followClientUntilAnswered(req);
     req = call.request;
     let res: UniversalServerResponse;

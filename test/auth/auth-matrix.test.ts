@@ -86,7 +86,10 @@ describe("authentication and authorisation", () => {
   });
 
   it("lets partner admins act on their partner's tenants only, via /v1/t/{tenant}/", async () => {
-    // tenants announce their partner through their own verified tokens
+    // The operator registers which partner each tenant belongs to; the tenants' tokens decide nothing.
+    const operator = await tv.token({ tenantId: "ops", scopes: ["platform:admin"] });
+    expect((await tv.rest("PUT", "/v1/tenants/tnt_acme_dev", { token: operator, body: { partner_id: "p1" } })).status).toBe(201);
+    expect((await tv.rest("PUT", "/v1/tenants/tnt_other", { token: operator, body: { partner_id: "p2" } })).status).toBe(201);
     const tA = await tv.token({ tenantId: "tnt_acme_dev", partnerId: "p1", scopes: ["admin"] });
     await tv.rest("PUT", "/v1/secrets/app/db/password", { token: tA, body: { data: { pw: "a" } } });
     const tB = await tv.token({ tenantId: "tnt_other", partnerId: "p2", scopes: ["admin"] });

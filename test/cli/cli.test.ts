@@ -155,6 +155,18 @@ describe("scaivault CLI against a live server", () => {
     expect(bad.code).toBe(5);
     expect(JSON.parse(bad.stderr).error).toMatchObject({ code: "invalid_request", message: expect.stringContaining("schedule") });
   });
+
+  it("manages the tenant registry with an operator token", async () => {
+    const operator = await tv.token({ tenantId: "ops", scopes: ["platform:admin"] });
+    const env = { SCAIVAULT_URL: tv.baseUrl, SCAIVAULT_TOKEN: operator };
+    const put = await scaivault(["tenants", "put", "cli-tenant", "--partner", "cli-partner", "--name", "CLI", "--json"], { env });
+    expect(put.stderr).toBe("");
+    expect(JSON.parse(put.stdout)).toMatchObject({ tenant_id: "cli-tenant", partner_id: "cli-partner", display_name: "CLI" });
+    const list = await scaivault(["tenants", "list", "--partner", "cli-partner", "--json"], { env });
+    expect(JSON.parse(list.stdout).map((t: any) => t.tenant_id)).toEqual(["cli-tenant"]);
+    expect((await scaivault(["tenants", "delete", "cli-tenant"], { env })).code).toBe(0);
+    expect((await scaivault(["tenants", "show", "cli-tenant"], { env })).code).toBe(2);
+  });
 });
 
 /** Every command (not group) of the tree, with its words. */

@@ -50,6 +50,10 @@ const contractRoutes = [
   "GET /v1/notification-channels/{id}/deliveries",
   "POST /v1/notification-channels/{id}/test",
   "POST /v1/webhooks/{id}/test",
+  "PUT /v1/tenants/{tenant_id}",
+  "GET /v1/tenants/{tenant_id}",
+  "GET /v1/tenants",
+  "DELETE /v1/tenants/{tenant_id}",
   "GET /v1/audit/events",
 ];
 
@@ -89,7 +93,7 @@ describe("GET /openapi.json", () => {
     // Without a token every real route answers 401; an unknown one would be 404 `not_found` or 405.
     for (const route of contractRoutes) {
       const [method, path] = route.split(" ") as [string, string];
-      const url = path.replace("{path}", "app/db").replace("{id}", "rot_x").replace("{secret_path}", "app%2Fdb");
+      const url = path.replace("{path}", "app/db").replace("{id}", "rot_x").replace("{secret_path}", "app%2Fdb").replace("{tenant_id}", "acme");
       const res = await tv.rest(method, url, method === "GET" || method === "DELETE" ? {} : { body: {} });
       expect([route, res.status]).toEqual([route, 401]);
     }

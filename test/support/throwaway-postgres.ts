@@ -18,6 +18,10 @@ export interface ThrowawayPostgres {
   url: string;
   /** Stops the server (fast shutdown) and removes its directory. */
   stop(): Promise<void>;
+  /** Stops the server and keeps its data, as an outage would (`fast` or `immediate` shutdown). */
+  pause(mode: "fast" | "immediate"): Promise<void>;
+  /** Starts a paused server again on the same port. */
+  resume(): Promise<void>;
 }
 
 /**
@@ -45,8 +49,9 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     await pg("initdb", ["-D", dataDir, "-U", "postgres", "--auth=scram-sha-256", `--pwfile=${join(dir, "pwfile")}`, "-E", "UTF8", "--no-sync"]);
     await rm(join(dir, "pwfile"));
     const port = await freePort();
-    const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c max_connections=40`;
-    await pg("pg_ctl", ["-D", dataDir, "-l", join(dir, "server.log"), "-w", "-t", "120", "-o", serverOptions, "start"]);
+    const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c max_connections=60`;
+    const start = () => pg("pg_ctl", ["-D", dataDir, "-l", join(dir, "server.log"), "-w", "-t", "120", "-o", serverOptions, "start"]);
+    await start();
     return {
       host: "127.0.0.1",
       port,
@@ -55,10 +60,16 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
       async stop() {
         try {
-          await pg("pg_ctl", ["-D", dataDir, "-m", "fast", "-w", "-t", "120", "stop"]);
+          await pg("pg_ctl", ["-D", dataDir, "-m", "fast", "-w", "-t", "120", "stop"]).catch(() => undefined); // paused already
         } finally {
           await rm(dir, { recursive: true, force: true });
         }
+      },
+      async pause(mode) {
+        await pg("pg_ctl", ["-D", dataDir, "-m", mode, "-w", "-t", "120", "stop"]);
+      },
+      async resume() {
+        await start();
       },
     };
   } catch (err) {

@@ -4,7 +4,7 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { RotationService } from "../../gen/scaivault/v1/rotation_pb.js";
 import { SecretsService, SecretSchema, type Secret } from "../../gen/scaivault/v1/secrets_pb.js";
-import { clientAddressKey, httpCodeHeader, requestIdKey, targetTenantHeader } from "../../src/auth/principal.js";
+import { clientAddressKey, clientRequestIdKey, httpCodeHeader, requestIdKey, targetTenantHeader } from "../../src/auth/principal.js";
 import { ScaiVaultError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
 import { startServer, type RunningServer } from "../../src/transport/node-server.js";
@@ -16,6 +16,7 @@ export interface SeenCall {
   tenant: string | null;
   authorization: string | null;
   requestId: string;
+  clientRequestId?: string;
   clientAddress: string | undefined;
   /** The request message of a unary call, as the handler receives it. */
   message: unknown;
@@ -119,6 +120,7 @@ export function createTestApp(options: TestAppOptions = {}) {
       tenant: req.header.get(targetTenantHeader),
       authorization: req.header.get("authorization"),
       requestId: req.contextValues.get(requestIdKey),
+      clientRequestId: req.contextValues.get(clientRequestIdKey),
       clientAddress: req.contextValues.get(clientAddressKey),
       message: req.stream ? undefined : req.message,
     });

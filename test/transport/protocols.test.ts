@@ -57,8 +57,9 @@ describe("Connect", () => {
       created_at: "2026-04-23T14:00:00Z",
       expires_at: null,
     });
-    expect(res.headers.get("x-request-id")).toBe("connect-1");
-    expect(s.seen[s.seen.length - 1]).toMatchObject({ method: "GetSecret", requestId: "connect-1" });
+    const requestId = res.headers.get("x-request-id");
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(s.seen[s.seen.length - 1]).toMatchObject({ method: "GetSecret", requestId, clientRequestId: "connect-1" });
   });
 
   it("carries the contract code as ErrorInfo and never the internal message", async () => {

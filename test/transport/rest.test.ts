@@ -48,8 +48,9 @@ describe("REST reads and writes", () => {
   it("maps a handler's contract error to its status and the error body", async () => {
     const res = await call(`${s.baseUrl}/v1/secrets/does/not/exist`, { headers: { "x-request-id": "req-123" } });
     expect(res.status).toBe(404);
-    expect(res.body).toEqual({ error: { code: "secret_not_found", message: "secret not found", request_id: "req-123" } });
-    expect(res.headers.get("x-request-id")).toBe("req-123");
+    const requestId = res.headers.get("x-request-id");
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.body).toEqual({ error: { code: "secret_not_found", message: "secret not found", request_id: requestId } });
   });
 });
 
@@ -86,8 +87,8 @@ describe("route matching", () => {
     expect(lastCall()).toMatchObject({ method: "GetSecret", message: { path: "a/versions" } });
   });
 
-  it("answers 404 with the error body for unknown routes, trailing slashes and wrong case", async () => {
-    for (const path of ["/v2/nothing", "/v1/secrets/", "/V1/secrets", "/scaivault.v1.SecretsService/Nope"]) {
+  it("answers 404 with the error body for unknown routes and wrong case", async () => {
+    for (const path of ["/v2/nothing", "/V1/secrets", "/scaivault.v1.SecretsService/Nope"]) {
       const res = await call(s.baseUrl + path);
       expect(res.status, path).toBe(404);
       expect(res.body.error).toMatchObject({ code: "not_found" });
@@ -211,11 +212,16 @@ describe("responses", () => {
     expect(s.logs.some((line) => line.includes("hunter2") && line.includes(res.headers.get("x-request-id")!))).toBe(true);
   });
 
-  it("passes a sane request id through and replaces an unsafe one", async () => {
-    await call(`${s.baseUrl}/v1/secrets/db/main`, { headers: { "x-request-id": "abc-123" } });
-    expect(lastCall().requestId).toBe("abc-123");
+  it("always generates the request id and keeps a sane client one as client_request_id", async () => {
+    const first = await call(`${s.baseUrl}/v1/secrets/db/main`, { headers: { "x-request-id": "abc-123" } });
+    expect(first.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(lastCall()).toMatchObject({ requestId: first.headers.get("x-request-id"), clientRequestId: "abc-123" });
+    // Two calls with the same client id still get two ids.
+    const second = await call(`${s.baseUrl}/v1/secrets/db/main`, { headers: { "x-request-id": "abc-123" } });
+    expect(second.headers.get("x-request-id")).not.toBe(first.headers.get("x-request-id"));
     const res = await call(`${s.baseUrl}/v1/secrets/db/main`, { headers: { "x-request-id": "<script>" } });
     expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(lastCall().clientRequestId).toBeUndefined();
     expect(lastCall().requestId).toBe(res.headers.get("x-request-id"));
     expect(lastCall().clientAddress).toBe("127.0.0.1");
   });

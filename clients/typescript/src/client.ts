@@ -6,6 +6,7 @@ import { AuditService } from "./gen/scaivault/v1/audit_pb.js";
 import { RotationService } from "./gen/scaivault/v1/rotation_pb.js";
 import { SecretPolicyService } from "./gen/scaivault/v1/secret_policies_pb.js";
 import { SecretsService } from "./gen/scaivault/v1/secrets_pb.js";
+import { TenantService } from "./gen/scaivault/v1/tenants_pb.js";
 import { WebhookService } from "./gen/scaivault/v1/webhooks_pb.js";
 import { WatchService } from "./gen/scaivault/v1/watch_pb.js";
 import { NotificationChannelService } from "./gen/scaivault/v1/notifications_pb.js";
@@ -41,6 +42,8 @@ export interface ScaiVaultClient {
   webhooks: Client<typeof WebhookService>;
   notificationChannels: Client<typeof NotificationChannelService>;
   audit: Client<typeof AuditService>;
+  /** The tenant registry (operators with `platform:admin`; partner admins may list their own partner's tenants). */
+  tenants: Client<typeof TenantService>;
   /** The read cache of `secrets.get`, when enabled. */
   cache: SecretCache | undefined;
   /** The transport every call goes through. */
@@ -130,6 +133,7 @@ export function createScaiVaultClientWithTransport(transport: Transport, options
     webhooks: wrap(WebhookService),
     notificationChannels: wrap(NotificationChannelService),
     audit: wrap(AuditService),
+    tenants: wrap(TenantService),
     cache: readCache,
     transport,
     close: () => {

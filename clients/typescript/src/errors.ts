@@ -15,6 +15,7 @@ const serviceCodes = {
   secret_policy_not_found: 404,
   webhook_not_found: 404,
   notification_channel_not_found: 404,
+  tenant_not_found: 404,
   method_not_allowed: 405,
   secret_exists: 409,
   name_conflict: 409,

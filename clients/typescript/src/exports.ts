@@ -22,6 +22,7 @@ export * from "./gen/scaivault/v1/common_pb.js";
 export * from "./gen/scaivault/v1/rotation_pb.js";
 export * from "./gen/scaivault/v1/secret_policies_pb.js";
 export * from "./gen/scaivault/v1/secrets_pb.js";
+export * from "./gen/scaivault/v1/tenants_pb.js";
 export * from "./gen/scaivault/v1/webhooks_pb.js";
 export * from "./gen/scaivault/v1/watch_pb.js";
 export * from "./gen/scaivault/v1/notifications_pb.js";

@@ -4,12 +4,13 @@ import { loginCommand, tokenCommand } from "./auth.js";
 import { rotationCommands } from "./rotation.js";
 import { secretPolicyCommands } from "./secret-policies.js";
 import { secretsCommands } from "./secrets.js";
+import { tenantCommands } from "./tenants.js";
 import { webhookCommands } from "./webhooks.js";
 import { channelCommands } from "./channels.js";
 
 /** Every command of `scaivault`. */
 export const commands: GroupSpec = {
   name: "scaivault",
-  summary: "ScaiVault from the command line: secrets, rotation policies, secret policies, webhooks.",
-  commands: [loginCommand, tokenCommand, secretsCommands, rotationCommands, secretPolicyCommands, webhookCommands, channelCommands, auditCommands],
+  summary: "ScaiVault from the command line: secrets, rotation policies, secret policies, webhooks, notification channels, the tenant registry.",
+  commands: [loginCommand, tokenCommand, secretsCommands, rotationCommands, secretPolicyCommands, webhookCommands, channelCommands, auditCommands, tenantCommands],
 };

@@ -1,0 +1,105 @@
+import { fromBinary, type DescMethod } from "@bufbuild/protobuf";
+import { createAsyncIterable, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { errorCodes, ScaiVaultError, toConnectError } from "../errors.js";
+import { isByteStream, readRequestBytes, singleChunkBody } from "./universal-io.js";
+
+// Checks made on a request before it is routed, so that what the URL parser or Connect's handler
+// would do with a hostile request never decides what runs.
+
+/**
+ * Why the raw request target's path is refused, or undefined. Decided on the target as sent:
+ * a URL parser resolves `.` and `..` segments (raw or as `%2E`) before routing, so
+ * `/v1/secrets/x/../../audit/events` would reach another route. Empty segments (`a//b`, a
+ * trailing slash) are refused too; only `/` itself may end in a slash.
+ */
+export function rawPathProblem(url: string): string | undefined {
+  const afterScheme = url.indexOf("://");
+  const start = url.indexOf("/", afterScheme < 0 ? 0 : afterScheme + 3);
+  if (start < 0) return undefined;
+  let end = url.length;
+  for (const stop of ["?", "#"]) {
+    const at = url.indexOf(stop, start);
+    if (at >= 0 && at < end) end = at;
+  }
+  const path = url.slice(start, end);
+  if (path === "/") return undefined;
+  for (const segment of path.slice(1).split("/")) {
+    if (segment === "") return "the path must not contain an empty segment (a double or trailing slash)";
+    if (/^(?:\.|%2e){1,2}$/i.test(segment)) return "the path must not contain . or .. segments";
+  }
+  return undefined;
+}
+
+/** Tenant ids as tokens and the registry carry them. */
+const tenantIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** The tenant of a `/v1/t/{tenant_id}/` prefix, decoded and checked; throws `invalid_request` for anything that is not a tenant id. */
+export function prefixTenantOf(encoded: string): string {
+  let tenant: string;
+  try {
+    tenant = decodeURIComponent(encoded);
+  } catch {
+    tenant = "";
+  }
+  // Checked here, before it becomes a header value: `Headers` trims whitespace, so `%0A` would
+  // otherwise become an empty header and the call would act on the caller's own tenant.
+  if (!tenantIdPattern.test(tenant)) throw new ScaiVaultError("invalid_request", "the tenant in /v1/t/{tenant_id}/ must be 1-128 characters of A-Z a-z 0-9 . _ -");
+  return tenant;
+}
+
+/** Connect unary calls with a binary (protobuf) body. */
+const connectUnaryBinary = /^application\/(?:proto|x-protobuf)(?:;|$)/i;
+
+/**
+ * Connect's handler answers a body that is not a valid message as `internal` with the parser's
+ * text. For a Connect unary binary call the body is read and decoded here first: an invalid one
+ * is the contract's `invalid_request` (Connect's error JSON with the ErrorInfo detail). A valid
+ * one goes on to Connect's handler as the buffered bytes. Compressed bodies are left to Connect.
+ */
+export async function checkConnectBinaryBody(
+  req: UniversalServerRequest,
+  method: DescMethod,
+  maxBodyBytes: number,
+): Promise<{ req: UniversalServerRequest } | { res: UniversalServerResponse }> {
+  const encoding = req.header.get("content-encoding");
+  if (
+    req.method !== "POST" ||
+    method.methodKind !== "unary" ||
+    !connectUnaryBinary.test(req.header.get("content-type") ?? "") ||
+    (encoding !== null && encoding !== "identity") ||
+    !isByteStream(req.body)
+  ) {
+    return { req };
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await readRequestBytes(req.body, { maxBytes: maxBodyBytes, lengthHint: req.header.get("content-length") }, "request message");
+    fromBinary(method.input, bytes);
+  } catch (err) {
+    const error = err instanceof ScaiVaultError ? err : new ScaiVaultError("invalid_request", `request message is not a valid ${method.input.typeName}`);
+    return { res: connectErrorResponse(error) };
+  }
+  const original = req;
+  return {
+    req: {
+      httpVersion: original.httpVersion,
+      method: original.method,
+      url: original.url,
+      header: original.header,
+      contextValues: original.contextValues,
+      body: createAsyncIterable([bytes]),
+      // Read lazily, as the original does: making the signal costs an AbortController.
+      get signal() {
+        return original.signal;
+      },
+    },
+  };
+}
+
+/** A Connect unary error response for one of the contract's errors. */
+function connectErrorResponse(error: ScaiVaultError): UniversalServerResponse {
+  const bytes = errorToJsonBytes(toConnectError(error), {});
+  const header = new Headers({ "content-type": "application/json", "content-length": String(bytes.byteLength) });
+  return { status: errorCodes[error.code].http, header, body: singleChunkBody(bytes) };
+}
