@@ -16,6 +16,11 @@ import { loadMasterKey } from "./crypto/master-key.js";
 import { connectEmbedded, connectPostgres, type DatabaseHandle } from "./db/database.js";
 import { migrateToLatest } from "./db/migrations.js";
 import { createLogger, type Logger } from "./log.js";
+import { createMetrics } from "./metrics/metrics.js";
+import { createMetricsInterceptor } from "./metrics/metrics-interceptor.js";
+import { startMetricsServer } from "./metrics/metrics-server.js";
+import { readOutboxSnapshot } from "./metrics/metrics-store.js";
+import { createRetentionJob } from "./retention/retention-job.js";
 import { createApiDocsRoutes } from "./openapi/api-docs-routes.js";
 import { createRotationEngine } from "./rotation/rotation-engine.js";
 import { createRotationHandler } from "./rotation/rotation-handler.js";
@@ -98,6 +103,11 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   const rotationEngine = createRotationEngine({ envelope });
   const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock });
   const secretPolicies = createSecretPoliciesService({ db, clock });
+  const metrics = createMetrics({
+    readCache: () => ({ ...readCache.stats(), entries: readCache.size() }),
+    pool: database.poolStats,
+    outbox: () => readOutboxSnapshot(db, clock.now()),
+  });
   const scheduler = createRotationScheduler({
     db,
     envelope,
@@ -105,6 +115,15 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     readCache,
     clock,
     logger,
+    // Scheduled rotations generate values in the vault (provider "generated") or announce them.
+    onTick: (s) => {
+      metrics.countRotations("generated", "success", s.rotated);
+      metrics.countRotations("generated", "failed", s.failed);
+      metrics.countRotations("event", "pending", s.announced);
+      metrics.countRotations("event", "warned", s.warned);
+      metrics.countRotations("generated", "stale", s.stale);
+      metrics.countRotations("generated", "error", s.errors);
+    },
     tickSeconds: config.scheduler.tickSeconds,
     batchSize: config.scheduler.batchSize,
   });
@@ -132,13 +151,23 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     }
   });
 
+  const retention = createRetentionJob({ db, clock, logger, retention: config.retention });
+  retention.start();
+
+  const metricsRoute = {
+    method: "GET",
+    path: "/metrics",
+    handle: async () => new Response(await metrics.render(), { headers: { "content-type": metrics.registry.contentType } }),
+  };
+  const metricsServer = config.metrics.mode === "own-port" ? await startMetricsServer({ metrics, host: config.host, port: config.metrics.port }) : undefined;
+
   let shuttingDown = false;
   const app = createUniversalApp({
     logger,
     maxBodyBytes: config.maxBodyBytes,
     corsOrigins: config.corsOrigins,
-    extraRoutes: createApiDocsRoutes({ services: () => app.services }),
-    interceptors: [createAuthInterceptor({ verifier, directory, db, clock, logger })],
+    extraRoutes: [...createApiDocsRoutes({ services: () => app.services }), ...(config.metrics.mode === "service-port" ? [metricsRoute] : [])],
+    interceptors: [createMetricsInterceptor(metrics), createAuthInterceptor({ verifier, directory, db, clock, logger })],
     ready: async () => {
       if (shuttingDown) return false;
       try {
@@ -171,10 +200,16 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     readCache,
     logger,
     masterKey,
+    metrics,
+    retention,
+    /** The port of the metrics listener when SCAIVAULT_METRICS names one (0 picks a free port). */
+    metricsPort: metricsServer?.port,
     /** Stops background work and closes the database (after the server stopped accepting). */
     async close() {
       shuttingDown = true;
       purgeJob.stop();
+      await retention.stop();
+      await metricsServer?.close();
       await scheduler.stop();
       await webhookDelivery.stop();
       await access.close();

@@ -43,6 +43,18 @@ export interface Config {
     /** Assignments claimed per transaction. */
     batchSize: number;
   };
+  /** Prometheus metrics: on the service's port, on a port of their own, or off. */
+  metrics: { mode: "service-port" } | { mode: "own-port"; port: number } | { mode: "off" };
+  retention: {
+    /** Audit entries older than this are purged. */
+    auditSeconds: number;
+    /** Events, finished webhook deliveries and their attempts older than this are purged. */
+    eventSeconds: number;
+    /** Cron pattern of the purge job. */
+    cron: string;
+    /** Rows deleted per statement, so a purge never holds long locks. */
+    batchSize: number;
+  };
   webhooks: {
     /** Overall timeout of one delivery attempt. */
     timeoutMs: number;
@@ -85,6 +97,11 @@ export const settings = [
   ["SCAIVAULT_WEBHOOK_TIMEOUT", "10s", "Timeout of one webhook delivery attempt (1s to 2m)"],
   ["SCAIVAULT_WEBHOOK_ALLOW_HOSTS", "", "Comma list of host names, IPs or CIDR ranges webhooks may reach although private or loopback"],
   ["SCAIVAULT_WEBHOOK_POLL", "1s", "How often the webhook worker fans out events and sends due deliveries"],
+  ["SCAIVAULT_METRICS", "on", "Prometheus /metrics: on (the service's port), off, or a port number for a listener of its own on HOST"],
+  ["SCAIVAULT_AUDIT_RETENTION", "2557d", "How long audit entries are kept (default 7 years)"],
+  ["SCAIVAULT_EVENT_RETENTION", "30d", "How long events, finished webhook deliveries and delivery attempts are kept"],
+  ["SCAIVAULT_RETENTION_CRON", "23 3 * * *", "Cron pattern of the retention purge job"],
+  ["SCAIVAULT_RETENTION_BATCH", "1000", "Rows the retention job deletes per statement"],
 ] as const;
 
 type Env = Record<string, string | undefined>;
@@ -145,6 +162,14 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const purgeCron = get("SCAIVAULT_PURGE_CRON");
   if (purgeCron.trim().split(/\s+/).length < 5) problems.push("SCAIVAULT_PURGE_CRON must be a cron pattern");
 
+  const metricsSetting = get("SCAIVAULT_METRICS").trim().toLowerCase();
+  let metrics: Config["metrics"] = { mode: "service-port" };
+  if (metricsSetting === "off" || metricsSetting === "false") metrics = { mode: "off" };
+  else if (/^\d+$/.test(metricsSetting) && Number(metricsSetting) <= 65535) metrics = { mode: "own-port", port: Number(metricsSetting) };
+  else if (metricsSetting !== "on" && metricsSetting !== "true") problems.push("SCAIVAULT_METRICS must be on, off or a port number (0 to 65535; 0 picks a free one)");
+  const retentionCron = get("SCAIVAULT_RETENTION_CRON");
+  if (retentionCron.trim().split(/\s+/).length < 5) problems.push("SCAIVAULT_RETENTION_CRON must be a cron pattern");
+
   const webhookTimeoutSeconds = seconds("SCAIVAULT_WEBHOOK_TIMEOUT");
   if (webhookTimeoutSeconds > 120) problems.push("SCAIVAULT_WEBHOOK_TIMEOUT must be at most 2m");
   const webhookAllowHosts = get("SCAIVAULT_WEBHOOK_ALLOW_HOSTS").split(",").map((h) => h.trim()).filter(Boolean);
@@ -186,6 +211,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       enabled: bool("SCAIVAULT_SCHEDULER_ENABLED"),
       tickSeconds: seconds("SCAIVAULT_SCHEDULER_TICK"),
       batchSize: int("SCAIVAULT_SCHEDULER_BATCH", 1, 10_000),
+    },
+    metrics,
+    retention: {
+      auditSeconds: seconds("SCAIVAULT_AUDIT_RETENTION"),
+      eventSeconds: seconds("SCAIVAULT_EVENT_RETENTION"),
+      cron: retentionCron,
+      batchSize: int("SCAIVAULT_RETENTION_BATCH", 1, 100_000),
     },
     webhooks: {
       timeoutMs: webhookTimeoutSeconds * 1000,
