@@ -67,7 +67,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   if (applied.length > 0) logger.info("migrations applied", { applied });
 
   const masterKey = await loadMasterKey({ configured: config.masterKey, dataDir: config.dataDir, logger });
-  const envelope = createEnvelope(masterKey, db);
+  const envelope = createEnvelope(masterKey, db, { maxCachedKeys: config.readPath.keyCacheEntries });
   const tokenKeys = await resolveTokenKeys(config);
   if (tokenKeys.generated) logger.warn("verifying tokens with the generated development secret in the data directory; configure SCAIVAULT_JWT_* in production");
   const verifier = await createTokenVerifier({
@@ -78,7 +78,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     clock,
     cacheSize: config.readPath.tokenCacheEntries,
   });
-  const directory = createTenantDirectory(db, clock);
+  const directory = createTenantDirectory(db, clock, config.readPath.keyCacheEntries);
   const access = createAccessRecorder({ db, clock, logger, intervalMs: config.accessFlushMs });
   const rotation = createRotationLinks();
   const readCache = createSecretReadCache(config.readPath.secretCacheEntries);

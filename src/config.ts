@@ -34,6 +34,8 @@ export interface Config {
     tokenCacheEntries: number;
     /** Most audit entries of reads committed by one INSERT (1: each read writes its own). */
     auditBatchMax: number;
+    /** Unwrapped data keys (and tenants' partners) a replica keeps in memory. */
+    keyCacheEntries: number;
   };
   scheduler: {
     /** Whether this replica runs the rotation scheduler (replicas may all run it; claims keep rotations exactly-once). */
@@ -91,6 +93,7 @@ export const settings = [
   ["SCAIVAULT_SECRET_CACHE_ENTRIES", "10000", "Secrets whose encrypted rows a replica keeps for reads (0 turns the cache off)"],
   ["SCAIVAULT_TOKEN_CACHE_ENTRIES", "10000", "Verified tokens remembered until they expire (0 turns the cache off)"],
   ["SCAIVAULT_AUDIT_BATCH_MAX", "500", "Most read audit entries one group-commit INSERT carries (1: each read writes its own)"],
+  ["SCAIVAULT_KEY_CACHE_ENTRIES", "10000", "Unwrapped tenant data keys (and tenants' partners) a replica keeps in memory, least recently used dropped first"],
   ["SCAIVAULT_SCHEDULER_ENABLED", "true", "Run the rotation scheduler in this replica"],
   ["SCAIVAULT_SCHEDULER_TICK", "30s", "Time between rotation scheduler ticks"],
   ["SCAIVAULT_SCHEDULER_BATCH", "100", "Rotation assignments claimed per transaction"],
@@ -206,6 +209,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       secretCacheEntries: int("SCAIVAULT_SECRET_CACHE_ENTRIES", 0, 10_000_000),
       tokenCacheEntries: int("SCAIVAULT_TOKEN_CACHE_ENTRIES", 0, 10_000_000),
       auditBatchMax: int("SCAIVAULT_AUDIT_BATCH_MAX", 1, 10_000),
+      keyCacheEntries: int("SCAIVAULT_KEY_CACHE_ENTRIES", 1, 10_000_000),
     },
     scheduler: {
       enabled: bool("SCAIVAULT_SCHEDULER_ENABLED"),

@@ -1,3 +1,4 @@
+import { BoundedMap } from "../bounded-map.js";
 import type { Db } from "../db/database.js";
 import type { Clock } from "../clock.js";
 import type { Principal } from "./principal.js";
@@ -13,8 +14,9 @@ export interface TenantDirectory {
 }
 
 /** Creates the directory over the tenant_partners table, with an in-process cache. */
-export function createTenantDirectory(db: Db, clock: Clock): TenantDirectory {
-  const known = new Map<string, string>();
+export function createTenantDirectory(db: Db, clock: Clock, maxEntries = 10_000): TenantDirectory {
+  // Bounded: one entry per tenant seen, and a replica may see very many.
+  const known = new BoundedMap<string, string>(maxEntries);
   return {
     async learn(principal) {
       if (!principal.partnerId || known.get(principal.tenantId) === principal.partnerId) return;

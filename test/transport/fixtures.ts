@@ -31,6 +31,8 @@ function fakeSecrets(): ConnectRouterRoutes {
     router.service(SecretsService, {
       async getSecret(req) {
         if (req.path === "boom") throw new Error("connection to postgres://admin:hunter2@db failed");
+        // A call that never finishes: only the shutdown timeout can end it.
+        if (req.path === "stuck") await new Promise(() => {});
         if (req.path === "slow") {
           await new Promise((resolve) => setTimeout(resolve, 400));
           return create(SecretSchema, { path: "slow", version: 1 });

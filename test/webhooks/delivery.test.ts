@@ -79,7 +79,8 @@ describe("webhook delivery against a real receiver on 127.0.0.1", () => {
     expect(log).toHaveLength(4);
     for (const a of log) {
       expect(a).toMatchObject({ attempt: 1, status_code: 200, state: "delivered", next_retry_at: null });
-      expect(a.latency_ms).toBeGreaterThanOrEqual(0);
+      // Recorded as whole milliseconds (how long the receiver took is covered by the sender's test).
+      expect(Number.isInteger(a.latency_ms)).toBe(true);
       expect(a.error).toBeUndefined();
       expect(a.attempted_at).toBe("2026-04-23T14:00:00Z");
     }
