@@ -26,6 +26,11 @@ import { loadMasterKey } from "./crypto/master-key.js";
 import { connectEmbedded, connectPostgres, type DatabaseHandle } from "./db/database.js";
 import { migrateToLatest } from "./db/migrations.js";
 import { createLogger, type Logger } from "./log.js";
+import { createMetrics } from "./metrics/metrics.js";
+import { createMetricsInterceptor } from "./metrics/metrics-interceptor.js";
+import { startMetricsServer } from "./metrics/metrics-server.js";
+import { readOutboxSnapshot } from "./metrics/metrics-store.js";
+import { createRetentionJob } from "./retention/retention-job.js";
 import { createApiDocsRoutes } from "./openapi/api-docs-routes.js";
 import { createRotationEngine } from "./rotation/rotation-engine.js";
 import { createRotationHandler } from "./rotation/rotation-handler.js";
@@ -81,7 +86,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   if (applied.length > 0) logger.info("migrations applied", { applied });
 
   const masterKey = await loadMasterKey({ configured: config.masterKey, dataDir: config.dataDir, logger });
-  const envelope = createEnvelope(masterKey, db);
+  const envelope = createEnvelope(masterKey, db, { maxCachedKeys: config.readPath.keyCacheEntries });
   const tokenKeys = await resolveTokenKeys(config);
   if (tokenKeys.generated) logger.warn("verifying tokens with the generated development secret in the data directory; configure SCAIVAULT_JWT_* in production");
   const verifier = await createTokenVerifier({
@@ -93,7 +98,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     cacheSize: config.readPath.tokenCacheEntries,
   });
   // Partner membership comes from the tenant registry only; its trigger's notice reaches every replica.
-  const directory = createTenantDirectory(db);
+  const directory = createTenantDirectory(db, config.readPath.keyCacheEntries);
   const stopListeningTenants = await database.listen(tenantChangeChannel, (tenantId) => directory.forget(tenantId), () => directory.clear());
   const access = createAccessRecorder({ db, clock, logger, intervalMs: config.accessFlushMs });
   const rotation = createRotationLinks();
@@ -119,6 +124,11 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   const rotationEngine = createRotationEngine({ envelope });
   const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock });
   const secretPolicies = createSecretPoliciesService({ db, clock });
+  const metrics = createMetrics({
+    readCache: () => ({ ...readCache.stats(), entries: readCache.size() }),
+    pool: database.poolStats,
+    outbox: () => readOutboxSnapshot(db, clock.now()),
+  });
   const scheduler = createRotationScheduler({
     db,
     envelope,
@@ -126,6 +136,15 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     readCache,
     clock,
     logger,
+    // Scheduled rotations generate values in the vault (provider "generated") or announce them.
+    onTick: (s) => {
+      metrics.countRotations("generated", "success", s.rotated);
+      metrics.countRotations("generated", "failed", s.failed);
+      metrics.countRotations("event", "pending", s.announced);
+      metrics.countRotations("event", "warned", s.warned);
+      metrics.countRotations("generated", "stale", s.stale);
+      metrics.countRotations("generated", "error", s.errors);
+    },
     tickSeconds: config.scheduler.tickSeconds,
     batchSize: config.scheduler.batchSize,
   });
@@ -186,6 +205,16 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     }
   });
 
+  const retention = createRetentionJob({ db, clock, logger, retention: config.retention });
+  retention.start();
+
+  const metricsRoute = {
+    method: "GET",
+    path: "/metrics",
+    handle: async () => new Response(await metrics.render(), { headers: { "content-type": metrics.registry.contentType } }),
+  };
+  const metricsServer = config.metrics.mode === "own-port" ? await startMetricsServer({ metrics, host: config.host, port: config.metrics.port }) : undefined;
+
   let shuttingDown = false;
   const app = createUniversalApp({
     logger,
@@ -195,9 +224,9 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     maxTimeoutMs: config.maxCallMs,
     // Open watch streams end when the replica drains, so clients reconnect elsewhere and shutdown is not held up.
     onDrain: () => void watchHub.close(),
-    extraRoutes: createApiDocsRoutes({ services: () => app.services }),
+    extraRoutes: [...createApiDocsRoutes({ services: () => app.services }), ...(config.metrics.mode === "service-port" ? [metricsRoute] : [])],
     // The text guard runs inside the auth interceptor, so a refused request is audited like any failed call.
-    interceptors: [createAuthInterceptor({ verifier, directory, db, clock, logger }), createTextGuardInterceptor()],
+    interceptors: [createMetricsInterceptor(metrics), createAuthInterceptor({ verifier, directory, db, clock, logger }), createTextGuardInterceptor()],
     ready: async () => {
       if (shuttingDown) return false;
       try {
@@ -236,10 +265,16 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     readCache,
     logger,
     masterKey,
+    metrics,
+    retention,
+    /** The port of the metrics listener when SCAIVAULT_METRICS names one (0 picks a free port). */
+    metricsPort: metricsServer?.port,
     /** Stops background work and closes the database (after the server stopped accepting). */
     async close() {
       shuttingDown = true;
       purgeJob.stop();
+      await retention.stop();
+      await metricsServer?.close();
       await scheduler.stop();
       await webhookDelivery.stop();
       await notificationWorker.stop();

@@ -40,6 +40,8 @@ export interface Config {
     tokenCacheEntries: number;
     /** Most audit entries of reads committed by one INSERT (1: each read writes its own). */
     auditBatchMax: number;
+    /** Unwrapped data keys (and tenants' partners) a replica keeps in memory. */
+    keyCacheEntries: number;
   };
   scheduler: {
     /** Whether this replica runs the rotation scheduler (replicas may all run it; claims keep rotations exactly-once). */
@@ -62,6 +64,18 @@ export interface Config {
     smtpFrom: string;
     /** Base URL of the console; messages link to `<url>/ui/...` when set. */
     publicUrl?: string;
+  };
+  /** Prometheus metrics: on the service's port, on a port of their own, or off. */
+  metrics: { mode: "service-port" } | { mode: "own-port"; port: number } | { mode: "off" };
+  retention: {
+    /** Audit entries older than this are purged. */
+    auditSeconds: number;
+    /** Events, finished webhook deliveries and their attempts older than this are purged. */
+    eventSeconds: number;
+    /** Cron pattern of the purge job. */
+    cron: string;
+    /** Rows deleted per statement, so a purge never holds long locks. */
+    batchSize: number;
   };
   webhooks: {
     /** Overall timeout of one delivery attempt. */
@@ -102,6 +116,7 @@ export const settings = [
   ["SCAIVAULT_SECRET_CACHE_ENTRIES", "10000", "Secrets whose encrypted rows a replica keeps for reads (0 turns the cache off)"],
   ["SCAIVAULT_TOKEN_CACHE_ENTRIES", "10000", "Verified tokens remembered until they expire (0 turns the cache off)"],
   ["SCAIVAULT_AUDIT_BATCH_MAX", "500", "Most read audit entries one group-commit INSERT carries (1: each read writes its own)"],
+  ["SCAIVAULT_KEY_CACHE_ENTRIES", "10000", "Unwrapped tenant data keys (and tenants' partners) a replica keeps in memory, least recently used dropped first"],
   ["SCAIVAULT_SCHEDULER_ENABLED", "true", "Run the rotation scheduler in this replica"],
   ["SCAIVAULT_SCHEDULER_TICK", "30s", "Time between rotation scheduler ticks"],
   ["SCAIVAULT_SCHEDULER_BATCH", "100", "Rotation assignments claimed per transaction"],
@@ -113,6 +128,11 @@ export const settings = [
   ["SCAIVAULT_SMTP_URL", "", "SMTP server of email notification channels (smtp://user:pass@host:587, smtps://...)"],
   ["SCAIVAULT_SMTP_FROM", "ScaiVault <scaivault@localhost>", "From address of notification emails"],
   ["SCAIVAULT_PUBLIC_URL", "", "Base URL of the console; notifications link to <url>/ui/... when set"],
+  ["SCAIVAULT_METRICS", "on", "Prometheus /metrics: on (the service's port), off, or a port number for a listener of its own on HOST"],
+  ["SCAIVAULT_AUDIT_RETENTION", "2557d", "How long audit entries are kept (default 7 years)"],
+  ["SCAIVAULT_EVENT_RETENTION", "30d", "How long events, finished webhook deliveries and delivery attempts are kept"],
+  ["SCAIVAULT_RETENTION_CRON", "23 3 * * *", "Cron pattern of the retention purge job"],
+  ["SCAIVAULT_RETENTION_BATCH", "1000", "Rows the retention job deletes per statement"],
 ] as const;
 
 type Env = Record<string, string | undefined>;
@@ -173,6 +193,14 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const purgeCron = get("SCAIVAULT_PURGE_CRON");
   if (purgeCron.trim().split(/\s+/).length < 5) problems.push("SCAIVAULT_PURGE_CRON must be a cron pattern");
 
+  const metricsSetting = get("SCAIVAULT_METRICS").trim().toLowerCase();
+  let metrics: Config["metrics"] = { mode: "service-port" };
+  if (metricsSetting === "off" || metricsSetting === "false") metrics = { mode: "off" };
+  else if (/^\d+$/.test(metricsSetting) && Number(metricsSetting) <= 65535) metrics = { mode: "own-port", port: Number(metricsSetting) };
+  else if (metricsSetting !== "on" && metricsSetting !== "true") problems.push("SCAIVAULT_METRICS must be on, off or a port number (0 to 65535; 0 picks a free one)");
+  const retentionCron = get("SCAIVAULT_RETENTION_CRON");
+  if (retentionCron.trim().split(/\s+/).length < 5) problems.push("SCAIVAULT_RETENTION_CRON must be a cron pattern");
+
   const webhookTimeoutSeconds = seconds("SCAIVAULT_WEBHOOK_TIMEOUT");
   if (webhookTimeoutSeconds > 120) problems.push("SCAIVAULT_WEBHOOK_TIMEOUT must be at most 2m");
   const webhookAllowHosts = get("SCAIVAULT_WEBHOOK_ALLOW_HOSTS").split(",").map((h) => h.trim()).filter(Boolean);
@@ -221,6 +249,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       secretCacheEntries: int("SCAIVAULT_SECRET_CACHE_ENTRIES", 0, 10_000_000),
       tokenCacheEntries: int("SCAIVAULT_TOKEN_CACHE_ENTRIES", 0, 10_000_000),
       auditBatchMax: int("SCAIVAULT_AUDIT_BATCH_MAX", 1, 10_000),
+      keyCacheEntries: int("SCAIVAULT_KEY_CACHE_ENTRIES", 1, 10_000_000),
     },
     scheduler: {
       enabled: bool("SCAIVAULT_SCHEDULER_ENABLED"),
@@ -235,6 +264,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       smtpUrl,
       smtpFrom: get("SCAIVAULT_SMTP_FROM"),
       publicUrl,
+    },
+    metrics,
+    retention: {
+      auditSeconds: seconds("SCAIVAULT_AUDIT_RETENTION"),
+      eventSeconds: seconds("SCAIVAULT_EVENT_RETENTION"),
+      cron: retentionCron,
+      batchSize: int("SCAIVAULT_RETENTION_BATCH", 1, 100_000),
     },
     webhooks: {
       timeoutMs: webhookTimeoutSeconds * 1000,

@@ -1,3 +1,4 @@
+import { BoundedMap } from "../bounded-map.js";
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import type { Db, Executor } from "../db/database.js";
@@ -61,10 +62,15 @@ export interface Envelope {
   decrypt(exec: Executor, tenantId: string, aad: Uint8Array, sealed: SealedValue): Promise<Buffer>;
 }
 
-/** Creates the envelope over the data_keys table. */
-export function createEnvelope(master: MasterKey, db: Db): Envelope {
-  const keys = new Map<string, Buffer>();
-  const newest = new Map<string, number>();
+/**
+ * Creates the envelope over the data_keys table. Unwrapped data keys and each tenant's newest key
+ * id are kept for at most `maxCachedKeys` tenants/keys (least recently used dropped first), so a
+ * replica serving many tenants does not grow without bound; a dropped key is unwrapped again.
+ */
+export function createEnvelope(master: MasterKey, db: Db, options: { maxCachedKeys?: number } = {}): Envelope & { cachedKeys(): number } {
+  const maxCachedKeys = options.maxCachedKeys ?? 10_000;
+  const keys = new BoundedMap<string, Buffer>(maxCachedKeys);
+  const newest = new BoundedMap<string, number>(maxCachedKeys);
 
   async function loadKey(exec: Executor, tenantId: string, keyId: number): Promise<Buffer> {
     const cacheKey = `${tenantId}\0${keyId}`;
@@ -120,6 +126,7 @@ export function createEnvelope(master: MasterKey, db: Db): Envelope {
       const { nonce, ciphertext } = seal(key, plaintext, aad);
       return { keyId, nonce, ciphertext };
     },
+    cachedKeys: () => keys.size,
     async decrypt(exec, tenantId, aad, sealed) {
       const key = await loadKey(exec, tenantId, sealed.keyId);
       try {

@@ -18,6 +18,8 @@ export interface DatabaseHandle {
   kind: "postgres" | "embedded";
   /** LISTEN/NOTIFY: how replicas tell each other about changes, through PostgreSQL itself. */
   listen: Listen;
+  /** Connections of the PostgreSQL pool (absent for the embedded database, which has one). */
+  poolStats?(): { total: number; idle: number; waiting: number; max: number };
   close(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export function connectPostgres(url: string, poolSize = 10, onIdleError?: (err: 
     db,
     kind: "postgres",
     listen,
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize }),
     close: async () => {
       await Promise.all([...listeners].map((stop) => stop()));
       await db.destroy();

@@ -93,6 +93,14 @@ export function createApiDocsRoutes(options: ApiDocsOptions): ExtraRoute[] {
       },
     },
     {
+      // The page's URLs are relative to /docs, so /docs/ (a common way to type it) redirects there.
+      method: "GET",
+      path: "/docs/",
+      async handle() {
+        return new Response(null, { status: 308, headers: { location: "../docs" } });
+      },
+    },
+    {
       method: "GET",
       path: "/docs/assets/docs.js",
       async handle() {

@@ -101,7 +101,8 @@ export function createRotationEngine(deps: RotationEngineDeps) {
       data = generateWith(await secretPolicies(secret.tenant_id, secret.secret_policy_id ?? policy.secret_policy_id), currentValue);
     } catch (err) {
       // Only our own messages reach history and events: they name policies and rules, never values.
-      return { error: err instanceof Error ? err.message : "value generation failed" };
+      // Anything else (a driver's or the runtime's message) could carry internals, so it is not passed on.
+      return { error: err instanceof ScaiVaultError ? err.message : "value generation failed" };
     }
     const version = secret.current_version + 1;
     const sealed = await envelope.encrypt(tx, secret.tenant_id, secretAad(secret.tenant_id, secret.path, version), Buffer.from(JSON.stringify(data), "utf8"));

@@ -18,6 +18,8 @@ export interface RotationSchedulerDeps {
   readCache: Pick<SecretReadCache, "invalidatePath">;
   clock: Clock;
   logger: Logger;
+  /** Told each tick's outcome counts (the metrics count rotation runs from it). */
+  onTick?: (summary: Readonly<TickSummary>) => void;
   /** Seconds between ticks of the timer. */
   tickSeconds: number;
   /** Assignments claimed per transaction. */
@@ -232,6 +234,7 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     totals.claimed += summary.claimed;
     totals.errors += summary.errors;
     if (summary.claimed > 0) logger.info("rotation scheduler tick", { ...summary });
+    deps.onTick?.(summary);
     return summary;
   }
 

@@ -25,6 +25,8 @@ export interface SecretReadCache {
   invalidatePath(ownerId: string, path: string): void;
   clear(): void;
   size(): number;
+  /** Lookups since creation that found an entry (hits) or not (misses), for the metrics. */
+  stats(): { hits: number; misses: number };
 }
 
 /** Creates the cache with an entry bound (0: nothing is kept); the least recently used entry goes first. */
@@ -32,6 +34,8 @@ export function createSecretReadCache(maxEntries = 10_000): SecretReadCache {
   const entries = new Map<string, CachedSecret>();
   const keyById = new Map<number, string>();
   let generation = 0;
+  let hits = 0;
+  let misses = 0;
   const keyOf = (ownerId: string, path: string) => `${ownerId}\0${path}`;
   const drop = (key: string) => {
     const entry = entries.get(key);
@@ -45,9 +49,10 @@ export function createSecretReadCache(maxEntries = 10_000): SecretReadCache {
       const key = keyOf(ownerId, path);
       const entry = entries.get(key);
       if (entry) {
+        hits++;
         entries.delete(key);
         entries.set(key, entry);
-      }
+      } else misses++;
       return entry;
     },
     put(ownerId, path, entry, generationAtRead) {
@@ -73,5 +78,6 @@ export function createSecretReadCache(maxEntries = 10_000): SecretReadCache {
       keyById.clear();
     },
     size: () => entries.size,
+    stats: () => ({ hits, misses }),
   };
 }

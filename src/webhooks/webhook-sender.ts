@@ -84,8 +84,13 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
             res.on("error", () => finish(outcome));
           },
         );
-        const timer = setTimeout(() => req.destroy(new Error(`timed out after ${options.timeoutMs} ms`)), options.timeoutMs);
-        req.on("error", (err: NodeJS.ErrnoException) => finish({ error: describeError(err) }));
+        const timedOut = `timed out after ${options.timeoutMs} ms`;
+        let expired = false;
+        const timer = setTimeout(() => {
+          expired = true;
+          req.destroy(new Error(timedOut));
+        }, options.timeoutMs);
+        req.on("error", (err: NodeJS.ErrnoException) => finish({ error: expired ? timedOut : describeError(err) }));
         req.end(body);
       });
     },
@@ -96,7 +101,27 @@ function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+// Delivery records show our own words for a failure, never the runtime's message (which can name
+// internal addresses or carry a library's internals).
+const networkErrors: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  ETIMEDOUT: "connection timed out",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  ENOTFOUND: "host name not found",
+  EAI_AGAIN: "host name lookup failed",
+  EPIPE: "connection closed while sending",
+  CERT_HAS_EXPIRED: "TLS certificate expired",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "TLS certificate not trusted",
+  SELF_SIGNED_CERT_IN_CHAIN: "TLS certificate not trusted",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "TLS certificate not trusted",
+  ERR_TLS_CERT_ALTNAME_INVALID: "TLS certificate does not match the host",
+};
+
 function describeError(err: NodeJS.ErrnoException): string {
   if (err instanceof SsrfRefusedError) return `refused: ${err.message}`;
-  return err.message || err.code || "connection failed";
+  const known = err.code ? networkErrors[err.code] : undefined;
+  if (known) return known;
+  return err.code && /^[A-Z0-9_]+$/.test(err.code) ? `connection failed (${err.code})` : "connection failed";
 }

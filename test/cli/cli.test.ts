@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,8 @@ let tv: TestVault;
 let home: string;
 let configFile: string;
 beforeAll(async () => {
+  // The binary runs the CLI compiled into dist/: bring it up to date with the sources under test.
+  execFileSync(process.execPath, [fileURLToPath(new URL("../../scripts/build-dist.mjs", import.meta.url)), "--if-stale"], { stdio: "inherit" });
   tv = await startTestVault();
   home = await mkdtemp(join(tmpdir(), "scaivault-cli-"));
   configFile = join(home, "nested", "config.json");

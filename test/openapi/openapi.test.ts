@@ -2,7 +2,7 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestVault, type TestVault } from "../support/vault.js";
 
-/** Every REST route of the contract (CONTRACT.md), written out here so the generated document is checked against it. */
+/** Every REST route of the API (docs/api.md), written out here so the generated document is checked against it. */
 const contractRoutes = [
   "GET /v1/secrets/{path}",
   "PUT /v1/secrets/{path}",

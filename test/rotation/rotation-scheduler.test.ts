@@ -30,16 +30,13 @@ describe("the rotation scheduler over injected time", () => {
     expect(created.status).toBe(201);
     await tv.rest("PUT", "/v1/secrets/walk/db", { token, body: { data: { username: "svc", password: "initial" }, options: { rotation_policy_id: "rot_walk-90d" } } });
 
-    const began = performance.now();
+    // 181 daily ticks walk two 90-day cycles on the injected clock; nothing waits in real time
+    // (were anything to sleep through a day, the test would time out). No wall-clock bound: that
+    // is the bench's business, and a loaded machine made it flaky.
     for (let day = 1; day <= 181; day++) {
       clock.set(at(start, day * DAY));
       await tick();
     }
-    const elapsedMs = performance.now() - began;
-    console.log(`181 daily ticks over two 90-day cycles took ${elapsedMs.toFixed(0)} ms of real time`);
-    // About 0.4 s on PostgreSQL and 0.8 s embedded on an idle machine; the bound only proves that
-    // nothing sleeps in real time, with room for a loaded CI host.
-    expect(elapsedMs).toBeLessThan(10_000);
 
     const events = (await rotationEvents(tv, "walk")).map((e) => [e.event_type, e.data.warn_before ?? null, e.created_at.toISOString().slice(0, 10)]);
     expect(events).toEqual([

@@ -53,23 +53,24 @@ describe("graceful close", () => {
   });
 
   it("does not wait for idle keep-alive or silent connections", async () => {
-    const s = await startTestServer({ shutdownTimeoutMs: 5_000 });
+    // A shutdown timeout far beyond the test's own: were close() to wait for the idle
+    // connections, the test would time out instead of passing.
+    const s = await startTestServer({ shutdownTimeoutMs: 3_600_000 });
     await call(`${s.baseUrl}/v1/secrets/db/main`);
     await grpcGetSecret(s.port, "db/main");
     const silent = net.connect(s.port, "127.0.0.1"); // connected, never says a word
     await once(silent, "connect");
-    const started = Date.now();
+    const silentClosed = once(silent, "close");
     await s.close();
-    expect(Date.now() - started).toBeLessThan(1_000);
+    await silentClosed;
   });
 
   it("cuts calls that outlast the shutdown timeout", async () => {
     const s = await startTestServer({ shutdownTimeoutMs: 50 });
-    const rest = call(`${s.baseUrl}/v1/secrets/slow`).catch((err: unknown) => err);
+    // The handler never finishes, so close() can only resolve by cutting the call.
+    const rest = call(`${s.baseUrl}/v1/secrets/stuck`).catch((err: unknown) => err);
     await until(() => s.seen.length === 1);
-    const started = Date.now();
     await s.close();
-    expect(Date.now() - started).toBeLessThan(350);
     expect(await rest).toBeInstanceOf(Error);
   });
 });

@@ -153,17 +153,25 @@ describe("gRPC (grpc-js over h2c)", () => {
 describe("gRPC (Connect client over h2c)", () => {
   it("watches health and speaks reflection v1alpha", async () => {
     const transport = createGrpcTransport({ baseUrl: s.baseUrl });
+    // Collect first, assert after: an expect inside a loop passes when the stream is empty.
+    const statuses: HealthCheckResponse_ServingStatus[] = [];
     for await (const res of createClient(Health, transport).watch({ service: "" })) {
-      expect(res.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+      statuses.push(res.status);
       break;
     }
+    expect(statuses).toEqual([HealthCheckResponse_ServingStatus.SERVING]);
     const reflection = createClient(ServerReflectionAlpha, transport);
     async function* requests() {
       yield { messageRequest: { case: "listServices" as const, value: "" } };
     }
+    const answers: string[] = [];
     for await (const res of reflection.serverReflectionInfo(requests())) {
-      expect(res.messageResponse.case).toBe("listServicesResponse");
+      answers.push(String(res.messageResponse.case));
+      if (res.messageResponse.case === "listServicesResponse") {
+        expect(res.messageResponse.value.service.map((svc) => svc.name)).toContain("scaivault.v1.SecretsService");
+      }
     }
+    expect(answers).toEqual(["listServicesResponse"]);
   });
 
   it("is understood by buf curl through reflection", async () => {

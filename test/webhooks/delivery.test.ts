@@ -79,7 +79,8 @@ describe("webhook delivery against a real receiver on 127.0.0.1", () => {
     expect(log).toHaveLength(4);
     for (const a of log) {
       expect(a).toMatchObject({ attempt: 1, status_code: 200, state: "delivered", next_retry_at: null });
-      expect(a.latency_ms).toBeGreaterThanOrEqual(0);
+      // Recorded as whole milliseconds (how long the receiver took is covered by the sender's test).
+      expect(Number.isInteger(a.latency_ms)).toBe(true);
       expect(a.error).toBeUndefined();
       expect(a.attempted_at).toBe("2026-04-23T14:00:00Z");
     }
@@ -110,6 +111,7 @@ describe("webhook delivery against a real receiver on 127.0.0.1", () => {
     const advancePast = (attempt: number) => clock.advance(Math.ceil(retryDelaysSeconds[attempt - 1]! * (1 + retryJitter)) * SECOND + SECOND);
 
     const first = await step(1);
+    expect(first.length).toBeGreaterThan(0);
     expect(first.every((a) => a.status_code === 500 && a.error === "HTTP 500")).toBe(true);
     // Not due yet: nothing is sent before the backoff ends.
     clock.advance(2 * SECOND);
@@ -119,7 +121,9 @@ describe("webhook delivery against a real receiver on 127.0.0.1", () => {
     await receiver.close();
     advancePast(2);
     const refused = await step(3);
-    expect(refused.every((a) => a.status_code === undefined && /ECONNREFUSED/.test(a.error))).toBe(true);
+    expect(refused.length).toBeGreaterThan(0);
+    // Our own words, not the runtime's message (which names the address).
+    expect(refused.every((a) => a.status_code === undefined && a.error === "connection refused")).toBe(true);
     advancePast(3);
     await step(4);
     await receiver.reopen();

@@ -52,7 +52,18 @@ describe("webhook sender", () => {
     const r = await sender.send(`http://127.0.0.1:${ok.port}/hook`, { "webhook-id": "evt_1" }, "{}");
     expect(r.statusCode).toBe(202);
     expect(r.error).toBeUndefined();
-    expect(r.latencyMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it("measures the latency of the answer (at least the receiver's own delay)", async () => {
+    const slow = await listen((_req, res) => void setTimeout(() => res.writeHead(204).end(), 120));
+    try {
+      const r = await createWebhookSender({ timeoutMs: 5000, allow }).send(`http://127.0.0.1:${slow.port}/hook`, {}, "{}");
+      expect(r.statusCode).toBe(204);
+      // A lower bound only: a loaded machine can make it longer, never shorter.
+      expect(r.latencyMs).toBeGreaterThanOrEqual(110);
+    } finally {
+      await slow.close();
+    }
   });
 
   it("gives up after the timeout", async () => {
