@@ -22,6 +22,13 @@ import { createRotationHandler } from "./rotation/rotation-handler.js";
 import { createRotationLinks } from "./rotation/rotation-links.js";
 import { createRotationScheduler } from "./rotation/rotation-scheduler.js";
 import { createRotationService } from "./rotation/rotation-service.js";
+import { createGeneratedProvider } from "./rotation/providers/generated.js";
+import { createGuardedHttp } from "./rotation/providers/guarded-http.js";
+import type { RotationProvider } from "./rotation/providers/provider.js";
+import { createProviderRegistry } from "./rotation/providers/registry.js";
+import { createWebhookProvider } from "./rotation/providers/webhook.js";
+import { createRotationRunner } from "./rotation/rotation-runner.js";
+import { createSecretRotationService } from "./rotation/secret-rotation-service.js";
 import { createSecretPoliciesHandler } from "./secret-policies/secret-policies-handler.js";
 import { createSecretPoliciesService } from "./secret-policies/secret-policies-service.js";
 import { createAccessRecorder } from "./secrets/access-recorder.js";
@@ -41,6 +48,28 @@ export interface ScaiVaultOptions {
   config: Readonly<Config>;
   clock?: Clock;
   logger?: Logger;
+  /**
+   * Rotation providers beyond the built-in `webhook` and `generated` (tests pass their own through
+   * here; production ones are listed in `builtInProviders`).
+   */
+  extraProviders?: (deps: ProviderDeps) => RotationProvider[];
+}
+
+/** What a provider factory may use. */
+export interface ProviderDeps {
+  db: DatabaseHandle["db"];
+  config: Readonly<Config>;
+  allow: ReturnType<typeof createAllowList>;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** The providers every replica runs. A new provider is one more entry here (and its own file under src/rotation/providers/). */
+function builtInProviders(deps: ProviderDeps): RotationProvider[] {
+  return [
+    createWebhookProvider({ allow: deps.allow, timeoutMs: deps.config.webhooks.timeoutMs }),
+    createGeneratedProvider({ db: deps.db }),
+  ];
 }
 
 /** Opens the configured database: PostgreSQL when DATABASE_URL is set, else embedded PGlite in the data dir. */
@@ -77,6 +106,19 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   const access = createAccessRecorder({ db, clock, logger, intervalMs: config.accessFlushMs });
   const rotation = createRotationLinks();
   const readCache = createSecretReadCache(config.readPath.secretCacheEntries);
+  const webhookAllow = createAllowList(config.webhooks.allowHosts);
+  const providerDeps: ProviderDeps = { db, config, allow: webhookAllow, clock, logger };
+  const providers = createProviderRegistry([...builtInProviders(providerDeps), ...(options.extraProviders?.(providerDeps) ?? [])]);
+  const rotationRunner = createRotationRunner({
+    db,
+    envelope,
+    registry: providers,
+    http: createGuardedHttp({ allow: webhookAllow, timeoutMs: config.webhooks.timeoutMs }),
+    readCache,
+    clock,
+    logger,
+  });
+  const secretRotations = createSecretRotationService({ db, envelope, registry: providers, runner: rotationRunner, readCache, clock, allow: webhookAllow, logger });
   // Any replica's change (and any SQL) reaches every replica's cache through the trigger's notice;
   // when notices may have been missed (the listening connection dropped) the whole cache goes.
   const stopListening = await database.listen(
@@ -91,12 +133,13 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     clock,
     access,
     rotation,
+    providerRotation: secretRotations.providerRotation,
     cache: readCache,
     auditWriter,
     softDeleteRetentionSeconds: config.softDeleteRetentionSeconds,
   });
   const rotationEngine = createRotationEngine({ envelope });
-  const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock });
+  const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock, secretRotations });
   const secretPolicies = createSecretPoliciesService({ db, clock });
   const scheduler = createRotationScheduler({
     db,
@@ -108,9 +151,11 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     tickSeconds: config.scheduler.tickSeconds,
     batchSize: config.scheduler.batchSize,
   });
-  if (config.scheduler.enabled) scheduler.start();
+  if (config.scheduler.enabled) {
+    scheduler.start();
+    rotationRunner.start(config.scheduler.tickSeconds);
+  }
 
-  const webhookAllow = createAllowList(config.webhooks.allowHosts);
   const webhooks = createWebhooksService({ db, envelope, clock, allow: webhookAllow });
   // The API only writes outbox rows; this worker fans them out and sends them in the background.
   const webhookDelivery = createWebhookDelivery({
@@ -151,7 +196,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     routes: (router) => {
       router.service(SecretsService, createSecretsHandler(secrets));
       router.service(AuditService, createAuditHandler(db));
-      router.service(RotationService, createRotationHandler(rotationPolicies));
+      router.service(RotationService, createRotationHandler(rotationPolicies, secretRotations));
       router.service(SecretPolicyService, createSecretPoliciesHandler(secretPolicies));
       router.service(WebhookService, createWebhooksHandler(webhooks));
     },
@@ -165,6 +210,9 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     rotationPolicies,
     secretPolicies,
     scheduler,
+    rotationRunner,
+    secretRotations,
+    providers,
     webhooks,
     webhookDelivery,
     access,
@@ -176,6 +224,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       shuttingDown = true;
       purgeJob.stop();
       await scheduler.stop();
+      await rotationRunner.stop();
       await webhookDelivery.stop();
       await access.close();
       await auditWriter.drain();

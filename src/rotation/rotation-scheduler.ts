@@ -7,7 +7,9 @@ import type { SecretReadCache } from "../secrets/secret-read-cache.js";
 import { SCHEDULER_ACTOR, type GeneratedRotation, type RetryNotice, type RotationEngine } from "./rotation-engine.js";
 import * as store from "./rotation-store.js";
 import type { AssignmentRow, PolicyRow, RotationClaim } from "./rotation-store.js";
-import { afterFailedAttempt, DUE_ANNOUNCED, warnThresholdsOf, warningDue } from "./schedule.js";
+import { afterFailedAttempt, DUE_ANNOUNCED, skipMissedRotations, warnThresholdsOf, warningDue } from "./schedule.js";
+import { startRun } from "./rotation-runner.js";
+import { findBindings, type BindingRow } from "./secret-rotation-store.js";
 
 export interface RotationSchedulerDeps {
   db: Db;
@@ -30,7 +32,7 @@ export interface RotationSchedulerDeps {
 }
 
 /** What became of one claimed assignment. */
-export type ClaimOutcome = "rotated" | "failed" | "announced" | "warned" | "skipped" | "stale";
+export type ClaimOutcome = "rotated" | "failed" | "announced" | "warned" | "skipped" | "stale" | "started";
 
 /** The counts of one tick. */
 export type TickSummary = Record<ClaimOutcome | "claimed" | "errors", number>;
@@ -114,10 +116,11 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
    */
   async function actOnClaims(tx: Tx, claims: RotationClaim[], rows: store.RotationRows, now: Date): Promise<ClaimOutcome[]> {
     const policies = policyReader(tx);
+    const bindings = await findBindings(tx, claims.map((c) => c.secretId));
     const outcomes: ClaimOutcome[] = [];
     const generations: { index: number; due: DueGeneration }[] = [];
     for (const claim of claims) {
-      const step = await actOnClaim(tx, claim, rows, now, policies);
+      const step = await actOnClaim(tx, claim, rows, now, policies, bindings.get(claim.secretId));
       if (typeof step === "string") {
         outcomes.push(step);
       } else {
@@ -133,7 +136,7 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
   }
 
   /** One claim: refused when stale, else what it needs now; a generated rotation is returned to be written with the others. */
-  async function actOnClaim(tx: Tx, claim: RotationClaim, rows: store.RotationRows, now: Date, policies: PolicyReader): Promise<ClaimOutcome | DueGeneration> {
+  async function actOnClaim(tx: Tx, claim: RotationClaim, rows: store.RotationRows, now: Date, policies: PolicyReader, binding: BindingRow | undefined): Promise<ClaimOutcome | DueGeneration> {
     const secret = rows.secrets.get(claim.secretId);
     const assignment = rows.assignments.get(claim.secretId);
     const fresh =
@@ -149,6 +152,7 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     const target = { policy, secret, actor: SCHEDULER_ACTOR, reason: "scheduled", now };
 
     if (assignment.next_rotation_at <= now) {
+      if (binding) return startProviderRun(tx, target, assignment, binding);
       if (policy.auto_generate) {
         if (assignment.retry_at && assignment.retry_at > now) return "skipped";
         const attempt = assignment.attempts + 1;
@@ -166,6 +170,29 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     await engine.warn(tx, target, assignment.next_rotation_at, warning.label);
     await store.updateAssignment(tx, secret.id, { warned: [...assignment.warned, ...warning.markWarned], claimed_until: null });
     return "warned";
+  }
+
+  /**
+   * A due secret bound to a provider: its run starts (the runner works it) and the next cycle
+   * begins, so the claim is not made again. While the binding is paused the rotation is skipped,
+   * not queued, as for a disabled policy.
+   */
+  async function startProviderRun(tx: Tx, t: GeneratedRotation["target"], assignment: AssignmentRow, binding: BindingRow): Promise<ClaimOutcome> {
+    const nextCycle = {
+      next_rotation_at: skipMissedRotations(assignment.next_rotation_at, t.policy.interval_seconds, t.now),
+      cycle: assignment.cycle + 1,
+      warned: [],
+      attempts: 0,
+      retry_at: null,
+      claimed_until: null,
+    };
+    if (binding.status === "paused") {
+      await store.updateAssignment(tx, assignment.secret_id, nextCycle);
+      return "skipped";
+    }
+    await startRun(tx, { secret: t.secret, binding, triggeredBy: "scheduled", actor: SCHEDULER_ACTOR, now: t.now });
+    await store.updateAssignment(tx, assignment.secret_id, nextCycle);
+    return "started";
   }
 
   /** After a failed generated attempt: retry after a delay, or after the last attempt wait for the next cycle. */
@@ -246,7 +273,7 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
 export type RotationScheduler = ReturnType<typeof createRotationScheduler>;
 
 function emptySummary(): TickSummary {
-  return { claimed: 0, rotated: 0, failed: 0, announced: 0, warned: 0, skipped: 0, stale: 0, errors: 0 };
+  return { claimed: 0, rotated: 0, failed: 0, announced: 0, warned: 0, skipped: 0, stale: 0, started: 0, errors: 0 };
 }
 
 /** The claims a chunk's transaction committed, and their outcomes in the same order. */

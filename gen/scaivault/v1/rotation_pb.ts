@@ -8,13 +8,13 @@ import { file_google_api_annotations } from "../../google/api/annotations_pb.js"
 import type { ListValue, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import { file_scaivault_v1_options } from "./options_pb.js";
-import type { Message } from "@bufbuild/protobuf";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file scaivault/v1/rotation.proto.
  */
 export const file_scaivault_v1_rotation: GenFile = /*@__PURE__*/
-  fileDesc("ChtzY2FpdmF1bHQvdjEvcm90YXRpb24ucHJvdG8SDHNjYWl2YXVsdC52MSKqAwoOUm90YXRpb25Qb2xpY3kSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIYCgtkZXNjcmlwdGlvbhgDIAEoCUgAiAEBEhAKCGludGVydmFsGAQgASgJEhgKEGludGVydmFsX3NlY29uZHMYBSABKAUSFAoMZ3JhY2VfcGVyaW9kGAYgASgJEhgKC3dhcm5fYmVmb3JlGAcgASgJSAGIAQESFQoNYXV0b19nZW5lcmF0ZRgIIAEoCBIdChBzZWNyZXRfcG9saWN5X2lkGAkgASgJSAKIAQESEwoLd2ViaG9va19pZHMYCiADKAkSEQoJaXNfYWN0aXZlGAsgASgIEhUKDXNlY3JldHNfY291bnQYDCABKAUSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDgoMX2Rlc2NyaXB0aW9uQg4KDF93YXJuX2JlZm9yZUITChFfc2VjcmV0X3BvbGljeV9pZCJwChtMaXN0Um90YXRpb25Qb2xpY2llc1JlcXVlc3QSEwoLYWN0aXZlX29ubHkYASABKAgSEgoFbGltaXQYAiABKAVIAIgBARITCgZjdXJzb3IYAyABKAlIAYgBAUIICgZfbGltaXRCCQoHX2N1cnNvciKCAQocTGlzdFJvdGF0aW9uUG9saWNpZXNSZXNwb25zZRIqCgRkYXRhGAEgAygLMhwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5EhkKBmN1cnNvchgCIAEoCUIEkLUYAUgAiAEBEhAKCGhhc19tb3JlGAMgASgIQgkKB19jdXJzb3IitAIKG0NyZWF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIMCgRuYW1lGAEgASgJEhgKC2Rlc2NyaXB0aW9uGAIgASgJSACIAQESEAoIaW50ZXJ2YWwYAyABKAkSGQoMZ3JhY2VfcGVyaW9kGAQgASgJSAGIAQESGAoLd2Fybl9iZWZvcmUYBSABKAlIAogBARIaCg1hdXRvX2dlbmVyYXRlGAYgASgISAOIAQESHQoQc2VjcmV0X3BvbGljeV9pZBgHIAEoCUgEiAEBEhMKC3dlYmhvb2tfaWRzGAggAygJQg4KDF9kZXNjcmlwdGlvbkIPCg1fZ3JhY2VfcGVyaW9kQg4KDF93YXJuX2JlZm9yZUIQCg5fYXV0b19nZW5lcmF0ZUITChFfc2VjcmV0X3BvbGljeV9pZCImChhHZXRSb3RhdGlvblBvbGljeVJlcXVlc3QSCgoCaWQYASABKAki4AIKG1VwZGF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIKCgJpZBgBIAEoCRIYCgtkZXNjcmlwdGlvbhgCIAEoCUgAiAEBEhUKCGludGVydmFsGAMgASgJSAGIAQESGQoMZ3JhY2VfcGVyaW9kGAQgASgJSAKIAQESGAoLd2Fybl9iZWZvcmUYBSABKAlIA4gBARIaCg1hdXRvX2dlbmVyYXRlGAYgASgISASIAQESHQoQc2VjcmV0X3BvbGljeV9pZBgHIAEoCUgFiAEBEi8KC3dlYmhvb2tfaWRzGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLkxpc3RWYWx1ZUIOCgxfZGVzY3JpcHRpb25CCwoJX2ludGVydmFsQg8KDV9ncmFjZV9wZXJpb2RCDgoMX3dhcm5fYmVmb3JlQhAKDl9hdXRvX2dlbmVyYXRlQhMKEV9zZWNyZXRfcG9saWN5X2lkIikKG0RlbGV0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIKCgJpZBgBIAEoCSJVChxEZWxldGVSb3RhdGlvblBvbGljeVJlc3BvbnNlEgoKAmlkGAEgASgJEg8KB2RlbGV0ZWQYAiABKAgSGAoQZGV0YWNoZWRfc2VjcmV0cxgDIAEoBSIpChtFbmFibGVSb3RhdGlvblBvbGljeVJlcXVlc3QSCgoCaWQYASABKAkiKgocRGlzYWJsZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIKCgJpZBgBIAEoCSI2ChNBc3NpZ25TZWNyZXRSZXF1ZXN0EgoKAmlkGAEgASgJEhMKC3NlY3JldF9wYXRoGAIgASgJItwBChBTZWNyZXRBc3NpZ25tZW50EhEKCXBvbGljeV9pZBgBIAEoCRITCgtzZWNyZXRfcGF0aBgCIAEoCRIvCgthc3NpZ25lZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQbmV4dF9yb3RhdGlvbl9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoPbGFzdF9yb3RhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIEkLUYASI2ChNEZXRhY2hTZWNyZXRSZXF1ZXN0EgoKAmlkGAEgASgJEhMKC3NlY3JldF9wYXRoGAIgASgJIlAKFERldGFjaFNlY3JldFJlc3BvbnNlEhEKCXBvbGljeV9pZBgBIAEoCRITCgtzZWNyZXRfcGF0aBgCIAEoCRIQCghkZXRhY2hlZBgDIAEoCCI3ChNSb3RhdGVQb2xpY3lSZXF1ZXN0EgoKAmlkGAEgASgJEhQKDHNlY3JldF9wYXRocxgCIAMoCSJIChRSb3RhdGVQb2xpY3lSZXNwb25zZRIwCgVpdGVtcxgBIAMoCzIhLnNjYWl2YXVsdC52MS5Sb3RhdGlvbkhpc3RvcnlJdGVtIq8CChNSb3RhdGlvbkhpc3RvcnlJdGVtEgoKAmlkGAEgASgJEhEKCXBvbGljeV9pZBgCIAEoCRITCgtzZWNyZXRfcGF0aBgDIAEoCRIOCgZzdGF0dXMYBCABKAkSGAoLb2xkX3ZlcnNpb24YBSABKAVIAIgBARIYCgtuZXdfdmVyc2lvbhgGIAEoBUgBiAEBEi4KCnJvdGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJvdGF0ZWRfYnkYCCABKAkSEwoGcmVhc29uGAkgASgJSAKIAQESEgoFZXJyb3IYCiABKAlIA4gBAUIOCgxfb2xkX3ZlcnNpb25CDgoMX25ld192ZXJzaW9uQgkKB19yZWFzb25CCAoGX2Vycm9yIoYBChpMaXN0Um90YXRpb25IaXN0b3J5UmVxdWVzdBIKCgJpZBgBIAEoCRITCgZzdGF0dXMYAiABKAlIAIgBARISCgVsaW1pdBgDIAEoBUgBiAEBEhMKBmN1cnNvchgEIAEoCUgCiAEBQgkKB19zdGF0dXNCCAoGX2xpbWl0QgkKB19jdXJzb3IihgEKG0xpc3RSb3RhdGlvbkhpc3RvcnlSZXNwb25zZRIvCgRkYXRhGAEgAygLMiEuc2NhaXZhdWx0LnYxLlJvdGF0aW9uSGlzdG9yeUl0ZW0SGQoGY3Vyc29yGAIgASgJQgSQtRgBSACIAQESEAoIaGFzX21vcmUYAyABKAhCCQoHX2N1cnNvciKbAQoVTGlzdER1ZVNlY3JldHNSZXF1ZXN0EhkKDHdpdGhpbl9ob3VycxgBIAEoBUgAiAEBEhwKD2luY2x1ZGVfb3ZlcmR1ZRgCIAEoCEgBiAEBEhYKCXBvbGljeV9pZBgDIAEoCUgCiAEBQg8KDV93aXRoaW5faG91cnNCEgoQX2luY2x1ZGVfb3ZlcmR1ZUIMCgpfcG9saWN5X2lkIosBCglEdWVTZWNyZXQSDAoEcGF0aBgBIAEoCRIRCglwb2xpY3lfaWQYAiABKAkSEwoLcG9saWN5X25hbWUYAyABKAkSNAoQbmV4dF9yb3RhdGlvbl9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKaXNfb3ZlcmR1ZRgFIAEoCCJCChZMaXN0RHVlU2VjcmV0c1Jlc3BvbnNlEigKB3NlY3JldHMYASADKAsyFy5zY2FpdmF1bHQudjEuRHVlU2VjcmV0MssOCg9Sb3RhdGlvblNlcnZpY2USlwEKFExpc3RSb3RhdGlvblBvbGljaWVzEikuc2NhaXZhdWx0LnYxLkxpc3RSb3RhdGlvblBvbGljaWVzUmVxdWVzdBoqLnNjYWl2YXVsdC52MS5MaXN0Um90YXRpb25Qb2xpY2llc1Jlc3BvbnNlIiiKtRgHCgVhZG1pboLT5JMCFxIVL3YxL3JvdGF0aW9uL3BvbGljaWVzEowBChRDcmVhdGVSb3RhdGlvblBvbGljeRIpLnNjYWl2YXVsdC52MS5DcmVhdGVSb3RhdGlvblBvbGljeVJlcXVlc3QaHC5zY2FpdmF1bHQudjEuUm90YXRpb25Qb2xpY3kiK4q1GAcKBWFkbWlugtPkkwIaOgEqIhUvdjEvcm90YXRpb24vcG9saWNpZXMSiAEKEUdldFJvdGF0aW9uUG9saWN5EiYuc2NhaXZhdWx0LnYxLkdldFJvdGF0aW9uUG9saWN5UmVxdWVzdBocLnNjYWl2YXVsdC52MS5Sb3RhdGlvblBvbGljeSItirUYBwoFYWRtaW6C0+STAhwSGi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9EpEBChRVcGRhdGVSb3RhdGlvblBvbGljeRIpLnNjYWl2YXVsdC52MS5VcGRhdGVSb3RhdGlvblBvbGljeVJlcXVlc3QaHC5zY2FpdmF1bHQudjEuUm90YXRpb25Qb2xpY3kiMIq1GAcKBWFkbWlugtPkkwIfOgEqMhovdjEvcm90YXRpb24vcG9saWNpZXMve2lkfRKcAQoURGVsZXRlUm90YXRpb25Qb2xpY3kSKS5zY2FpdmF1bHQudjEuRGVsZXRlUm90YXRpb25Qb2xpY3lSZXF1ZXN0Giouc2NhaXZhdWx0LnYxLkRlbGV0ZVJvdGF0aW9uUG9saWN5UmVzcG9uc2UiLYq1GAcKBWFkbWlugtPkkwIcKhovdjEvcm90YXRpb24vcG9saWNpZXMve2lkfRKVAQoURW5hYmxlUm90YXRpb25Qb2xpY3kSKS5zY2FpdmF1bHQudjEuRW5hYmxlUm90YXRpb25Qb2xpY3lSZXF1ZXN0Ghwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5IjSKtRgHCgVhZG1pboLT5JMCIyIhL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vZW5hYmxlEpgBChVEaXNhYmxlUm90YXRpb25Qb2xpY3kSKi5zY2FpdmF1bHQudjEuRGlzYWJsZVJvdGF0aW9uUG9saWN5UmVxdWVzdBocLnNjYWl2YXVsdC52MS5Sb3RhdGlvblBvbGljeSI1irUYBwoFYWRtaW6C0+STAiQiIi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9L2Rpc2FibGUSiwEKDEFzc2lnblNlY3JldBIhLnNjYWl2YXVsdC52MS5Bc3NpZ25TZWNyZXRSZXF1ZXN0Gh4uc2NhaXZhdWx0LnYxLlNlY3JldEFzc2lnbm1lbnQiOIq1GAcKBWFkbWlugtPkkwInOgEqIiIvdjEvcm90YXRpb24vcG9saWNpZXMve2lkfS9zZWNyZXRzEpoBCgxEZXRhY2hTZWNyZXQSIS5zY2FpdmF1bHQudjEuRGV0YWNoU2VjcmV0UmVxdWVzdBoiLnNjYWl2YXVsdC52MS5EZXRhY2hTZWNyZXRSZXNwb25zZSJDirUYBwoFYWRtaW6C0+STAjIqMC92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9L3NlY3JldHMve3NlY3JldF9wYXRofRKeAQoMUm90YXRlUG9saWN5EiEuc2NhaXZhdWx0LnYxLlJvdGF0ZVBvbGljeVJlcXVlc3QaIi5zY2FpdmF1bHQudjEuUm90YXRlUG9saWN5UmVzcG9uc2UiR4q1GBAKDnNlY3JldHM6cm90YXRlgtPkkwItOgEqYgVpdGVtcyIhL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vcm90YXRlEqYBChNMaXN0Um90YXRpb25IaXN0b3J5Eiguc2NhaXZhdWx0LnYxLkxpc3RSb3RhdGlvbkhpc3RvcnlSZXF1ZXN0Gikuc2NhaXZhdWx0LnYxLkxpc3RSb3RhdGlvbkhpc3RvcnlSZXNwb25zZSI6irUYDAoKYXVkaXQ6cmVhZILT5JMCJBIiL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vaGlzdG9yeRKoAQoOTGlzdER1ZVNlY3JldHMSIy5zY2FpdmF1bHQudjEuTGlzdER1ZVNlY3JldHNSZXF1ZXN0GiQuc2NhaXZhdWx0LnYxLkxpc3REdWVTZWNyZXRzUmVzcG9uc2UiS4q1GBcKDnNlY3JldHM6cm90YXRlCgVhZG1pboLT5JMCKloWEhQvdjEvcm90YXRpb24vcGVuZGluZxIQL3YxL3JvdGF0aW9uL2R1ZWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_scaivault_v1_options]);
+  fileDesc("ChtzY2FpdmF1bHQvdjEvcm90YXRpb24ucHJvdG8SDHNjYWl2YXVsdC52MSKqAwoOUm90YXRpb25Qb2xpY3kSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIYCgtkZXNjcmlwdGlvbhgDIAEoCUgAiAEBEhAKCGludGVydmFsGAQgASgJEhgKEGludGVydmFsX3NlY29uZHMYBSABKAUSFAoMZ3JhY2VfcGVyaW9kGAYgASgJEhgKC3dhcm5fYmVmb3JlGAcgASgJSAGIAQESFQoNYXV0b19nZW5lcmF0ZRgIIAEoCBIdChBzZWNyZXRfcG9saWN5X2lkGAkgASgJSAKIAQESEwoLd2ViaG9va19pZHMYCiADKAkSEQoJaXNfYWN0aXZlGAsgASgIEhUKDXNlY3JldHNfY291bnQYDCABKAUSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDgoMX2Rlc2NyaXB0aW9uQg4KDF93YXJuX2JlZm9yZUITChFfc2VjcmV0X3BvbGljeV9pZCJwChtMaXN0Um90YXRpb25Qb2xpY2llc1JlcXVlc3QSEwoLYWN0aXZlX29ubHkYASABKAgSEgoFbGltaXQYAiABKAVIAIgBARITCgZjdXJzb3IYAyABKAlIAYgBAUIICgZfbGltaXRCCQoHX2N1cnNvciKCAQocTGlzdFJvdGF0aW9uUG9saWNpZXNSZXNwb25zZRIqCgRkYXRhGAEgAygLMhwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5EhkKBmN1cnNvchgCIAEoCUIEkLUYAUgAiAEBEhAKCGhhc19tb3JlGAMgASgIQgkKB19jdXJzb3IitAIKG0NyZWF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIMCgRuYW1lGAEgASgJEhgKC2Rlc2NyaXB0aW9uGAIgASgJSACIAQESEAoIaW50ZXJ2YWwYAyABKAkSGQoMZ3JhY2VfcGVyaW9kGAQgASgJSAGIAQESGAoLd2Fybl9iZWZvcmUYBSABKAlIAogBARIaCg1hdXRvX2dlbmVyYXRlGAYgASgISAOIAQESHQoQc2VjcmV0X3BvbGljeV9pZBgHIAEoCUgEiAEBEhMKC3dlYmhvb2tfaWRzGAggAygJQg4KDF9kZXNjcmlwdGlvbkIPCg1fZ3JhY2VfcGVyaW9kQg4KDF93YXJuX2JlZm9yZUIQCg5fYXV0b19nZW5lcmF0ZUITChFfc2VjcmV0X3BvbGljeV9pZCImChhHZXRSb3RhdGlvblBvbGljeVJlcXVlc3QSCgoCaWQYASABKAki4AIKG1VwZGF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIKCgJpZBgBIAEoCRIYCgtkZXNjcmlwdGlvbhgCIAEoCUgAiAEBEhUKCGludGVydmFsGAMgASgJSAGIAQESGQoMZ3JhY2VfcGVyaW9kGAQgASgJSAKIAQESGAoLd2Fybl9iZWZvcmUYBSABKAlIA4gBARIaCg1hdXRvX2dlbmVyYXRlGAYgASgISASIAQESHQoQc2VjcmV0X3BvbGljeV9pZBgHIAEoCUgFiAEBEi8KC3dlYmhvb2tfaWRzGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLkxpc3RWYWx1ZUIOCgxfZGVzY3JpcHRpb25CCwoJX2ludGVydmFsQg8KDV9ncmFjZV9wZXJpb2RCDgoMX3dhcm5fYmVmb3JlQhAKDl9hdXRvX2dlbmVyYXRlQhMKEV9zZWNyZXRfcG9saWN5X2lkIikKG0RlbGV0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIKCgJpZBgBIAEoCSJVChxEZWxldGVSb3RhdGlvblBvbGljeVJlc3BvbnNlEgoKAmlkGAEgASgJEg8KB2RlbGV0ZWQYAiABKAgSGAoQZGV0YWNoZWRfc2VjcmV0cxgDIAEoBSIpChtFbmFibGVSb3RhdGlvblBvbGljeVJlcXVlc3QSCgoCaWQYASABKAkiKgocRGlzYWJsZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIKCgJpZBgBIAEoCSI2ChNBc3NpZ25TZWNyZXRSZXF1ZXN0EgoKAmlkGAEgASgJEhMKC3NlY3JldF9wYXRoGAIgASgJItwBChBTZWNyZXRBc3NpZ25tZW50EhEKCXBvbGljeV9pZBgBIAEoCRITCgtzZWNyZXRfcGF0aBgCIAEoCRIvCgthc3NpZ25lZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQbmV4dF9yb3RhdGlvbl9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoPbGFzdF9yb3RhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIEkLUYASI2ChNEZXRhY2hTZWNyZXRSZXF1ZXN0EgoKAmlkGAEgASgJEhMKC3NlY3JldF9wYXRoGAIgASgJIlAKFERldGFjaFNlY3JldFJlc3BvbnNlEhEKCXBvbGljeV9pZBgBIAEoCRITCgtzZWNyZXRfcGF0aBgCIAEoCRIQCghkZXRhY2hlZBgDIAEoCCI3ChNSb3RhdGVQb2xpY3lSZXF1ZXN0EgoKAmlkGAEgASgJEhQKDHNlY3JldF9wYXRocxgCIAMoCSJIChRSb3RhdGVQb2xpY3lSZXNwb25zZRIwCgVpdGVtcxgBIAMoCzIhLnNjYWl2YXVsdC52MS5Sb3RhdGlvbkhpc3RvcnlJdGVtIq8CChNSb3RhdGlvbkhpc3RvcnlJdGVtEgoKAmlkGAEgASgJEhEKCXBvbGljeV9pZBgCIAEoCRITCgtzZWNyZXRfcGF0aBgDIAEoCRIOCgZzdGF0dXMYBCABKAkSGAoLb2xkX3ZlcnNpb24YBSABKAVIAIgBARIYCgtuZXdfdmVyc2lvbhgGIAEoBUgBiAEBEi4KCnJvdGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJvdGF0ZWRfYnkYCCABKAkSEwoGcmVhc29uGAkgASgJSAKIAQESEgoFZXJyb3IYCiABKAlIA4gBAUIOCgxfb2xkX3ZlcnNpb25CDgoMX25ld192ZXJzaW9uQgkKB19yZWFzb25CCAoGX2Vycm9yIoYBChpMaXN0Um90YXRpb25IaXN0b3J5UmVxdWVzdBIKCgJpZBgBIAEoCRITCgZzdGF0dXMYAiABKAlIAIgBARISCgVsaW1pdBgDIAEoBUgBiAEBEhMKBmN1cnNvchgEIAEoCUgCiAEBQgkKB19zdGF0dXNCCAoGX2xpbWl0QgkKB19jdXJzb3IihgEKG0xpc3RSb3RhdGlvbkhpc3RvcnlSZXNwb25zZRIvCgRkYXRhGAEgAygLMiEuc2NhaXZhdWx0LnYxLlJvdGF0aW9uSGlzdG9yeUl0ZW0SGQoGY3Vyc29yGAIgASgJQgSQtRgBSACIAQESEAoIaGFzX21vcmUYAyABKAhCCQoHX2N1cnNvciKbAQoVTGlzdER1ZVNlY3JldHNSZXF1ZXN0EhkKDHdpdGhpbl9ob3VycxgBIAEoBUgAiAEBEhwKD2luY2x1ZGVfb3ZlcmR1ZRgCIAEoCEgBiAEBEhYKCXBvbGljeV9pZBgDIAEoCUgCiAEBQg8KDV93aXRoaW5faG91cnNCEgoQX2luY2x1ZGVfb3ZlcmR1ZUIMCgpfcG9saWN5X2lkIosBCglEdWVTZWNyZXQSDAoEcGF0aBgBIAEoCRIRCglwb2xpY3lfaWQYAiABKAkSEwoLcG9saWN5X25hbWUYAyABKAkSNAoQbmV4dF9yb3RhdGlvbl9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKaXNfb3ZlcmR1ZRgFIAEoCCJCChZMaXN0RHVlU2VjcmV0c1Jlc3BvbnNlEigKB3NlY3JldHMYASADKAsyFy5zY2FpdmF1bHQudjEuRHVlU2VjcmV0InMKEFByb3BhZ2F0aW9uQ2hlY2sSCwoDdXJsGAEgASgJEhwKD2V4cGVjdGVkX3N0YXR1cxgCIAEoBUgAiAEBEhQKB3RpbWVvdXQYAyABKAlIAYgBAUISChBfZXhwZWN0ZWRfc3RhdHVzQgoKCF90aW1lb3V0IoQFCg5TZWNyZXRSb3RhdGlvbhIMCgRwYXRoGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEicKBmNvbmZpZxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFwoPaGFzX2NyZWRlbnRpYWxzGAQgASgIEhwKCXBvbGljeV9pZBgFIAEoCUIEkLUYAUgAiAEBEhQKDGdyYWNlX3BlcmlvZBgGIAEoCRI/ChFwcm9wYWdhdGlvbl9jaGVjaxgHIAEoCzIeLnNjYWl2YXVsdC52MS5Qcm9wYWdhdGlvbkNoZWNrQgSQtRgBEhQKDG1heF9hdHRlbXB0cxgIIAEoBRIOCgZzdGF0dXMYCSABKAkSMwoJcGF1c2VkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIEkLUYARI6ChBuZXh0X3JvdGF0aW9uX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIEkLUYARI5Cg9sYXN0X3JvdGF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgSQtRgBEjEKCGxhc3RfcnVuGA0gASgLMhkuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUnVuQgSQtRgBEi4KCmNyZWF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhsKCGludGVydmFsGBAgASgJQgSQtRgBSAGIAQFCDAoKX3BvbGljeV9pZEILCglfaW50ZXJ2YWwi0AIKHkNvbmZpZ3VyZVNlY3JldFJvdGF0aW9uUmVxdWVzdBIMCgRwYXRoGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEicKBmNvbmZpZxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLAoLY3JlZGVudGlhbHMYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhYKCXBvbGljeV9pZBgFIAEoCUgAiAEBEhkKDGdyYWNlX3BlcmlvZBgGIAEoCUgBiAEBEjkKEXByb3BhZ2F0aW9uX2NoZWNrGAcgASgLMh4uc2NhaXZhdWx0LnYxLlByb3BhZ2F0aW9uQ2hlY2sSGQoMbWF4X2F0dGVtcHRzGAggASgFSAKIAQFCDAoKX3BvbGljeV9pZEIPCg1fZ3JhY2VfcGVyaW9kQg8KDV9tYXhfYXR0ZW1wdHMiKAoYR2V0U2VjcmV0Um90YXRpb25SZXF1ZXN0EgwKBHBhdGgYASABKAkingEKGkxpc3RTZWNyZXRSb3RhdGlvbnNSZXF1ZXN0EhMKBnN0YXR1cxgBIAEoCUgAiAEBEhUKCHByb3ZpZGVyGAIgASgJSAGIAQESEgoFbGltaXQYAyABKAVIAogBARITCgZjdXJzb3IYBCABKAlIA4gBAUIJCgdfc3RhdHVzQgsKCV9wcm92aWRlckIICgZfbGltaXRCCQoHX2N1cnNvciKBAQobTGlzdFNlY3JldFJvdGF0aW9uc1Jlc3BvbnNlEioKBGRhdGEYASADKAsyHC5zY2FpdmF1bHQudjEuU2VjcmV0Um90YXRpb24SGQoGY3Vyc29yGAIgASgJQgSQtRgBSACIAQESEAoIaGFzX21vcmUYAyABKAhCCQoHX2N1cnNvciIrChtEZWxldGVTZWNyZXRSb3RhdGlvblJlcXVlc3QSDAoEcGF0aBgBIAEoCSI9ChxEZWxldGVTZWNyZXRSb3RhdGlvblJlc3BvbnNlEgwKBHBhdGgYASABKAkSDwoHZGVsZXRlZBgCIAEoCCIqChpQYXVzZVNlY3JldFJvdGF0aW9uUmVxdWVzdBIMCgRwYXRoGAEgASgJIisKG1Jlc3VtZVNlY3JldFJvdGF0aW9uUmVxdWVzdBIMCgRwYXRoGAEgASgJIngKD1JvdGF0aW9uUnVuU3RlcBIMCgRzdGVwGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIPCgdhdHRlbXB0GAMgASgFEiYKAmF0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZkZXRhaWwYBSABKAkimAQKC1JvdGF0aW9uUnVuEgoKAmlkGAEgASgJEgwKBHBhdGgYAiABKAkSEAoIcHJvdmlkZXIYAyABKAkSFAoMdHJpZ2dlcmVkX2J5GAQgASgJEg0KBWFjdG9yGAUgASgJEg4KBnN0YXR1cxgGIAEoCRIMCgRzdGVwGAcgASgJEhAKCGF0dGVtcHRzGAggASgFEh4KC29sZF92ZXJzaW9uGAkgASgFQgSQtRgBSACIAQESHgoLbmV3X3ZlcnNpb24YCiABKAVCBJC1GAFIAYgBARIzCglyZXZva2VfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgSQtRgBEiQKEXByb3ZpZGVyX3Jlc3BvbnNlGAwgASgJQgSQtRgBSAKIAQESGAoFZXJyb3IYDSABKAlCBJC1GAFIA4gBARIuCgpzdGFydGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1CgtmaW5pc2hlZF9hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBJC1GAESLAoFc3RlcHMYECADKAsyHS5zY2FpdmF1bHQudjEuUm90YXRpb25SdW5TdGVwQg4KDF9vbGRfdmVyc2lvbkIOCgxfbmV3X3ZlcnNpb25CFAoSX3Byb3ZpZGVyX3Jlc3BvbnNlQggKBl9lcnJvciKFAQoXTGlzdFJvdGF0aW9uUnVuc1JlcXVlc3QSDAoEcGF0aBgBIAEoCRITCgZzdGF0dXMYAiABKAlIAIgBARISCgVsaW1pdBgDIAEoBUgBiAEBEhMKBmN1cnNvchgEIAEoCUgCiAEBQgkKB19zdGF0dXNCCAoGX2xpbWl0QgkKB19jdXJzb3IiewoYTGlzdFJvdGF0aW9uUnVuc1Jlc3BvbnNlEicKBGRhdGEYASADKAsyGS5zY2FpdmF1bHQudjEuUm90YXRpb25SdW4SGQoGY3Vyc29yGAIgASgJQgSQtRgBSACIAQESEAoIaGFzX21vcmUYAyABKAhCCQoHX2N1cnNvciItCh1Sb2xsYmFja1NlY3JldFJvdGF0aW9uUmVxdWVzdBIMCgRwYXRoGAEgASgJMs8YCg9Sb3RhdGlvblNlcnZpY2USlwEKFExpc3RSb3RhdGlvblBvbGljaWVzEikuc2NhaXZhdWx0LnYxLkxpc3RSb3RhdGlvblBvbGljaWVzUmVxdWVzdBoqLnNjYWl2YXVsdC52MS5MaXN0Um90YXRpb25Qb2xpY2llc1Jlc3BvbnNlIiiKtRgHCgVhZG1pboLT5JMCFxIVL3YxL3JvdGF0aW9uL3BvbGljaWVzEowBChRDcmVhdGVSb3RhdGlvblBvbGljeRIpLnNjYWl2YXVsdC52MS5DcmVhdGVSb3RhdGlvblBvbGljeVJlcXVlc3QaHC5zY2FpdmF1bHQudjEuUm90YXRpb25Qb2xpY3kiK4q1GAcKBWFkbWlugtPkkwIaOgEqIhUvdjEvcm90YXRpb24vcG9saWNpZXMSiAEKEUdldFJvdGF0aW9uUG9saWN5EiYuc2NhaXZhdWx0LnYxLkdldFJvdGF0aW9uUG9saWN5UmVxdWVzdBocLnNjYWl2YXVsdC52MS5Sb3RhdGlvblBvbGljeSItirUYBwoFYWRtaW6C0+STAhwSGi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9EpEBChRVcGRhdGVSb3RhdGlvblBvbGljeRIpLnNjYWl2YXVsdC52MS5VcGRhdGVSb3RhdGlvblBvbGljeVJlcXVlc3QaHC5zY2FpdmF1bHQudjEuUm90YXRpb25Qb2xpY3kiMIq1GAcKBWFkbWlugtPkkwIfOgEqMhovdjEvcm90YXRpb24vcG9saWNpZXMve2lkfRKcAQoURGVsZXRlUm90YXRpb25Qb2xpY3kSKS5zY2FpdmF1bHQudjEuRGVsZXRlUm90YXRpb25Qb2xpY3lSZXF1ZXN0Giouc2NhaXZhdWx0LnYxLkRlbGV0ZVJvdGF0aW9uUG9saWN5UmVzcG9uc2UiLYq1GAcKBWFkbWlugtPkkwIcKhovdjEvcm90YXRpb24vcG9saWNpZXMve2lkfRKVAQoURW5hYmxlUm90YXRpb25Qb2xpY3kSKS5zY2FpdmF1bHQudjEuRW5hYmxlUm90YXRpb25Qb2xpY3lSZXF1ZXN0Ghwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5IjSKtRgHCgVhZG1pboLT5JMCIyIhL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vZW5hYmxlEpgBChVEaXNhYmxlUm90YXRpb25Qb2xpY3kSKi5zY2FpdmF1bHQudjEuRGlzYWJsZVJvdGF0aW9uUG9saWN5UmVxdWVzdBocLnNjYWl2YXVsdC52MS5Sb3RhdGlvblBvbGljeSI1irUYBwoFYWRtaW6C0+STAiQiIi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9L2Rpc2FibGUSiwEKDEFzc2lnblNlY3JldBIhLnNjYWl2YXVsdC52MS5Bc3NpZ25TZWNyZXRSZXF1ZXN0Gh4uc2NhaXZhdWx0LnYxLlNlY3JldEFzc2lnbm1lbnQiOIq1GAcKBWFkbWlugtPkkwInOgEqIiIvdjEvcm90YXRpb24vcG9saWNpZXMve2lkfS9zZWNyZXRzEpoBCgxEZXRhY2hTZWNyZXQSIS5zY2FpdmF1bHQudjEuRGV0YWNoU2VjcmV0UmVxdWVzdBoiLnNjYWl2YXVsdC52MS5EZXRhY2hTZWNyZXRSZXNwb25zZSJDirUYBwoFYWRtaW6C0+STAjIqMC92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9L3NlY3JldHMve3NlY3JldF9wYXRofRKeAQoMUm90YXRlUG9saWN5EiEuc2NhaXZhdWx0LnYxLlJvdGF0ZVBvbGljeVJlcXVlc3QaIi5zY2FpdmF1bHQudjEuUm90YXRlUG9saWN5UmVzcG9uc2UiR4q1GBAKDnNlY3JldHM6cm90YXRlgtPkkwItOgEqYgVpdGVtcyIhL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vcm90YXRlEqYBChNMaXN0Um90YXRpb25IaXN0b3J5Eiguc2NhaXZhdWx0LnYxLkxpc3RSb3RhdGlvbkhpc3RvcnlSZXF1ZXN0Gikuc2NhaXZhdWx0LnYxLkxpc3RSb3RhdGlvbkhpc3RvcnlSZXNwb25zZSI6irUYDAoKYXVkaXQ6cmVhZILT5JMCJBIiL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vaGlzdG9yeRKoAQoOTGlzdER1ZVNlY3JldHMSIy5zY2FpdmF1bHQudjEuTGlzdER1ZVNlY3JldHNSZXF1ZXN0GiQuc2NhaXZhdWx0LnYxLkxpc3REdWVTZWNyZXRzUmVzcG9uc2UiS4q1GBcKDnNlY3JldHM6cm90YXRlCgVhZG1pboLT5JMCKloWEhQvdjEvcm90YXRpb24vcGVuZGluZxIQL3YxL3JvdGF0aW9uL2R1ZRKbAQoXQ29uZmlndXJlU2VjcmV0Um90YXRpb24SLC5zY2FpdmF1bHQudjEuQ29uZmlndXJlU2VjcmV0Um90YXRpb25SZXF1ZXN0Ghwuc2NhaXZhdWx0LnYxLlNlY3JldFJvdGF0aW9uIjSKtRgHCgVhZG1pboLT5JMCIzoBKhoeL3YxL3JvdGF0aW9uL3NlY3JldHMve3BhdGg9Kip9EpwBChFHZXRTZWNyZXRSb3RhdGlvbhImLnNjYWl2YXVsdC52MS5HZXRTZWNyZXRSb3RhdGlvblJlcXVlc3QaHC5zY2FpdmF1bHQudjEuU2VjcmV0Um90YXRpb24iQYq1GBcKDnNlY3JldHM6cm90YXRlCgVhZG1pboLT5JMCIBIeL3YxL3JvdGF0aW9uL3NlY3JldHMve3BhdGg9Kip9EqMBChNMaXN0U2VjcmV0Um90YXRpb25zEiguc2NhaXZhdWx0LnYxLkxpc3RTZWNyZXRSb3RhdGlvbnNSZXF1ZXN0Gikuc2NhaXZhdWx0LnYxLkxpc3RTZWNyZXRSb3RhdGlvbnNSZXNwb25zZSI3irUYFwoOc2VjcmV0czpyb3RhdGUKBWFkbWlugtPkkwIWEhQvdjEvcm90YXRpb24vc2VjcmV0cxKgAQoURGVsZXRlU2VjcmV0Um90YXRpb24SKS5zY2FpdmF1bHQudjEuRGVsZXRlU2VjcmV0Um90YXRpb25SZXF1ZXN0Giouc2NhaXZhdWx0LnYxLkRlbGV0ZVNlY3JldFJvdGF0aW9uUmVzcG9uc2UiMYq1GAcKBWFkbWlugtPkkwIgKh4vdjEvcm90YXRpb24vc2VjcmV0cy97cGF0aD0qKn0SlgEKE1BhdXNlU2VjcmV0Um90YXRpb24SKC5zY2FpdmF1bHQudjEuUGF1c2VTZWNyZXRSb3RhdGlvblJlcXVlc3QaHC5zY2FpdmF1bHQudjEuU2VjcmV0Um90YXRpb24iN4q1GAcKBWFkbWlugtPkkwImIiQvdjEvcm90YXRpb24vc2VjcmV0cy97cGF0aD0qKn0vcGF1c2USmQEKFFJlc3VtZVNlY3JldFJvdGF0aW9uEikuc2NhaXZhdWx0LnYxLlJlc3VtZVNlY3JldFJvdGF0aW9uUmVxdWVzdBocLnNjYWl2YXVsdC52MS5TZWNyZXRSb3RhdGlvbiI4irUYBwoFYWRtaW6C0+STAiciJS92MS9yb3RhdGlvbi9zZWNyZXRzL3twYXRoPSoqfS9yZXN1bWUSngEKEExpc3RSb3RhdGlvblJ1bnMSJS5zY2FpdmF1bHQudjEuTGlzdFJvdGF0aW9uUnVuc1JlcXVlc3QaJi5zY2FpdmF1bHQudjEuTGlzdFJvdGF0aW9uUnVuc1Jlc3BvbnNlIjuKtRgMCgphdWRpdDpyZWFkgtPkkwIlEiMvdjEvcm90YXRpb24vc2VjcmV0cy97cGF0aD0qKn0vcnVucxKlAQoWUm9sbGJhY2tTZWNyZXRSb3RhdGlvbhIrLnNjYWl2YXVsdC52MS5Sb2xsYmFja1NlY3JldFJvdGF0aW9uUmVxdWVzdBoZLnNjYWl2YXVsdC52MS5Sb3RhdGlvblJ1biJDirUYEAoOc2VjcmV0czpyb3RhdGWC0+STAikiJy92MS9yb3RhdGlvbi9zZWNyZXRzL3twYXRoPSoqfS9yb2xsYmFja2IGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_scaivault_v1_options]);
 
 /**
  * A rotation schedule that secrets are assigned to.
@@ -715,6 +715,571 @@ export const ListDueSecretsResponseSchema: GenMessage<ListDueSecretsResponse> = 
   messageDesc(file_scaivault_v1_rotation, 21);
 
 /**
+ * A secret's propagation check: a GET that must answer `expected_status` before anything is revoked.
+ *
+ * @generated from message scaivault.v1.PropagationCheck
+ */
+export type PropagationCheck = Message<"scaivault.v1.PropagationCheck"> & {
+  /**
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * Default 200.
+   *
+   * @generated from field: optional int32 expected_status = 2;
+   */
+  expectedStatus?: number | undefined;
+
+  /**
+   * Default 5s.
+   *
+   * @generated from field: optional string timeout = 3;
+   */
+  timeout?: string | undefined;
+};
+
+/**
+ * Describes the message scaivault.v1.PropagationCheck.
+ * Use `create(PropagationCheckSchema)` to create a new message.
+ */
+export const PropagationCheckSchema: GenMessage<PropagationCheck> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 22);
+
+/**
+ * A secret bound to the provider that issues its credential.
+ *
+ * @generated from message scaivault.v1.SecretRotation
+ */
+export type SecretRotation = Message<"scaivault.v1.SecretRotation"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * webhook, aws_iam, postgres, stripe or generated.
+   *
+   * @generated from field: string provider = 2;
+   */
+  provider: string;
+
+  /**
+   * The provider's public settings, as configured.
+   *
+   * @generated from field: google.protobuf.Struct config = 3;
+   */
+  config?: JsonObject | undefined;
+
+  /**
+   * Credentials are write-only: only whether some are stored is shown.
+   *
+   * @generated from field: bool has_credentials = 4;
+   */
+  hasCredentials: boolean;
+
+  /**
+   * @generated from field: optional string policy_id = 5;
+   */
+  policyId?: string | undefined;
+
+  /**
+   * @generated from field: string grace_period = 6;
+   */
+  gracePeriod: string;
+
+  /**
+   * @generated from field: scaivault.v1.PropagationCheck propagation_check = 7;
+   */
+  propagationCheck?: PropagationCheck | undefined;
+
+  /**
+   * @generated from field: int32 max_attempts = 8;
+   */
+  maxAttempts: number;
+
+  /**
+   * active, paused or failing.
+   *
+   * @generated from field: string status = 9;
+   */
+  status: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp paused_at = 10;
+   */
+  pausedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp next_rotation_at = 11;
+   */
+  nextRotationAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_rotated_at = 12;
+   */
+  lastRotatedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: scaivault.v1.RotationRun last_run = 13;
+   */
+  lastRun?: RotationRun | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 14;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 15;
+   */
+  updatedAt?: Timestamp | undefined;
+
+  /**
+   * The policy's interval, when a policy drives the schedule.
+   *
+   * @generated from field: optional string interval = 16;
+   */
+  interval?: string | undefined;
+};
+
+/**
+ * Describes the message scaivault.v1.SecretRotation.
+ * Use `create(SecretRotationSchema)` to create a new message.
+ */
+export const SecretRotationSchema: GenMessage<SecretRotation> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 23);
+
+/**
+ * @generated from message scaivault.v1.ConfigureSecretRotationRequest
+ */
+export type ConfigureSecretRotationRequest = Message<"scaivault.v1.ConfigureSecretRotationRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: string provider = 2;
+   */
+  provider: string;
+
+  /**
+   * @generated from field: google.protobuf.Struct config = 3;
+   */
+  config?: JsonObject | undefined;
+
+  /**
+   * Write-only; never returned, logged, audited or sent in an event.
+   *
+   * @generated from field: google.protobuf.Struct credentials = 4;
+   */
+  credentials?: JsonObject | undefined;
+
+  /**
+   * @generated from field: optional string policy_id = 5;
+   */
+  policyId?: string | undefined;
+
+  /**
+   * Default: the policy's, else 48h; 0s allowed.
+   *
+   * @generated from field: optional string grace_period = 6;
+   */
+  gracePeriod?: string | undefined;
+
+  /**
+   * @generated from field: scaivault.v1.PropagationCheck propagation_check = 7;
+   */
+  propagationCheck?: PropagationCheck | undefined;
+
+  /**
+   * Per step, default 3.
+   *
+   * @generated from field: optional int32 max_attempts = 8;
+   */
+  maxAttempts?: number | undefined;
+};
+
+/**
+ * Describes the message scaivault.v1.ConfigureSecretRotationRequest.
+ * Use `create(ConfigureSecretRotationRequestSchema)` to create a new message.
+ */
+export const ConfigureSecretRotationRequestSchema: GenMessage<ConfigureSecretRotationRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 24);
+
+/**
+ * @generated from message scaivault.v1.GetSecretRotationRequest
+ */
+export type GetSecretRotationRequest = Message<"scaivault.v1.GetSecretRotationRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message scaivault.v1.GetSecretRotationRequest.
+ * Use `create(GetSecretRotationRequestSchema)` to create a new message.
+ */
+export const GetSecretRotationRequestSchema: GenMessage<GetSecretRotationRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 25);
+
+/**
+ * @generated from message scaivault.v1.ListSecretRotationsRequest
+ */
+export type ListSecretRotationsRequest = Message<"scaivault.v1.ListSecretRotationsRequest"> & {
+  /**
+   * active, paused or failing.
+   *
+   * @generated from field: optional string status = 1;
+   */
+  status?: string | undefined;
+
+  /**
+   * @generated from field: optional string provider = 2;
+   */
+  provider?: string | undefined;
+
+  /**
+   * @generated from field: optional int32 limit = 3;
+   */
+  limit?: number | undefined;
+
+  /**
+   * @generated from field: optional string cursor = 4;
+   */
+  cursor?: string | undefined;
+};
+
+/**
+ * Describes the message scaivault.v1.ListSecretRotationsRequest.
+ * Use `create(ListSecretRotationsRequestSchema)` to create a new message.
+ */
+export const ListSecretRotationsRequestSchema: GenMessage<ListSecretRotationsRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 26);
+
+/**
+ * @generated from message scaivault.v1.ListSecretRotationsResponse
+ */
+export type ListSecretRotationsResponse = Message<"scaivault.v1.ListSecretRotationsResponse"> & {
+  /**
+   * @generated from field: repeated scaivault.v1.SecretRotation data = 1;
+   */
+  data: SecretRotation[];
+
+  /**
+   * @generated from field: optional string cursor = 2;
+   */
+  cursor?: string | undefined;
+
+  /**
+   * @generated from field: bool has_more = 3;
+   */
+  hasMore: boolean;
+};
+
+/**
+ * Describes the message scaivault.v1.ListSecretRotationsResponse.
+ * Use `create(ListSecretRotationsResponseSchema)` to create a new message.
+ */
+export const ListSecretRotationsResponseSchema: GenMessage<ListSecretRotationsResponse> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 27);
+
+/**
+ * @generated from message scaivault.v1.DeleteSecretRotationRequest
+ */
+export type DeleteSecretRotationRequest = Message<"scaivault.v1.DeleteSecretRotationRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message scaivault.v1.DeleteSecretRotationRequest.
+ * Use `create(DeleteSecretRotationRequestSchema)` to create a new message.
+ */
+export const DeleteSecretRotationRequestSchema: GenMessage<DeleteSecretRotationRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 28);
+
+/**
+ * @generated from message scaivault.v1.DeleteSecretRotationResponse
+ */
+export type DeleteSecretRotationResponse = Message<"scaivault.v1.DeleteSecretRotationResponse"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: bool deleted = 2;
+   */
+  deleted: boolean;
+};
+
+/**
+ * Describes the message scaivault.v1.DeleteSecretRotationResponse.
+ * Use `create(DeleteSecretRotationResponseSchema)` to create a new message.
+ */
+export const DeleteSecretRotationResponseSchema: GenMessage<DeleteSecretRotationResponse> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 29);
+
+/**
+ * @generated from message scaivault.v1.PauseSecretRotationRequest
+ */
+export type PauseSecretRotationRequest = Message<"scaivault.v1.PauseSecretRotationRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message scaivault.v1.PauseSecretRotationRequest.
+ * Use `create(PauseSecretRotationRequestSchema)` to create a new message.
+ */
+export const PauseSecretRotationRequestSchema: GenMessage<PauseSecretRotationRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 30);
+
+/**
+ * @generated from message scaivault.v1.ResumeSecretRotationRequest
+ */
+export type ResumeSecretRotationRequest = Message<"scaivault.v1.ResumeSecretRotationRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message scaivault.v1.ResumeSecretRotationRequest.
+ * Use `create(ResumeSecretRotationRequestSchema)` to create a new message.
+ */
+export const ResumeSecretRotationRequestSchema: GenMessage<ResumeSecretRotationRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 31);
+
+/**
+ * One recorded attempt of one step of a run.
+ *
+ * @generated from message scaivault.v1.RotationRunStep
+ */
+export type RotationRunStep = Message<"scaivault.v1.RotationRunStep"> & {
+  /**
+   * @generated from field: string step = 1;
+   */
+  step: string;
+
+  /**
+   * succeeded, failed or retrying.
+   *
+   * @generated from field: string status = 2;
+   */
+  status: string;
+
+  /**
+   * @generated from field: int32 attempt = 3;
+   */
+  attempt: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 4;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string detail = 5;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message scaivault.v1.RotationRunStep.
+ * Use `create(RotationRunStepSchema)` to create a new message.
+ */
+export const RotationRunStepSchema: GenMessage<RotationRunStep> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 32);
+
+/**
+ * One provider rotation of one secret.
+ *
+ * @generated from message scaivault.v1.RotationRun
+ */
+export type RotationRun = Message<"scaivault.v1.RotationRun"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * @generated from field: string provider = 3;
+   */
+  provider: string;
+
+  /**
+   * manual, scheduled or event.
+   *
+   * @generated from field: string triggered_by = 4;
+   */
+  triggeredBy: string;
+
+  /**
+   * @generated from field: string actor = 5;
+   */
+  actor: string;
+
+  /**
+   * running, waiting_grace, succeeded, failed or rolled_back.
+   *
+   * @generated from field: string status = 6;
+   */
+  status: string;
+
+  /**
+   * create, test, promote, verify, revoke or done.
+   *
+   * @generated from field: string step = 7;
+   */
+  step: string;
+
+  /**
+   * @generated from field: int32 attempts = 8;
+   */
+  attempts: number;
+
+  /**
+   * @generated from field: optional int32 old_version = 9;
+   */
+  oldVersion?: number | undefined;
+
+  /**
+   * @generated from field: optional int32 new_version = 10;
+   */
+  newVersion?: number | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp revoke_at = 11;
+   */
+  revokeAt?: Timestamp | undefined;
+
+  /**
+   * A short summary such as "CreateAccessKey 200"; never a value.
+   *
+   * @generated from field: optional string provider_response = 12;
+   */
+  providerResponse?: string | undefined;
+
+  /**
+   * @generated from field: optional string error = 13;
+   */
+  error?: string | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 14;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_at = 15;
+   */
+  finishedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: repeated scaivault.v1.RotationRunStep steps = 16;
+   */
+  steps: RotationRunStep[];
+};
+
+/**
+ * Describes the message scaivault.v1.RotationRun.
+ * Use `create(RotationRunSchema)` to create a new message.
+ */
+export const RotationRunSchema: GenMessage<RotationRun> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 33);
+
+/**
+ * @generated from message scaivault.v1.ListRotationRunsRequest
+ */
+export type ListRotationRunsRequest = Message<"scaivault.v1.ListRotationRunsRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: optional string status = 2;
+   */
+  status?: string | undefined;
+
+  /**
+   * @generated from field: optional int32 limit = 3;
+   */
+  limit?: number | undefined;
+
+  /**
+   * @generated from field: optional string cursor = 4;
+   */
+  cursor?: string | undefined;
+};
+
+/**
+ * Describes the message scaivault.v1.ListRotationRunsRequest.
+ * Use `create(ListRotationRunsRequestSchema)` to create a new message.
+ */
+export const ListRotationRunsRequestSchema: GenMessage<ListRotationRunsRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 34);
+
+/**
+ * @generated from message scaivault.v1.ListRotationRunsResponse
+ */
+export type ListRotationRunsResponse = Message<"scaivault.v1.ListRotationRunsResponse"> & {
+  /**
+   * @generated from field: repeated scaivault.v1.RotationRun data = 1;
+   */
+  data: RotationRun[];
+
+  /**
+   * @generated from field: optional string cursor = 2;
+   */
+  cursor?: string | undefined;
+
+  /**
+   * @generated from field: bool has_more = 3;
+   */
+  hasMore: boolean;
+};
+
+/**
+ * Describes the message scaivault.v1.ListRotationRunsResponse.
+ * Use `create(ListRotationRunsResponseSchema)` to create a new message.
+ */
+export const ListRotationRunsResponseSchema: GenMessage<ListRotationRunsResponse> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 35);
+
+/**
+ * @generated from message scaivault.v1.RollbackSecretRotationRequest
+ */
+export type RollbackSecretRotationRequest = Message<"scaivault.v1.RollbackSecretRotationRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message scaivault.v1.RollbackSecretRotationRequest.
+ * Use `create(RollbackSecretRotationRequestSchema)` to create a new message.
+ */
+export const RollbackSecretRotationRequestSchema: GenMessage<RollbackSecretRotationRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 36);
+
+/**
  * Rotation policies: schedules, assignments, immediate rotation, history.
  *
  * @generated from service scaivault.v1.RotationService
@@ -839,6 +1404,86 @@ export const RotationService: GenService<{
     methodKind: "unary";
     input: typeof ListDueSecretsRequestSchema;
     output: typeof ListDueSecretsResponseSchema;
+  },
+  /**
+   * Binds a secret to the provider that issues its credential (201 the first time, 200 after).
+   *
+   * @generated from rpc scaivault.v1.RotationService.ConfigureSecretRotation
+   */
+  configureSecretRotation: {
+    methodKind: "unary";
+    input: typeof ConfigureSecretRotationRequestSchema;
+    output: typeof SecretRotationSchema;
+  },
+  /**
+   * Reads a secret's provider rotation: status, next and last rotation, last run.
+   *
+   * @generated from rpc scaivault.v1.RotationService.GetSecretRotation
+   */
+  getSecretRotation: {
+    methodKind: "unary";
+    input: typeof GetSecretRotationRequestSchema;
+    output: typeof SecretRotationSchema;
+  },
+  /**
+   * Lists provider rotations, optionally by status and provider.
+   *
+   * @generated from rpc scaivault.v1.RotationService.ListSecretRotations
+   */
+  listSecretRotations: {
+    methodKind: "unary";
+    input: typeof ListSecretRotationsRequestSchema;
+    output: typeof ListSecretRotationsResponseSchema;
+  },
+  /**
+   * Removes a secret's provider rotation; the secret and its versions stay.
+   *
+   * @generated from rpc scaivault.v1.RotationService.DeleteSecretRotation
+   */
+  deleteSecretRotation: {
+    methodKind: "unary";
+    input: typeof DeleteSecretRotationRequestSchema;
+    output: typeof DeleteSecretRotationResponseSchema;
+  },
+  /**
+   * Stops scheduled rotations of the secret until resumed.
+   *
+   * @generated from rpc scaivault.v1.RotationService.PauseSecretRotation
+   */
+  pauseSecretRotation: {
+    methodKind: "unary";
+    input: typeof PauseSecretRotationRequestSchema;
+    output: typeof SecretRotationSchema;
+  },
+  /**
+   * Resumes scheduled rotations of the secret.
+   *
+   * @generated from rpc scaivault.v1.RotationService.ResumeSecretRotation
+   */
+  resumeSecretRotation: {
+    methodKind: "unary";
+    input: typeof ResumeSecretRotationRequestSchema;
+    output: typeof SecretRotationSchema;
+  },
+  /**
+   * Lists the secret's rotation runs, newest first.
+   *
+   * @generated from rpc scaivault.v1.RotationService.ListRotationRuns
+   */
+  listRotationRuns: {
+    methodKind: "unary";
+    input: typeof ListRotationRunsRequestSchema;
+    output: typeof ListRotationRunsResponseSchema;
+  },
+  /**
+   * Makes the previous version current again (while its credential is not yet revoked) and revokes the new credential.
+   *
+   * @generated from rpc scaivault.v1.RotationService.RollbackSecretRotation
+   */
+  rollbackSecretRotation: {
+    methodKind: "unary";
+    input: typeof RollbackSecretRotationRequestSchema;
+    output: typeof RotationRunSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_scaivault_v1_rotation, 0);
