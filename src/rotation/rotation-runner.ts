@@ -135,7 +135,12 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
     let run = claimed;
     try {
       await envelope.prepareTenant(run.tenant_id);
-      while (isOpen(run) && run.next_attempt_at <= clock.now() && !stopWhen?.(run)) {
+      while (isOpen(run) && run.next_attempt_at <= clock.now()) {
+        if (stopWhen?.(run)) {
+          // Handed back early (a manual rotation got its answer): any worker may go on with it now.
+          await db.updateTable("rotation_runs").set({ claimed_until: null }).where("id", "=", run.id).where("fence", "=", run.fence).execute();
+          return { ...run, claimed_until: null };
+        }
         run = await stepOnce(run);
       }
       return run;

@@ -113,7 +113,7 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
     const provider = registry.require(input.provider);
     const config = input.config ?? {};
     const credentials = input.credentials && Object.keys(input.credentials).length > 0 ? input.credentials : undefined;
-    const graceSeconds = input.gracePeriod ? parseGrace(input.gracePeriod) : undefined;
+    const graceSeconds = input.gracePeriod !== undefined && input.gracePeriod !== "" ? parseGrace(input.gracePeriod) : undefined;
     const maxAttempts = input.maxAttempts ?? 3;
     if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT) throw new ScaiVaultError("invalid_request", `max_attempts must be from 1 to ${MAX_ATTEMPTS_LIMIT}`);
     const check = input.propagationCheck ? await parseCheck(input.propagationCheck, deps.allow) : undefined;
@@ -167,6 +167,8 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
   }
 
   async function list(call: CallContext, input: { status?: string; provider?: string; limit?: number; cursor?: string }) {
+    // The prior art's `list --status failed` means the bindings whose last run failed.
+    if (input.status === "failed") input = { ...input, status: "failing" };
     if (input.status && !BINDING_STATUSES.includes(input.status)) throw new ScaiVaultError("invalid_request", `status must be one of ${BINDING_STATUSES.join(", ")}`);
     if (input.provider) registry.require(input.provider);
     const limit = pageLimit(input.limit);
@@ -358,6 +360,8 @@ function validateBindingPath(path: string) {
 }
 
 function parseGrace(text: string): number {
+  // `0s` is allowed here: the old credential is revoked as soon as the new one is verified.
+  if (/^\s*(0+[smhdw])+\s*$/.test(text)) return 0;
   const seconds = parseDurationField(text, "grace_period");
   if (seconds > MAX_GRACE_SECONDS) throw new ScaiVaultError("invalid_duration", "grace_period must be at most 3650d");
   return seconds;
