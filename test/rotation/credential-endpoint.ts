@@ -26,6 +26,8 @@ export interface CredentialEndpoint {
   issued: string[];
   /** Every credential revoked, in order (a value twice = revoked twice). */
   revoked: string[];
+  /** The credentials issued for each secret path. */
+  issuedFor: Map<string, string[]>;
   /** Status the health route answers. */
   healthStatus: number;
   override: Override | undefined;
@@ -50,6 +52,7 @@ export async function startCredentialEndpoint(options: { secret: string; initial
     valid: new Set(options.initial ?? []),
     issued: [],
     revoked: [],
+    issuedFor: new Map(),
     healthStatus: 200,
     override: undefined,
     get held() {
@@ -83,6 +86,9 @@ export async function startCredentialEndpoint(options: { secret: string; initial
       const value = `cred-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
       endpoint.valid.add(value);
       endpoint.issued.push(value);
+      const forPath = endpoint.issuedFor.get(req.json.path) ?? [];
+      forPath.push(value);
+      endpoint.issuedFor.set(req.json.path, forPath);
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ newValue: value, metadata: { n: counter } }));
       return;
     }
