@@ -64,6 +64,8 @@ describe("provider rotation on three replicas", () => {
 
     clock.advance(HOUR + 1000);
     await Promise.all(runners.map((r) => r.runDue(clock.now())));
+    const problems = tv.logs.filter((l) => /"level":"(warn|error)"/.test(l) && l.includes("rotation")).slice(0, 5);
+    expect(problems, problems.join("\n")).toEqual([]);
     expect(endpoint.revoked).toHaveLength(COUNT);
     expect(new Set(endpoint.revoked)).toEqual(new Set(paths.map((p) => `init:${p}`)));
 

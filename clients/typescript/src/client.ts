@@ -7,6 +7,7 @@ import { RotationService } from "./gen/scaivault/v1/rotation_pb.js";
 import { SecretPolicyService } from "./gen/scaivault/v1/secret_policies_pb.js";
 import { SecretsService } from "./gen/scaivault/v1/secrets_pb.js";
 import { WebhookService } from "./gen/scaivault/v1/webhooks_pb.js";
+import { createRotationHelpers, type RotationHelpers } from "./rotation.js";
 import { createSecretHelpers, type SecretsClient } from "./secrets.js";
 
 /** Where the bearer token comes from: a fixed one, or a function asked before every call (so it can refresh). */
@@ -33,7 +34,8 @@ export type ClientOptions = TokenSource & {
 /** Typed clients for every ScaiVault service. Every method throws {@link ScaiVaultError}. */
 export interface ScaiVaultClient {
   secrets: SecretsClient;
-  rotation: Client<typeof RotationService>;
+  /** Rotation policies (generated methods) and provider rotation helpers: `configure`, `get`, `list`, `pause`, `resume`, `disable`, `runs`, `rollback`. */
+  rotation: Client<typeof RotationService> & RotationHelpers;
   secretPolicies: Client<typeof SecretPolicyService>;
   webhooks: Client<typeof WebhookService>;
   audit: Client<typeof AuditService>;
@@ -50,7 +52,7 @@ const defaultRetries = 2;
 /** Secrets methods that change what `GetSecret` returns for the request's `path`. */
 const pathWrites = new Set(["PutSecret", "UpdateSecretMetadata", "DeleteSecret", "RestoreSecret", "RotateSecret"]);
 /** Methods that may change the value of secrets they do not name in the request. */
-const bulkWrites = new Set(["RotatePolicy"]);
+const bulkWrites = new Set(["RotatePolicy", "RollbackSecretRotation"]);
 
 /**
  * Creates the client over a transport you built (any Connect transport: connect-node,
@@ -111,7 +113,7 @@ export function createScaiVaultClientWithTransport(transport: Transport, options
   cache = readCache;
   return {
     secrets: Object.assign(secretsClient, helpers),
-    rotation: wrap(RotationService),
+    rotation: withRotationHelpers(wrap(RotationService)),
     secretPolicies: wrap(SecretPolicyService),
     webhooks: wrap(WebhookService),
     audit: wrap(AuditService),
@@ -119,6 +121,10 @@ export function createScaiVaultClientWithTransport(transport: Transport, options
     transport,
     close: options.close ?? (() => undefined),
   };
+}
+
+function withRotationHelpers(client: Client<typeof RotationService>): Client<typeof RotationService> & RotationHelpers {
+  return Object.assign(client, createRotationHelpers(client));
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

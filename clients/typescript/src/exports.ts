@@ -14,6 +14,7 @@ export type {
   SecretValue,
   SecretsClient,
 } from "./secrets.js";
+export type { ConfigureRotationOptions, RotationHelpers, RotationProviderName } from "./rotation.js";
 export { verifyWebhook, type VerifyWebhookOptions, type WebhookEvent, type WebhookHeaders } from "./webhooks.js";
 // The generated API: services, message types and their schemas (for `create`, `toJson`, ...).
 export * from "./gen/scaivault/v1/audit_pb.js";
