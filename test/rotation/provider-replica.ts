@@ -14,7 +14,8 @@ import { createAllowList } from "../../src/webhooks/ssrf-guard.js";
 import { testDatabaseKind } from "../support/database.js";
 import { startTestVault, type TestVault } from "../support/vault.js";
 
-export const REPLICA_ENV = { SCAIVAULT_SCHEDULER_ENABLED: "false", SCAIVAULT_WEBHOOK_POLL: "1h", SCAIVAULT_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" };
+// A generous provider timeout: on a loaded machine an answer from loopback can take seconds, and a timed-out call is a retry, not what these tests are about.
+export const REPLICA_ENV = { SCAIVAULT_SCHEDULER_ENABLED: "false", SCAIVAULT_WEBHOOK_POLL: "1h", SCAIVAULT_WEBHOOK_ALLOW_HOSTS: "127.0.0.1", SCAIVAULT_WEBHOOK_TIMEOUT: "2m" };
 
 export interface Replica {
   runner: RotationRunner;
@@ -33,8 +34,8 @@ export async function startReplica(tv: TestVault, clock: ManualClock, extra: () 
   const runner = createRotationRunner({
     db: tv.vault.db,
     envelope: createEnvelope(tv.vault.masterKey, tv.vault.db),
-    registry: createProviderRegistry([createWebhookProvider({ allow, timeoutMs: 10_000 }), ...extra()]),
-    http: createGuardedHttp({ allow, timeoutMs: 10_000 }),
+    registry: createProviderRegistry([createWebhookProvider({ allow, timeoutMs: 120_000 }), ...extra()]),
+    http: createGuardedHttp({ allow, timeoutMs: 120_000 }),
     readCache: tv.vault.readCache,
     clock,
     logger: silentLogger,
