@@ -73,5 +73,5 @@ describe("scaivault rotation: provider rotation commands", () => {
     expect(refused.stderr).toContain("provider aws_iam is not available");
     expect((await scaivault(["rotation", "disable", "cli/db"])).code).toBe(0);
     expect((await scaivault(["rotation", "show", "cli/db"])).code).toBe(2);
-  });
+  }, 600_000);
 });
