@@ -1,3 +1,6 @@
+import { createAwsIamProvider } from "./rotation/providers/aws-iam.js";
+import { createPostgresProvider } from "./rotation/providers/postgres.js";
+import { createStripeProvider } from "./rotation/providers/stripe.js";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { Cron } from "croner";
 import { SecretsService } from "../gen/scaivault/v1/secrets_pb.js";
@@ -37,6 +40,13 @@ import { createRotationHandler } from "./rotation/rotation-handler.js";
 import { createRotationLinks } from "./rotation/rotation-links.js";
 import { createRotationScheduler } from "./rotation/rotation-scheduler.js";
 import { createRotationService } from "./rotation/rotation-service.js";
+import { createGeneratedProvider } from "./rotation/providers/generated.js";
+import { createGuardedHttp } from "./rotation/providers/guarded-http.js";
+import type { RotationProvider } from "./rotation/providers/provider.js";
+import { createProviderRegistry } from "./rotation/providers/registry.js";
+import { createWebhookProvider } from "./rotation/providers/webhook.js";
+import { createRotationRunner } from "./rotation/rotation-runner.js";
+import { createSecretRotationService } from "./rotation/secret-rotation-service.js";
 import { createSecretPoliciesHandler } from "./secret-policies/secret-policies-handler.js";
 import { createSecretPoliciesService } from "./secret-policies/secret-policies-service.js";
 import { createAccessRecorder } from "./secrets/access-recorder.js";
@@ -60,6 +70,31 @@ export interface ScaiVaultOptions {
   config: Readonly<Config>;
   clock?: Clock;
   logger?: Logger;
+  /**
+   * Rotation providers beyond the built-in `webhook` and `generated` (tests pass their own through
+   * here; production ones are listed in `builtInProviders`).
+   */
+  extraProviders?: (deps: ProviderDeps) => RotationProvider[];
+}
+
+/** What a provider factory may use. */
+export interface ProviderDeps {
+  db: DatabaseHandle["db"];
+  config: Readonly<Config>;
+  allow: ReturnType<typeof createAllowList>;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** The providers every replica runs. A new provider is one more entry here (and its own file under src/rotation/providers/). */
+function builtInProviders(deps: ProviderDeps): RotationProvider[] {
+  return [
+    createWebhookProvider({ allow: deps.allow, timeoutMs: deps.config.webhooks.timeoutMs }),
+    createGeneratedProvider({ db: deps.db }),
+    createAwsIamProvider(),
+    createPostgresProvider(),
+    createStripeProvider(),
+  ];
 }
 
 /** Opens the configured database: PostgreSQL when DATABASE_URL is set, else embedded PGlite in the data dir. */
@@ -103,6 +138,19 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   const access = createAccessRecorder({ db, clock, logger, intervalMs: config.accessFlushMs });
   const rotation = createRotationLinks();
   const readCache = createSecretReadCache(config.readPath.secretCacheEntries);
+  const webhookAllow = createAllowList(config.webhooks.allowHosts);
+  const providerDeps: ProviderDeps = { db, config, allow: webhookAllow, clock, logger };
+  const providers = createProviderRegistry([...builtInProviders(providerDeps), ...(options.extraProviders?.(providerDeps) ?? [])]);
+  const rotationRunner = createRotationRunner({
+    db,
+    envelope,
+    registry: providers,
+    http: createGuardedHttp({ allow: webhookAllow, timeoutMs: config.webhooks.timeoutMs }),
+    readCache,
+    clock,
+    logger,
+  });
+  const secretRotations = createSecretRotationService({ db, envelope, registry: providers, runner: rotationRunner, readCache, clock, allow: webhookAllow, logger });
   // Any replica's change (and any SQL) reaches every replica's cache through the trigger's notice;
   // when notices may have been missed (the listening connection dropped) the whole cache goes.
   const stopListening = await database.listen(
@@ -117,12 +165,13 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     clock,
     access,
     rotation,
+    providerRotation: secretRotations.providerRotation,
     cache: readCache,
     auditWriter,
     softDeleteRetentionSeconds: config.softDeleteRetentionSeconds,
   });
   const rotationEngine = createRotationEngine({ envelope });
-  const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock });
+  const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock, secretRotations });
   const secretPolicies = createSecretPoliciesService({ db, clock });
   const metrics = createMetrics({
     readCache: () => ({ ...readCache.stats(), entries: readCache.size() }),
@@ -148,9 +197,11 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     tickSeconds: config.scheduler.tickSeconds,
     batchSize: config.scheduler.batchSize,
   });
-  if (config.scheduler.enabled) scheduler.start();
+  if (config.scheduler.enabled) {
+    scheduler.start();
+    rotationRunner.start(config.scheduler.tickSeconds);
+  }
 
-  const webhookAllow = createAllowList(config.webhooks.allowHosts);
   const webhooks = createWebhooksService({ db, envelope, clock, allow: webhookAllow });
   const webhookSender = createWebhookSender({ timeoutMs: config.webhooks.timeoutMs, allow: webhookAllow });
   const claimSeconds = Math.ceil(config.webhooks.timeoutMs / 1000) + 60;
@@ -239,7 +290,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     routes: (router) => {
       router.service(SecretsService, createSecretsHandler(secrets));
       router.service(AuditService, createAuditHandler(db));
-      router.service(RotationService, createRotationHandler(rotationPolicies));
+      router.service(RotationService, createRotationHandler(rotationPolicies, secretRotations));
       router.service(SecretPolicyService, createSecretPoliciesHandler(secretPolicies));
       router.service(WebhookService, createWebhooksHandler(webhooks));
       router.service(WatchService, createWatchHandler(watch));
@@ -256,6 +307,9 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     rotationPolicies,
     secretPolicies,
     scheduler,
+    rotationRunner,
+    secretRotations,
+    providers,
     webhooks,
     webhookDelivery,
     watchHub,
@@ -276,6 +330,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       await retention.stop();
       await metricsServer?.close();
       await scheduler.stop();
+      await rotationRunner.stop();
       await webhookDelivery.stop();
       await notificationWorker.stop();
       await access.close();

@@ -4,10 +4,11 @@ import * as m0001 from "./migrations/0001_initial.js";
 import * as m0002 from "./migrations/0002_rotation_warn_seconds.js";
 import * as m0003 from "./migrations/0003_webhooks.js";
 import * as m0004 from "./migrations/0004_secret_change_notify.js";
-import * as m0030 from "./migrations/0030_rotation_schedules.js";
-import * as m0040 from "./migrations/0040_watch_and_notification_channels.js";
 import * as m0010 from "./migrations/0010_audit_client_request_id.js";
 import * as m0011 from "./migrations/0011_tenant_registry.js";
+import * as m0020 from "./migrations/0020_provider_rotation.js";
+import * as m0030 from "./migrations/0030_rotation_schedules.js";
+import * as m0040 from "./migrations/0040_watch_and_notification_channels.js";
 
 /** The fixed list of migrations, in order. New ones are appended, never edited. */
 const migrations: Record<string, Migration> = {
@@ -15,10 +16,11 @@ const migrations: Record<string, Migration> = {
   "0002_rotation_warn_seconds": m0002,
   "0003_webhooks": m0003,
   "0004_secret_change_notify": m0004,
-  "0030_rotation_schedules": m0030,
-  "0040_watch_and_notification_channels": m0040,
   "0010_audit_client_request_id": m0010,
   "0011_tenant_registry": m0011,
+  "0020_provider_rotation": m0020,
+  "0030_rotation_schedules": m0030,
+  "0040_watch_and_notification_channels": m0040,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -44,6 +44,8 @@ export interface SecretVersionsTable {
   created_by: string;
   /** End of a rotation's grace period; null = no limit. */
   readable_until: Timestamp | null;
+  /** Provider rotation (migration 0020): `pending` (not yet promoted), `discarded` or `revoked`; null otherwise. */
+  rotation_state: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** Reads per secret per day, for `access_count_30d`. */
@@ -250,6 +252,30 @@ export interface NotificationChannelsTable {
   updated_at: Timestamp;
 }
 
+/** A secret's binding to the provider that issues its credential (migration 0020). */
+export interface SecretRotationsTable {
+  tenant_id: string;
+  secret_id: number;
+  path: string;
+  provider: string;
+  config: ColumnType<Record<string, unknown>, string, string>;
+  /** The write-only provider credentials, sealed under the tenant's data key (null: none given). */
+  credentials_key_id: number | null;
+  credentials_nonce: Uint8Array | null;
+  credentials_ciphertext: Uint8Array | null;
+  policy_id: string | null;
+  grace_period: string | null;
+  grace_period_seconds: number | null;
+  propagation_check: ColumnType<PropagationCheckJson | null, string | null, string | null>;
+  max_attempts: number;
+  status: string;
+  paused_at: Timestamp | null;
+  last_rotated_at: Timestamp | null;
+  last_run_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 /** One event to one notification channel: the queue. */
 export interface NotificationDeliveriesTable {
   id: Generated<number>;
@@ -280,6 +306,52 @@ export interface NotificationAttemptsTable {
   state: string;
 }
 
+/** A binding's propagation check as stored. */
+export interface PropagationCheckJson {
+  url: string;
+  expected_status: number;
+  timeout_seconds: number;
+}
+
+/** One recorded step attempt of a rotation run. */
+export interface RunStepJson {
+  step: string;
+  status: string;
+  attempt: number;
+  at: string;
+  detail: string;
+}
+
+/** One provider rotation of one secret: a persisted state machine (migration 0020). */
+export interface RotationRunsTable {
+  seq: Generated<number>;
+  tenant_id: string;
+  id: string;
+  secret_id: number;
+  path: string;
+  provider: string;
+  policy_id: string | null;
+  triggered_by: string;
+  actor: string;
+  status: string;
+  step: string;
+  attempts: number;
+  old_version: number | null;
+  new_version: number | null;
+  /** When the issued credential stops working, as the provider said: the secret's expires_at at promote. */
+  new_expires_at: Timestamp | null;
+  revoke_at: Timestamp | null;
+  provider_response: string | null;
+  error: string | null;
+  steps: ColumnType<RunStepJson[], string, string>;
+  started_at: Timestamp;
+  finished_at: Timestamp | null;
+  next_attempt_at: Timestamp;
+  claimed_until: Timestamp | null;
+  /** Bumped by every claim: a step's commit must still see the fence its worker claimed with. */
+  fence: number;
+}
+
 /** The whole schema, as Kysely sees it. */
 export interface Database {
   data_keys: DataKeysTable;
@@ -300,4 +372,6 @@ export interface Database {
   notification_channels: NotificationChannelsTable;
   notification_deliveries: NotificationDeliveriesTable;
   notification_attempts: NotificationAttemptsTable;
+  secret_rotations: SecretRotationsTable;
+  rotation_runs: RotationRunsTable;
 }

@@ -7,6 +7,7 @@ export const eventTypes = [
   "rotation.due",
   "rotation.completed",
   "rotation.failed",
+  "rotation.revoked",
   "secret.created",
   "secret.updated",
   "secret.deleted",

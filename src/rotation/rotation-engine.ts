@@ -1,6 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Insertable } from "kysely";
 import { secretAad, type Envelope, type SealedValue } from "../crypto/envelope.js";
+import { appendAuditEntries } from "../audit/audit-store.js";
 import type { Tx } from "../db/database.js";
 import type { RotationHistoryTable } from "../db/schema.js";
 import { ScaiVaultError } from "../errors.js";
@@ -82,6 +83,27 @@ export function createRotationEngine(deps: RotationEngineDeps) {
     const newItems = rotations.flatMap(({ target }, i) => (completed.has(target.secret.id) ? [] : [historyItem(target, generated[i]!)]));
     const inserted = new Map((await batch.insertHistoryItems(tx, newItems)).map((row) => [row.secret_id, row]));
     await batch.startNextCycles(tx, written);
+    // Scheduled rotations have no call to audit them; their rows name the scheduler as the actor.
+    await appendAuditEntries(
+      tx,
+      rotations.flatMap(({ target }, i) => {
+        const g = generated[i]!;
+        if (target.actor !== SCHEDULER_ACTOR) return [];
+        return [
+          {
+            time: target.now,
+            requestId: `scheduled:${target.policy.id}`,
+            actor: SCHEDULER_ACTOR,
+            actingTenant: target.secret.tenant_id,
+            targetTenant: target.secret.tenant_id,
+            action: "RotateSecret",
+            path: target.secret.path,
+            version: "error" in g ? undefined : g.version,
+            outcome: "error" in g ? "failed" : "allowed",
+          },
+        ];
+      }),
+    );
     await appendEvents(
       tx,
       rotations.map(({ target, retry }, i) => {

@@ -3,7 +3,14 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import {
   DeleteRotationPolicyResponseSchema,
   DetachSecretResponseSchema,
+  DeleteSecretRotationResponseSchema,
   DueSecretSchema,
+  ListRotationRunsResponseSchema,
+  ListSecretRotationsResponseSchema,
+  PropagationCheckSchema,
+  RotationRunSchema,
+  RotationRunStepSchema,
+  SecretRotationSchema,
   ListDueSecretsResponseSchema,
   ListRotationHistoryResponseSchema,
   ListRotationPoliciesResponseSchema,
@@ -15,12 +22,61 @@ import {
 } from "../../gen/scaivault/v1/rotation_pb.js";
 import { httpCodeHeader } from "../auth/principal.js";
 import { callOf, stringListOf, tsOf } from "../handler-support.js";
+import type { JsonObject } from "@bufbuild/protobuf";
 import type { PolicyView, RotationService } from "./rotation-service.js";
-import type { AssignmentRow, HistoryRow } from "./rotation-store.js";
+import type { AssignmentRow, HistoryRow, PolicyWithCount } from "./rotation-store.js";
+import type { SecretRotationService, SecretRotationView } from "./secret-rotation-service.js";
+import type { RunRow } from "./secret-rotation-store.js";
 
 /** Thin handlers: read the call, call the service, build the reply. */
-export function createRotationHandler(service: RotationService): ServiceImpl<typeof RotationServiceDesc> {
+export function createRotationHandler(service: RotationService, secretRotations: SecretRotationService): ServiceImpl<typeof RotationServiceDesc> {
   return {
+    async configureSecretRotation(req, ctx) {
+      const { view, created } = await secretRotations.configure(callOf(ctx), req.path, {
+        provider: req.provider,
+        config: req.config as Record<string, unknown> | undefined,
+        credentials: req.credentials as Record<string, unknown> | undefined,
+        policyId: req.policyId,
+        gracePeriod: req.gracePeriod,
+        propagationCheck: req.propagationCheck
+          ? { url: req.propagationCheck.url, expectedStatus: req.propagationCheck.expectedStatus, timeout: req.propagationCheck.timeout }
+          : undefined,
+        maxAttempts: req.maxAttempts,
+      });
+      if (created) ctx.responseHeader.set(httpCodeHeader, "201");
+      return secretRotationMessage(view);
+    },
+
+    async getSecretRotation(req, ctx) {
+      return secretRotationMessage(await secretRotations.get(callOf(ctx), req.path));
+    },
+
+    async listSecretRotations(req, ctx) {
+      const r = await secretRotations.list(callOf(ctx), { status: req.status, provider: req.provider, limit: req.limit, cursor: req.cursor });
+      return create(ListSecretRotationsResponseSchema, { data: r.data.map(secretRotationMessage), cursor: r.cursor, hasMore: r.hasMore });
+    },
+
+    async deleteSecretRotation(req, ctx) {
+      return create(DeleteSecretRotationResponseSchema, await secretRotations.remove(callOf(ctx), req.path));
+    },
+
+    async pauseSecretRotation(req, ctx) {
+      return secretRotationMessage(await secretRotations.setPaused(callOf(ctx), req.path, true));
+    },
+
+    async resumeSecretRotation(req, ctx) {
+      return secretRotationMessage(await secretRotations.setPaused(callOf(ctx), req.path, false));
+    },
+
+    async listRotationRuns(req, ctx) {
+      const r = await secretRotations.runs(callOf(ctx), req.path, { status: req.status, limit: req.limit, cursor: req.cursor });
+      return create(ListRotationRunsResponseSchema, { data: r.data.map(runMessage), cursor: r.cursor, hasMore: r.hasMore });
+    },
+
+    async rollbackSecretRotation(req, ctx) {
+      return runMessage(await secretRotations.rollback(callOf(ctx), req.path));
+    },
+
     async listRotationPolicies(req, ctx) {
       const r = await service.list(callOf(ctx), { activeOnly: req.activeOnly, limit: req.limit, cursor: req.cursor });
       return create(ListRotationPoliciesResponseSchema, { data: r.policies.map(policyMessage), cursor: r.cursor, hasMore: r.hasMore });
@@ -162,5 +218,50 @@ function historyMessage(h: HistoryRow) {
     rotatedBy: h.rotated_by,
     reason: h.reason ?? undefined,
     error: h.error ?? undefined,
+  });
+}
+
+function secretRotationMessage(v: SecretRotationView) {
+  const b = v.binding;
+  const check = b.propagation_check;
+  return create(SecretRotationSchema, {
+    path: b.path,
+    provider: b.provider,
+    config: (b.config ?? {}) as JsonObject,
+    hasCredentials: b.credentials_ciphertext !== null,
+    policyId: b.policy_id ?? undefined,
+    gracePeriod: v.gracePeriod,
+    propagationCheck: check ? create(PropagationCheckSchema, { url: check.url, expectedStatus: check.expected_status, timeout: `${check.timeout_seconds}s` }) : undefined,
+    maxAttempts: b.max_attempts,
+    status: b.status,
+    pausedAt: tsOf(b.paused_at),
+    nextRotationAt: tsOf(v.nextRotationAt),
+    lastRotatedAt: tsOf(b.last_rotated_at),
+    lastRun: v.lastRun ? runMessage(v.lastRun) : undefined,
+    createdAt: tsOf(b.created_at),
+    updatedAt: tsOf(b.updated_at),
+    interval: v.interval,
+  });
+}
+
+/** A run as the API shows it; its steps carry summaries, never values. */
+export function runMessage(r: RunRow) {
+  return create(RotationRunSchema, {
+    id: r.id,
+    path: r.path,
+    provider: r.provider,
+    triggeredBy: r.triggered_by,
+    actor: r.actor,
+    status: r.status,
+    step: r.step,
+    attempts: r.attempts,
+    oldVersion: r.old_version ?? undefined,
+    newVersion: r.new_version ?? undefined,
+    revokeAt: tsOf(r.revoke_at),
+    providerResponse: r.provider_response ?? undefined,
+    error: r.error ?? undefined,
+    startedAt: tsOf(r.started_at),
+    finishedAt: tsOf(r.finished_at),
+    steps: r.steps.map((s) => create(RotationRunStepSchema, { step: s.step, status: s.status, attempt: s.attempt, at: tsOf(new Date(s.at)), detail: s.detail })),
   });
 }

@@ -91,6 +91,9 @@ export function createRotationLinks(): RotationLinks {
     async versionWritten(tx, change) {
       const completed = await completePending(tx, change);
       if (change.rotation || completed !== undefined) await startNextCycles(tx, [{ secretId: change.secretId, at: change.now }]);
+      if (!completed?.policy_id) return undefined;
+      const policy = await tx.selectFrom("rotation_policies").select("grace_period_seconds").where("tenant_id", "=", change.tenantId).where("id", "=", completed.policy_id).executeTakeFirst();
+      return policy?.grace_period_seconds;
     },
     async generateValue(exec, tenantId, secret, currentData) {
       if (!secret.rotation_policy_id) return undefined;

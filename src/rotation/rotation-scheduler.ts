@@ -9,6 +9,8 @@ import * as store from "./rotation-store.js";
 import type { AssignmentRow, PolicyRow, RotationClaim } from "./rotation-store.js";
 import { nextRotationPlan, timingOf, windowMissed } from "./rotation-window.js";
 import { afterFailedAttempt, DUE_ANNOUNCED, warnThresholdsOf, warningDue, type AfterFailure } from "./schedule.js";
+import { startRun } from "./rotation-runner.js";
+import { findBindings, type BindingRow } from "./secret-rotation-store.js";
 
 export interface RotationSchedulerDeps {
   db: Db;
@@ -33,7 +35,7 @@ export interface RotationSchedulerDeps {
 }
 
 /** What became of one claimed assignment. */
-export type ClaimOutcome = "rotated" | "failed" | "announced" | "warned" | "skipped" | "missed" | "stale";
+export type ClaimOutcome = "rotated" | "failed" | "announced" | "warned" | "skipped" | "missed" | "stale" | "started";
 
 /** The counts of one tick. */
 export type TickSummary = Record<ClaimOutcome | "claimed" | "errors", number>;
@@ -117,10 +119,11 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
    */
   async function actOnClaims(tx: Tx, claims: RotationClaim[], rows: store.RotationRows, now: Date): Promise<ClaimOutcome[]> {
     const policies = policyReader(tx);
+    const bindings = await findBindings(tx, claims.map((c) => c.secretId));
     const outcomes: ClaimOutcome[] = [];
     const generations: { index: number; due: DueGeneration }[] = [];
     for (const claim of claims) {
-      const step = await actOnClaim(tx, claim, rows, now, policies);
+      const step = await actOnClaim(tx, claim, rows, now, policies, bindings.get(claim.secretId));
       if (typeof step === "string") {
         outcomes.push(step);
       } else {
@@ -136,7 +139,7 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
   }
 
   /** One claim: refused when stale, else what it needs now; a generated rotation is returned to be written with the others. */
-  async function actOnClaim(tx: Tx, claim: RotationClaim, rows: store.RotationRows, now: Date, policies: PolicyReader): Promise<ClaimOutcome | DueGeneration> {
+  async function actOnClaim(tx: Tx, claim: RotationClaim, rows: store.RotationRows, now: Date, policies: PolicyReader, binding: BindingRow | undefined): Promise<ClaimOutcome | DueGeneration> {
     const secret = rows.secrets.get(claim.secretId);
     const assignment = rows.assignments.get(claim.secretId);
     const fresh =
@@ -164,6 +167,7 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     }
 
     if (assignment.next_rotation_at <= now) {
+      if (binding) return startProviderRun(tx, target, assignment, binding);
       if (policy.auto_generate) {
         if (assignment.retry_at && assignment.retry_at > now) return "skipped";
         const attempt = assignment.attempts + 1;
@@ -184,6 +188,25 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     await engine.warn(tx, target, assignment.next_rotation_at, warning.label, scheduledWindow);
     await store.updateAssignment(tx, secret.id, { warned: [...assignment.warned, ...warning.markWarned], claimed_until: null });
     return "warned";
+  }
+
+  /**
+   * A due secret bound to a provider: its run starts (the runner works it) and the next cycle
+   * begins, so the claim is not made again. While the binding is paused the rotation is skipped,
+   * not queued, as for a disabled policy.
+   */
+  async function startProviderRun(tx: Tx, t: GeneratedRotation["target"], assignment: AssignmentRow, binding: BindingRow): Promise<ClaimOutcome> {
+    // The next cycle is planned as for a generated rotation: an interval from now, or the next window.
+    const timing = timingOf(t.policy);
+    const next = nextRotationPlan(timing, t.now, t.now, store.spreadKeyOf(t.secret.id));
+    const nextCycle = { ...store.planColumns(timing, next), ...newCycle(assignment) };
+    if (binding.status === "paused") {
+      await store.updateAssignment(tx, assignment.secret_id, nextCycle);
+      return "skipped";
+    }
+    await startRun(tx, { secret: t.secret, binding, triggeredBy: "scheduled", actor: SCHEDULER_ACTOR, now: t.now });
+    await store.updateAssignment(tx, assignment.secret_id, nextCycle);
+    return "started";
   }
 
   /** After a failed generated attempt: retry after a delay, or after the last attempt wait for the next cycle. */
@@ -265,7 +288,7 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
 export type RotationScheduler = ReturnType<typeof createRotationScheduler>;
 
 function emptySummary(): TickSummary {
-  return { claimed: 0, rotated: 0, failed: 0, announced: 0, warned: 0, skipped: 0, missed: 0, stale: 0, errors: 0 };
+  return { claimed: 0, rotated: 0, failed: 0, announced: 0, warned: 0, skipped: 0, missed: 0, stale: 0, started: 0, errors: 0 };
 }
 
 /** The columns that start an assignment's next cycle: warnings, retries and the claim reset; the fencing cycle moves on. */

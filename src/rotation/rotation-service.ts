@@ -10,6 +10,8 @@ import { validateSecretPath } from "../secrets/secret-path.js";
 import { parseDurationField } from "../secrets/secrets-service.js";
 import * as secretsStore from "../secrets/secrets-store.js";
 import type { RotationEngine } from "./rotation-engine.js";
+import type { SecretRotationService } from "./secret-rotation-service.js";
+import { findBindings } from "./secret-rotation-store.js";
 import { assignSecret, findPolicyOrThrow, findSecretPolicyOrThrow } from "./rotation-links.js";
 import * as store from "./rotation-store.js";
 import type { HistoryRow, PolicyWithCount } from "./rotation-store.js";
@@ -21,6 +23,8 @@ const MIN_INTERVAL_SECONDS = 3600;
 /** Ten years: far beyond any sane schedule, and inside the int32 seconds of the API. */
 const MAX_DURATION_SECONDS = 3650 * 86400;
 const DEFAULT_GRACE_PERIOD = "48h";
+/** Upcoming-rotation warnings when a policy names none; an explicit empty `warn_before` turns them off. */
+const DEFAULT_WARN_BEFORE = ["7d", "1d"];
 const HISTORY_STATUSES = ["success", "failed", "pending", "skipped"];
 
 export interface CreatePolicyInput {
@@ -63,6 +67,8 @@ export interface RotationServiceDeps {
   /** This replica's read cache: rotated secrets leave it at commit, so the caller's next read sees the new version. */
   readCache: Pick<SecretReadCache, "invalidatePath">;
   clock: Clock;
+  /** Secrets bound to a provider rotate through it, on "rotate now" too. */
+  secretRotations: Pick<SecretRotationService, "rotateNow">;
 }
 
 /** A policy as the API shows it: the row, its number of secrets, and its next scheduled times. */
@@ -102,7 +108,7 @@ export function createRotationService(deps: RotationServiceDeps) {
     const timing = parseTiming(input, now);
     const gracePeriod = input.gracePeriod || DEFAULT_GRACE_PERIOD;
     const gracePeriodSeconds = parseGracePeriod(gracePeriod);
-    const warn = parseWarnBefore(input.warnBefore, timing);
+    const warn = parseWarnBefore(input.warnBefore ?? defaultWarnBefore(timing.cycleSeconds), timing);
     const webhookIds = dedupe(input.webhookIds);
     return inTransaction(db, async (tx) => {
       await requireReferences(tx, call.tenantId, input.secretPolicyId, webhookIds);
@@ -246,6 +252,7 @@ export function createRotationService(deps: RotationServiceDeps) {
   async function rotateNow(call: CallContext, id: string, paths: string[]): Promise<HistoryRow[]> {
     paths.forEach(validateSecretPath);
     const now = clock.now();
+    const bound: secretsStore.SecretRow[] = [];
     await envelope.prepareTenant(call.tenantId);
     const results = await inTransaction(db, async (tx) => {
       const policy = await policyOrThrow(tx, call.tenantId, id);
@@ -262,11 +269,17 @@ export function createRotationService(deps: RotationServiceDeps) {
         assignments = assignments.filter((a) => wanted.has(a.secret_path));
       }
       const items: HistoryRow[] = [];
+      const bindings = await findBindings(tx, assignments.map((a) => a.secret_id));
       for (const a of assignments) {
         // Locked in the writers' order (secret, then assignment); one detached meanwhile is left alone.
         const secret = await store.lockSecretById(tx, a.secret_id);
         const assignment = await store.findAssignment(tx, a.secret_id, true);
         if (!secret || assignment?.policy_id !== id) continue;
+        // A provider-bound secret rotates through its provider, after this transaction.
+        if (bindings.has(secret.id)) {
+          bound.push(secret);
+          continue;
+        }
         const target = { policy, secret, actor: call.principal.subject, reason: "manual", now };
         items.push(policy.auto_generate ? await engine.rotateGenerated(tx, target) : await engine.announceDue(tx, target, now));
       }
@@ -274,7 +287,20 @@ export function createRotationService(deps: RotationServiceDeps) {
       return items;
     });
     for (const item of results) if (item.status === "success") readCache.invalidatePath(call.tenantId, item.secret_path);
+    for (const secret of bound) results.push(await rotateBound(call, id, secret));
     return results;
+  }
+
+  /** A provider-bound secret's "rotate now": the history item of its run once promoted, or `failed` with the run's error. */
+  async function rotateBound(call: CallContext, policyId: string, secret: secretsStore.SecretRow): Promise<HistoryRow> {
+    const item = { tenant_id: call.tenantId, seq: 0, policy_id: policyId, secret_id: secret.id, secret_path: secret.path, rotated_by: call.principal.subject, reason: "manual" };
+    try {
+      const r = await deps.secretRotations.rotateNow(call, secret);
+      return { ...item, id: r!.run.id, status: "success", old_version: r!.previousVersion, new_version: r!.version, rotated_at: r!.rotatedAt, error: null };
+    } catch (err) {
+      const message = err instanceof ScaiVaultError ? err.message : "rotation failed";
+      return { ...item, id: `rh_${secret.id}`, status: "failed", old_version: secret.current_version, new_version: null, rotated_at: clock.now(), error: message };
+    }
   }
 
   async function history(call: CallContext, id: string, input: { status?: string; limit?: number; cursor?: string }) {
@@ -284,8 +310,9 @@ export function createRotationService(deps: RotationServiceDeps) {
     const limit = pageLimit(input.limit);
     const beforeSeq = input.cursor ? Number(decodeCursor(input.cursor, "before")) : undefined;
     if (beforeSeq !== undefined && !Number.isSafeInteger(beforeSeq)) throw new ScaiVaultError("invalid_request", "cursor is not valid");
-    await policyOrThrow(db, call.tenantId, id);
     const rows = await store.listHistory(db, { tenantId: call.tenantId, policyId: id, status: input.status || undefined, beforeSeq, limit });
+    // A deleted policy's history stays readable; a policy that never existed is not found.
+    if (rows.length === 0 && beforeSeq === undefined) await policyOrThrow(db, call.tenantId, id);
     const hasMore = rows.length > limit;
     const page = rows.slice(0, limit);
     await auditAllowed(db, clock, call);
@@ -442,6 +469,11 @@ function parseWarnBefore(text: string | undefined, timing: ParsedTiming): { text
   }
   const ordered = [...thresholds.entries()].sort((a, b) => b[0] - a[0]);
   return ordered.length === 0 ? { text: null, seconds: [] } : { text: ordered.map(([, l]) => l).join(","), seconds: ordered.map(([s]) => s) };
+}
+
+/** The default thresholds that fit inside one cycle (a 2-day policy gets only `1d`). */
+function defaultWarnBefore(cycleSeconds: number): string {
+  return DEFAULT_WARN_BEFORE.filter((label) => parseDurationField(label, "warn_before") < cycleSeconds).join(",");
 }
 
 function validateDescription(description: string | undefined) {

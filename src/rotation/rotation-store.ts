@@ -61,11 +61,22 @@ export async function updatePolicy(exec: Executor, tenantId: string, id: string,
   await exec.updateTable("rotation_policies").set(changes).where("tenant_id", "=", tenantId).where("id", "=", id).execute();
 }
 
-/** Deletes a policy, its assignments (by cascade) and its history; clears the secrets' `rotation_policy_id`. Returns how many secrets were attached. */
+/**
+ * Deletes a policy and its assignments (by cascade); clears the secrets' `rotation_policy_id`.
+ * Its history stays (an audit trail outlives what it records); open `pending` items close as
+ * `failed`. Returns how many secrets were attached.
+ */
 export async function deletePolicy(tx: Tx, tenantId: string, id: string): Promise<number> {
   const attached = await countAssignments(tx, tenantId, id);
   await tx.updateTable("secrets").set({ rotation_policy_id: null }).where("tenant_id", "=", tenantId).where("rotation_policy_id", "=", id).execute();
-  await tx.deleteFrom("rotation_history").where("tenant_id", "=", tenantId).where("policy_id", "=", id).execute();
+  await tx
+    .updateTable("rotation_history")
+    .set({ status: "failed", error: "rotation policy deleted" })
+    .where("tenant_id", "=", tenantId)
+    .where("policy_id", "=", id)
+    .where("status", "=", "pending")
+    .execute();
+  await tx.updateTable("secret_rotations").set({ policy_id: null }).where("tenant_id", "=", tenantId).where("policy_id", "=", id).execute();
   await tx.deleteFrom("rotation_policies").where("tenant_id", "=", tenantId).where("id", "=", id).execute();
   return attached;
 }

@@ -48,8 +48,8 @@ function metadataFieldsOf(row: SecretRow) {
 
 /** Thin handlers: read the call, call the service, build the reply. */
 export function createSecretsHandler(service: SecretsService): ServiceImpl<typeof SecretsServiceDesc> {
-  const get = (ns: Namespace) => async (req: { path: string; version?: number }, ctx: HandlerContext) => {
-    const { secret, version, data, createdAt } = await service.get(callOf(ctx), ns, req.path, req.version);
+  const get = (ns: Namespace) => async (req: { path: string; version?: number; stage?: string }, ctx: HandlerContext) => {
+    const { secret, version, data, createdAt } = await service.get(callOf(ctx), ns, req.path, req.version, req.stage || undefined);
     return create(SecretSchema, {
       path: secret.path,
       version,
@@ -160,6 +160,7 @@ export function createSecretsHandler(service: SecretsService): ServiceImpl<typeo
             createdAt: tsOf(v.created_at),
             isCurrent: v.isCurrent,
             readableUntil: tsOf(v.readable_until),
+            stage: v.stage,
           }),
         ),
       });
@@ -178,6 +179,7 @@ export function createSecretsHandler(service: SecretsService): ServiceImpl<typeo
         previousVersion: r.previousVersion,
         rotatedAt: tsOf(r.rotatedAt),
         previousVersionReadableUntil: tsOf(r.previousReadableUntil),
+        runId: "runId" in r ? r.runId : undefined,
       });
     },
 

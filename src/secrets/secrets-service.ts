@@ -10,6 +10,7 @@ import { ScaiVaultError } from "../errors.js";
 import { appendEvents } from "../events/outbox-store.js";
 import { decodeCursor, encodeCursor, pageLimit } from "../pagination.js";
 import type { AccessRecorder } from "./access-recorder.js";
+import type { ProviderRotation } from "./provider-rotation.js";
 import type { SecretReadCache } from "./secret-read-cache.js";
 import { openSecretValue } from "./secret-value.js";
 import { validateSecretPath } from "./secret-path.js";
@@ -66,8 +67,11 @@ export interface RotationLinks {
   assign(tx: Tx, tenantId: string, policyId: string, secret: { id: number; path: string }, now: Date): Promise<void>;
   /** The schedule of a secret's assignment, if any; a scheduled policy's also gives the window of the next rotation. */
   assignmentOf(exec: Executor, secretId: number): Promise<{ policyId: string; nextRotationAt: Date; windowOpensAt: Date | null; windowClosesAt: Date | null } | undefined>;
-  /** Bookkeeping after any new version: pending rotations complete, the schedule restarts. */
-  versionWritten(tx: Tx, change: { tenantId: string; secretId: number; path: string; oldVersion: number; newVersion: number; now: Date; actor: string; rotation: boolean }): Promise<void>;
+  /**
+   * Bookkeeping after any new version: pending rotations complete, the schedule restarts. Returns
+   * the grace period (seconds) of the event-driven rotation the write completed, if it completed one.
+   */
+  versionWritten(tx: Tx, change: { tenantId: string; secretId: number; path: string; oldVersion: number; newVersion: number; now: Date; actor: string; rotation: boolean }): Promise<number | undefined>;
   /** Generates a new value for an auto-generating policy (or undefined when the policy does not generate). */
   generateValue(exec: Executor, tenantId: string, secret: SecretRow, currentData: JsonObject): Promise<JsonObject | undefined>;
   /** Records a per-secret rotation in the history. */
@@ -80,6 +84,8 @@ export interface SecretsServiceDeps {
   clock: Clock;
   access: AccessRecorder;
   rotation: RotationLinks;
+  /** Rotation through the secret's provider, when it has one. */
+  providerRotation?: ProviderRotation;
   /** Ciphertext rows for the read path, invalidated on every change. */
   cache: SecretReadCache;
   /** Group-committed audit entries for reads. */
@@ -176,7 +182,8 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       if (!created) {
         if (opts.cas !== undefined && opts.cas !== secret.current_version) throw versionConflict();
         previous = secret.current_version;
-        version = previous + 1;
+        // Past any version a provider rotation holds (pending) or discarded: numbers are never reused.
+        version = await store.nextVersionNumber(tx, secret.id);
         const changes = {
           current_version: version,
           updated_at: now,
@@ -194,7 +201,9 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       await store.pruneVersions(tx, secret.id, secret.max_versions);
       if (opts.rotationPolicyId) await rotation.assign(tx, ownerId, opts.rotationPolicyId, secret, now);
       if (previous !== undefined) {
-        await rotation.versionWritten(tx, { tenantId: ownerId, secretId: secret.id, path, oldVersion: previous, newVersion: version, now, actor: call.principal.subject, rotation: false });
+        const graceSeconds = await rotation.versionWritten(tx, { tenantId: ownerId, secretId: secret.id, path, oldVersion: previous, newVersion: version, now, actor: call.principal.subject, rotation: false });
+        // The write answers a `rotation.due`: the version it replaces stays readable for the grace period only, as after any rotation.
+        if (graceSeconds !== undefined) await store.setVersionReadableUntil(tx, secret.id, previous, new Date(now.getTime() + graceSeconds * 1000));
       }
       await appendEvents(tx, [
         { tenantId: ownerId, eventType: created ? "secret.created" : "secret.updated", path, data: { version, secret_type: secret.secret_type }, createdAt: now },
@@ -214,11 +223,15 @@ export function createSecretsService(deps: SecretsServiceDeps) {
   }
 
   /** Reads the current version, or the one asked for: from cached ciphertext rows when it can, decrypted per read. */
-  async function get(call: CallContext, ns: Namespace, path: string, version?: number) {
+  async function get(call: CallContext, ns: Namespace, path: string, version?: number, stage?: string) {
     validateSecretPath(path);
     const ownerId = ownerOf(call, ns);
     if (version !== undefined && (!Number.isInteger(version) || version < 1)) {
       throw new ScaiVaultError("version_not_found", `version ${version} not found`);
+    }
+    if (stage) {
+      if (version !== undefined) throw new ScaiVaultError("invalid_request", "version and stage cannot be combined");
+      if (stage !== "current") return getStage(call, ownerId, path, stage);
     }
     const generation = cache.generation();
     let entry = cache.get(ownerId, path);
@@ -238,7 +251,8 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       row = await store.findVersion(db, secret.id, v);
       if (row && cache.generation() === generation) entry.versions.set(v, row);
     }
-    if (!row || (row.readable_until && row.readable_until <= now)) {
+    // A pending version is read by stage only; discarded and revoked ones not at all.
+    if (!row || row.rotation_state !== null || (row.readable_until && row.readable_until <= now)) {
       throw new ScaiVaultError("version_not_found", `version ${v} not found`);
     }
     const data = await openSecretValue(envelope, db, secret, row);
@@ -247,6 +261,22 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     call.audited = true;
     access.record(secret.id);
     return { secret, version: v, data, createdAt: row.created_at };
+  }
+
+  /** Reads the `pending` or `previous` version, straight from the database (stage reads are rare). */
+  async function getStage(call: CallContext, ownerId: string, path: string, stage: string) {
+    if (stage !== "pending" && stage !== "previous") throw new ScaiVaultError("invalid_request", "stage must be current, pending or previous");
+    const secret = await liveSecret(db, ownerId, path);
+    const now = clock.now();
+    if (secret.expires_at && secret.expires_at <= now) throw new ScaiVaultError("secret_expired", "secret expired");
+    const staged = stagesOf(await store.listVersions(db, secret.id), secret.current_version, now).find((v) => v.stage === stage);
+    if (!staged) throw new ScaiVaultError("version_not_found", `no ${stage} version`);
+    const row = (await store.findVersion(db, secret.id, staged.version))!;
+    const data = await openSecretValue(envelope, db, secret, row);
+    await auditWriter.append(auditEntryOf(call, now, "allowed", { path, version: row.version }));
+    call.audited = true;
+    access.record(secret.id);
+    return { secret, version: row.version, data, createdAt: row.created_at };
   }
 
   /** Merges metadata and options; creates no version. */
@@ -341,7 +371,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     validateSecretPath(path);
     const secret = await liveSecret(db, call.tenantId, path);
     const now = clock.now();
-    const rows = (await store.listVersions(db, secret.id)).filter((v) => !v.readable_until || v.readable_until > now);
+    const rows = stagesOf(await store.listVersions(db, secret.id), secret.current_version, now);
     await auditAllowed(db, clock, call, { path });
     return { secret, versions: rows.map((v) => ({ ...v, isCurrent: v.version === secret.current_version })) };
   }
@@ -411,6 +441,8 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     const ownerId = call.tenantId;
     const graceOverride = input.gracePeriod !== undefined ? parseDurationField(input.gracePeriod, "grace_period") : undefined;
     if (input.newValue !== undefined) requireData(input.newValue, "new_value");
+    const bound = deps.providerRotation && (await rotateThroughProvider(call, path, input));
+    if (bound) return bound;
     await envelope.prepareTenant(ownerId);
     return writing(ownerId, path, async (tx) => {
       const secret = await liveSecret(tx, ownerId, path, true);
@@ -424,7 +456,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       }
       const graceSeconds = graceOverride ?? policy?.gracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
       const previous = secret.current_version;
-      const version = previous + 1;
+      const version = await store.nextVersionNumber(tx, secret.id);
       await store.updateSecret(tx, secret.id, { current_version: version, updated_at: now });
       await writeVersion(tx, secret, version, data, call.principal.subject, now);
       const readableUntil = new Date(now.getTime() + graceSeconds * 1000);
@@ -463,6 +495,16 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     });
   }
 
+  /** A secret bound to a provider rotates there: the answer comes once the run is promoted (or failed). */
+  async function rotateThroughProvider(call: CallContext, path: string, input: { newValue?: JsonObject; gracePeriod?: string }) {
+    const secret = await liveSecret(db, call.tenantId, path);
+    const promoted = await deps.providerRotation!.rotateBound(call, secret, { newValueGiven: input.newValue !== undefined, gracePeriodGiven: input.gracePeriod !== undefined });
+    if (!promoted) return undefined;
+    cache.invalidatePath(call.tenantId, path);
+    await auditAllowed(db, clock, call, { path, version: promoted.version });
+    return { path, version: promoted.version, previousVersion: promoted.previousVersion, rotatedAt: promoted.rotatedAt, previousReadableUntil: promoted.previousReadableUntil, runId: promoted.runId };
+  }
+
   async function expiring(call: CallContext, days = 30) {
     if (!Number.isInteger(days) || days < 1 || days > 3650) throw new ScaiVaultError("invalid_request", "days must be from 1 to 3650");
     const now = clock.now();
@@ -486,6 +528,16 @@ export function createSecretsService(deps: SecretsServiceDeps) {
 }
 
 export type SecretsService = ReturnType<typeof createSecretsService>;
+
+/** The API's stage of each version: `pending` (a provider rotation's, not yet promoted), `current`, `previous` (the newest readable one before current) or `deprecated`; discarded, revoked and past-grace versions are left out. */
+export function stagesOf<T extends { version: number; readable_until: Date | null; rotation_state: string | null }>(rows: T[], currentVersion: number, now: Date) {
+  const visible = rows.filter((v) => v.rotation_state === "pending" || (v.rotation_state === null && (!v.readable_until || v.readable_until > now)));
+  const previous = visible.find((v) => v.rotation_state === null && v.version < currentVersion);
+  return visible.map((v) => ({
+    ...v,
+    stage: v.rotation_state === "pending" ? "pending" : v.version === currentVersion ? "current" : v === previous ? "previous" : "deprecated",
+  }));
+}
 
 function versionConflict() {
   return new ScaiVaultError("version_conflict", "check-and-set failed: the current version differs; refetch and retry");

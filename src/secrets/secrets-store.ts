@@ -53,6 +53,16 @@ export async function insertVersion(
     .execute();
 }
 
+/** The next free version number of a secret: numbers are never reused, a provider rotation's pending or discarded ones included. */
+export async function nextVersionNumber(exec: Executor, secretId: number): Promise<number> {
+  const row = await exec
+    .selectFrom("secret_versions")
+    .select(sql<number>`coalesce(max(version), 0)::int`.as("v"))
+    .where("secret_id", "=", secretId)
+    .executeTakeFirstOrThrow();
+  return row.v + 1;
+}
+
 /** Reads one version row. */
 export async function findVersion(exec: Executor, secretId: number, version: number): Promise<VersionRow | undefined> {
   return exec.selectFrom("secret_versions").selectAll().where("secret_id", "=", secretId).where("version", "=", version).executeTakeFirst();
@@ -62,7 +72,7 @@ export async function findVersion(exec: Executor, secretId: number, version: num
 export async function listVersions(exec: Executor, secretId: number) {
   return exec
     .selectFrom("secret_versions")
-    .select(["version", "created_at", "readable_until"])
+    .select(["version", "created_at", "readable_until", "rotation_state"])
     .where("secret_id", "=", secretId)
     .orderBy("version", "desc")
     .execute();

@@ -10,7 +10,7 @@ import type { Logger } from "../log.js";
 export const eventChannel = "scaivault_events";
 
 /** The outbox event types a watch stream carries: the changes of a secret and its versions. */
-export const watchedEventTypes = ["secret.created", "secret.updated", "secret.deleted", "secret.restored", "rotation.completed"] as const;
+export const watchedEventTypes = ["secret.created", "secret.updated", "secret.deleted", "secret.restored", "rotation.completed", "rotation.revoked"] as const;
 
 /** A watcher's end of the hub: new events in seq order, and the end of the hub. */
 export interface HubSubscriber {

@@ -7,6 +7,7 @@ import { rotateMasterKey } from "../../src/crypto/rekey.js";
 import { silentLogger } from "../../src/log.js";
 import { testDatabaseKind } from "../support/database.js";
 import { startTestVault, type TestVault } from "../support/vault.js";
+import { startCredentialEndpoint } from "../rotation/credential-endpoint.js";
 
 /** Every row of every table as text: a logical dump of the whole database. */
 async function dumpDatabase(tv: TestVault): Promise<string> {
@@ -39,7 +40,7 @@ describe("encryption at rest", () => {
   let token: string;
   const canary = `canary-${randomBytes(12).toString("hex")}`;
   beforeAll(async () => {
-    tv = await startTestVault();
+    tv = await startTestVault({ env: { SCAIVAULT_WEBHOOK_ALLOW_HOSTS: "127.0.0.1", SCAIVAULT_SCHEDULER_ENABLED: "false" } });
     token = await tv.token({ tenantId: "crypt" });
   });
   afterAll(async () => tv?.close());
@@ -78,6 +79,41 @@ describe("encryption at rest", () => {
       let hits = 0;
       for (const file of await rawFiles(tv.dataDir)) for (const form of forms(canary)) if (file.includes(form)) hits++;
       expect(hits).toBe(0);
+    }
+  });
+
+  it("never shows, logs, audits, sends or stores in the clear a provider rotation's credentials", async () => {
+    const credential = `canary-${randomBytes(12).toString("hex")}`;
+    const endpoint = await startCredentialEndpoint({ secret: credential, initial: ["leak-old"] });
+    try {
+      expect((await tv.rest("PUT", "/v1/secrets/leak/provider", { token, body: { data: { api_key: "leak-old" } } })).status).toBe(201);
+      const answers = [
+        await tv.rest("PUT", "/v1/rotation/secrets/leak/provider", { token, body: { provider: "webhook", config: { url: endpoint.url, revoke: true }, credentials: { secret: credential }, grace_period: "0s" } }),
+        await tv.rest("GET", "/v1/rotation/secrets/leak/provider", { token }),
+        await tv.rest("GET", "/v1/rotation/secrets", { token }),
+        await tv.rest("POST", "/v1/secrets/leak/provider/rotate", { token, body: {} }),
+        // failures carrying the credential must not echo it
+        await tv.rest("PUT", "/v1/rotation/secrets/leak/provider", { token, body: { provider: "webhook", config: { url: "ftp://example.com" }, credentials: { secret: credential } } }),
+        await tv.rest("PUT", "/v1/rotation/secrets/leak/provider", { token, body: { provider: "aws_iam", credentials: { secret_access_key: credential } } }),
+        await tv.rest("PUT", "/v1/rotation/secrets/leak/provider", { token, body: { provider: "webhook", credentials: credential } }),
+      ];
+      expect(answers.map((a) => a.status)).toEqual([201, 200, 200, 200, 400, 400, 400]);
+      expect(answers[0]!.body.has_credentials).toBe(true);
+      await tv.vault.rotationRunner.runDue();
+      expect(endpoint.revoked).toEqual(["leak-old"]);
+      expect((await tv.rest("GET", "/v1/rotation/secrets/leak/provider/runs", { token })).body.data[0]).toMatchObject({ status: "succeeded" });
+      answers.push(await tv.rest("GET", "/v1/rotation/secrets/leak/provider/runs", { token }));
+      for (const a of answers) expect(JSON.stringify(a.body)).not.toContain(credential);
+      const dump = await dumpDatabase(tv);
+      const logs = tv.logs.join("\n");
+      for (const form of forms(credential)) {
+        expect(dump).not.toContain(form);
+        expect(logs).not.toContain(form);
+      }
+      const sealed = await tv.vault.db.selectFrom("secret_rotations").select(["credentials_ciphertext"]).where("path", "=", "leak/provider").executeTakeFirstOrThrow();
+      expect(sealed.credentials_ciphertext!.length).toBeGreaterThan(16);
+    } finally {
+      await endpoint.close();
     }
   });
 

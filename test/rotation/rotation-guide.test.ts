@@ -58,7 +58,10 @@ describe("rotation over REST: the guide's examples", () => {
     expect(py.body).toMatchObject({ id: "rot_quarterly", warn_before: "7d,1d", webhook_ids: [] });
     const ts = await tv.rest("POST", "/v1/rotation/policies", { token: await longToken(tv, "acme-ts"), body: { name: "quarterly", interval: "90d", grace_period: "48h", auto_generate: false } });
     expect(ts.status).toBe(201);
-    expect(ts.body.warn_before).toBeUndefined();
+    // No warn_before: the prior art's default warnings; an explicit empty one turns them off.
+    expect(ts.body.warn_before).toBe("7d,1d");
+    const quiet = await tv.rest("POST", "/v1/rotation/policies", { token: other, body: { name: "quiet", interval: "90d", warn_before: "" } });
+    expect(quiet.body.warn_before).toBeUndefined();
     const minimal = await tv.rest("POST", "/v1/rotation/policies", { token: other, body: { name: "weekly", interval: "7d" } });
     expect(minimal.body).toMatchObject({ id: "rot_weekly", grace_period: "48h", auto_generate: false, interval_seconds: 604800 });
   });

@@ -1,4 +1,4 @@
-import { createScaiVault, type ScaiVault } from "../../src/app.js";
+import { createScaiVault, type ScaiVault, type ScaiVaultOptions } from "../../src/app.js";
 import { mintToken, type TokenClaims } from "../../src/auth/mint-token.js";
 import { systemClock, type Clock } from "../../src/clock.js";
 import { loadConfig } from "../../src/config.js";
@@ -26,7 +26,9 @@ export interface TestVault {
 }
 
 /** Starts a real ScaiVault on 127.0.0.1 port 0 over a fresh database (PostgreSQL or embedded). */
-export async function startTestVault(options: { clock?: Clock; env?: Record<string, string>; reuse?: { dataDir: string; databaseUrl?: string } } = {}): Promise<TestVault> {
+export async function startTestVault(
+  options: { clock?: Clock; env?: Record<string, string>; reuse?: { dataDir: string; databaseUrl?: string }; extraProviders?: ScaiVaultOptions["extraProviders"] } = {},
+): Promise<TestVault> {
   const fresh = options.reuse ? undefined : await createFreshDatabase();
   const dataDir = options.reuse?.dataDir ?? fresh!.dataDir;
   const databaseUrl = options.reuse ? options.reuse.databaseUrl : fresh!.databaseUrl;
@@ -43,7 +45,7 @@ export async function startTestVault(options: { clock?: Clock; env?: Record<stri
   const logs: string[] = [];
   const logger = createLogger({ level: "debug", write: (line) => logs.push(line) });
   const clock = options.clock ?? systemClock;
-  const vault = await createScaiVault({ config, clock, logger });
+  const vault = await createScaiVault({ config, clock, logger, extraProviders: options.extraProviders });
   const server = await startServer({ app: vault.app, port: 0, host: "127.0.0.1", logger });
   const baseUrl = `http://127.0.0.1:${server.port}`;
   let stopped = false;

@@ -10,6 +10,7 @@ import { TenantService } from "./gen/scaivault/v1/tenants_pb.js";
 import { WebhookService } from "./gen/scaivault/v1/webhooks_pb.js";
 import { WatchService } from "./gen/scaivault/v1/watch_pb.js";
 import { NotificationChannelService } from "./gen/scaivault/v1/notifications_pb.js";
+import { createRotationHelpers, type RotationHelpers } from "./rotation.js";
 import { createSecretHelpers, type SecretsClient } from "./secrets.js";
 import { watchChanges } from "./watch.js";
 
@@ -37,7 +38,8 @@ export type ClientOptions = TokenSource & {
 /** Typed clients for every ScaiVault service. Every method throws {@link ScaiVaultError}. */
 export interface ScaiVaultClient {
   secrets: SecretsClient;
-  rotation: Client<typeof RotationService>;
+  /** Rotation policies (generated methods) and provider rotation helpers: `configure`, `get`, `list`, `pause`, `resume`, `disable`, `runs`, `rollback`. */
+  rotation: Client<typeof RotationService> & RotationHelpers;
   secretPolicies: Client<typeof SecretPolicyService>;
   webhooks: Client<typeof WebhookService>;
   notificationChannels: Client<typeof NotificationChannelService>;
@@ -57,7 +59,7 @@ const defaultRetries = 2;
 /** Secrets methods that change what `GetSecret` returns for the request's `path`. */
 const pathWrites = new Set(["PutSecret", "UpdateSecretMetadata", "DeleteSecret", "RestoreSecret", "RotateSecret"]);
 /** Methods that may change the value of secrets they do not name in the request. */
-const bulkWrites = new Set(["RotatePolicy"]);
+const bulkWrites = new Set(["RotatePolicy", "RollbackSecretRotation"]);
 
 /**
  * Creates the client over a transport you built (any Connect transport: connect-node,
@@ -128,7 +130,7 @@ export function createScaiVaultClientWithTransport(transport: Transport, options
   const stopCacheWatch = readCache && cacheOptions?.watch ? followChanges(readCache, watch, cacheOptions.watch) : undefined;
   return {
     secrets: Object.assign(secretsClient, helpers, { watch }),
-    rotation: wrap(RotationService),
+    rotation: withRotationHelpers(wrap(RotationService)),
     secretPolicies: wrap(SecretPolicyService),
     webhooks: wrap(WebhookService),
     notificationChannels: wrap(NotificationChannelService),
@@ -171,6 +173,10 @@ function followChanges(cache: ReadCache<unknown>, watch: SecretsClient["watch"],
     }
   })();
   return () => abort.abort();
+}
+
+function withRotationHelpers(client: Client<typeof RotationService>): Client<typeof RotationService> & RotationHelpers {
+  return Object.assign(client, createRotationHelpers(client));
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

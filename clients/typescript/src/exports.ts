@@ -15,6 +15,7 @@ export type {
   SecretsClient,
 } from "./secrets.js";
 export type { SecretChange, WatchOptions } from "./watch.js";
+export type { ConfigureRotationOptions, RotationHelpers, RotationProviderName } from "./rotation.js";
 export { verifyWebhook, type VerifyWebhookOptions, type WebhookEvent, type WebhookHeaders } from "./webhooks.js";
 // The generated API: services, message types and their schemas (for `create`, `toJson`, ...).
 export * from "./gen/scaivault/v1/audit_pb.js";

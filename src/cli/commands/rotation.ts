@@ -12,6 +12,7 @@ import {
 import type { CommandContext, GroupSpec, OptionSpec } from "../cli.js";
 import { allPages, intOption, listOption, stringOption } from "../input.js";
 import { keyValues, messageJson, objectTable } from "../output.js";
+import { providerRotationCommands } from "./provider-rotation.js";
 
 const policyColumns = ["id", "name", "interval", "schedule", "timezone", "rotation_window", "grace_period", "auto_generate", "is_active", "secrets_count"];
 
@@ -192,9 +193,10 @@ const policies: GroupSpec = {
 /** `scaivault rotation ...` */
 export const rotationCommands: GroupSpec = {
   name: "rotation",
-  summary: "Rotation policies and due rotations",
+  summary: "Rotation policies, due rotations and provider rotation",
   commands: [
     policies,
+    ...providerRotationCommands,
     {
       name: "due",
       summary: "List secrets due for rotation",

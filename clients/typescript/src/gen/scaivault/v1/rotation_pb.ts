@@ -8,13 +8,13 @@ import { file_google_api_annotations } from "../../google/api/annotations_pb.js"
 import type { ListValue, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import { file_scaivault_v1_options } from "./options_pb.js";
-import type { Message } from "@bufbuild/protobuf";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file scaivault/v1/rotation.proto.
  */
 export const file_scaivault_v1_rotation: GenFile = /*@__PURE__*/
-  fileDesc("ChtzY2FpdmF1bHQvdjEvcm90YXRpb24ucHJvdG8SDHNjYWl2YXVsdC52MSKOBQoOUm90YXRpb25Qb2xpY3kSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIYCgtkZXNjcmlwdGlvbhgDIAEoCUgAiAEBEhsKCGludGVydmFsGAQgASgJQgSQtRgBSAGIAQESIwoQaW50ZXJ2YWxfc2Vjb25kcxgFIAEoBUIEkLUYAUgCiAEBEhQKDGdyYWNlX3BlcmlvZBgGIAEoCRIYCgt3YXJuX2JlZm9yZRgHIAEoCUgDiAEBEhUKDWF1dG9fZ2VuZXJhdGUYCCABKAgSHQoQc2VjcmV0X3BvbGljeV9pZBgJIAEoCUgEiAEBEhMKC3dlYmhvb2tfaWRzGAogAygJEhEKCWlzX2FjdGl2ZRgLIAEoCBIVCg1zZWNyZXRzX2NvdW50GAwgASgFEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKCHNjaGVkdWxlGBQgASgJSAWIAQESFQoIdGltZXpvbmUYFSABKAlIBogBARIcCg9yb3RhdGlvbl93aW5kb3cYFiABKAlIB4gBARIwCgxuZXh0X3dpbmRvd3MYFyADKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQg4KDF9kZXNjcmlwdGlvbkILCglfaW50ZXJ2YWxCEwoRX2ludGVydmFsX3NlY29uZHNCDgoMX3dhcm5fYmVmb3JlQhMKEV9zZWNyZXRfcG9saWN5X2lkQgsKCV9zY2hlZHVsZUILCglfdGltZXpvbmVCEgoQX3JvdGF0aW9uX3dpbmRvdyJwChtMaXN0Um90YXRpb25Qb2xpY2llc1JlcXVlc3QSEwoLYWN0aXZlX29ubHkYASABKAgSEgoFbGltaXQYAiABKAVIAIgBARITCgZjdXJzb3IYAyABKAlIAYgBAUIICgZfbGltaXRCCQoHX2N1cnNvciKCAQocTGlzdFJvdGF0aW9uUG9saWNpZXNSZXNwb25zZRIqCgRkYXRhGAEgAygLMhwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5EhkKBmN1cnNvchgCIAEoCUIEkLUYAUgAiAEBEhAKCGhhc19tb3JlGAMgASgIQgkKB19jdXJzb3IirgMKG0NyZWF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIMCgRuYW1lGAEgASgJEhgKC2Rlc2NyaXB0aW9uGAIgASgJSACIAQESEAoIaW50ZXJ2YWwYAyABKAkSGQoMZ3JhY2VfcGVyaW9kGAQgASgJSAGIAQESGAoLd2Fybl9iZWZvcmUYBSABKAlIAogBARIaCg1hdXRvX2dlbmVyYXRlGAYgASgISAOIAQESHQoQc2VjcmV0X3BvbGljeV9pZBgHIAEoCUgEiAEBEhMKC3dlYmhvb2tfaWRzGAggAygJEhUKCHNjaGVkdWxlGBQgASgJSAWIAQESFQoIdGltZXpvbmUYFSABKAlIBogBARIcCg9yb3RhdGlvbl93aW5kb3cYFiABKAlIB4gBAUIOCgxfZGVzY3JpcHRpb25CDwoNX2dyYWNlX3BlcmlvZEIOCgxfd2Fybl9iZWZvcmVCEAoOX2F1dG9fZ2VuZXJhdGVCEwoRX3NlY3JldF9wb2xpY3lfaWRCCwoJX3NjaGVkdWxlQgsKCV90aW1lem9uZUISChBfcm90YXRpb25fd2luZG93IiYKGEdldFJvdGF0aW9uUG9saWN5UmVxdWVzdBIKCgJpZBgBIAEoCSLaAwobVXBkYXRlUm90YXRpb25Qb2xpY3lSZXF1ZXN0EgoKAmlkGAEgASgJEhgKC2Rlc2NyaXB0aW9uGAIgASgJSACIAQESFQoIaW50ZXJ2YWwYAyABKAlIAYgBARIZCgxncmFjZV9wZXJpb2QYBCABKAlIAogBARIYCgt3YXJuX2JlZm9yZRgFIAEoCUgDiAEBEhoKDWF1dG9fZ2VuZXJhdGUYBiABKAhIBIgBARIdChBzZWNyZXRfcG9saWN5X2lkGAcgASgJSAWIAQESLwoLd2ViaG9va19pZHMYCCABKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlEhUKCHNjaGVkdWxlGBQgASgJSAaIAQESFQoIdGltZXpvbmUYFSABKAlIB4gBARIcCg9yb3RhdGlvbl93aW5kb3cYFiABKAlICIgBAUIOCgxfZGVzY3JpcHRpb25CCwoJX2ludGVydmFsQg8KDV9ncmFjZV9wZXJpb2RCDgoMX3dhcm5fYmVmb3JlQhAKDl9hdXRvX2dlbmVyYXRlQhMKEV9zZWNyZXRfcG9saWN5X2lkQgsKCV9zY2hlZHVsZUILCglfdGltZXpvbmVCEgoQX3JvdGF0aW9uX3dpbmRvdyIpChtEZWxldGVSb3RhdGlvblBvbGljeVJlcXVlc3QSCgoCaWQYASABKAkiVQocRGVsZXRlUm90YXRpb25Qb2xpY3lSZXNwb25zZRIKCgJpZBgBIAEoCRIPCgdkZWxldGVkGAIgASgIEhgKEGRldGFjaGVkX3NlY3JldHMYAyABKAUiKQobRW5hYmxlUm90YXRpb25Qb2xpY3lSZXF1ZXN0EgoKAmlkGAEgASgJIioKHERpc2FibGVSb3RhdGlvblBvbGljeVJlcXVlc3QSCgoCaWQYASABKAkiNgoTQXNzaWduU2VjcmV0UmVxdWVzdBIKCgJpZBgBIAEoCRITCgtzZWNyZXRfcGF0aBgCIAEoCSLHAgoQU2VjcmV0QXNzaWdubWVudBIRCglwb2xpY3lfaWQYASABKAkSEwoLc2VjcmV0X3BhdGgYAiABKAkSLwoLYXNzaWduZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEG5leHRfcm90YXRpb25fYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKD2xhc3Rfcm90YXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBJC1GAESMwoPd2luZG93X29wZW5zX2F0GBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChB3aW5kb3dfY2xvc2VzX2F0GBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI2ChNEZXRhY2hTZWNyZXRSZXF1ZXN0EgoKAmlkGAEgASgJEhMKC3NlY3JldF9wYXRoGAIgASgJIlAKFERldGFjaFNlY3JldFJlc3BvbnNlEhEKCXBvbGljeV9pZBgBIAEoCRITCgtzZWNyZXRfcGF0aBgCIAEoCRIQCghkZXRhY2hlZBgDIAEoCCI3ChNSb3RhdGVQb2xpY3lSZXF1ZXN0EgoKAmlkGAEgASgJEhQKDHNlY3JldF9wYXRocxgCIAMoCSJIChRSb3RhdGVQb2xpY3lSZXNwb25zZRIwCgVpdGVtcxgBIAMoCzIhLnNjYWl2YXVsdC52MS5Sb3RhdGlvbkhpc3RvcnlJdGVtIq8CChNSb3RhdGlvbkhpc3RvcnlJdGVtEgoKAmlkGAEgASgJEhEKCXBvbGljeV9pZBgCIAEoCRITCgtzZWNyZXRfcGF0aBgDIAEoCRIOCgZzdGF0dXMYBCABKAkSGAoLb2xkX3ZlcnNpb24YBSABKAVIAIgBARIYCgtuZXdfdmVyc2lvbhgGIAEoBUgBiAEBEi4KCnJvdGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJvdGF0ZWRfYnkYCCABKAkSEwoGcmVhc29uGAkgASgJSAKIAQESEgoFZXJyb3IYCiABKAlIA4gBAUIOCgxfb2xkX3ZlcnNpb25CDgoMX25ld192ZXJzaW9uQgkKB19yZWFzb25CCAoGX2Vycm9yIoYBChpMaXN0Um90YXRpb25IaXN0b3J5UmVxdWVzdBIKCgJpZBgBIAEoCRITCgZzdGF0dXMYAiABKAlIAIgBARISCgVsaW1pdBgDIAEoBUgBiAEBEhMKBmN1cnNvchgEIAEoCUgCiAEBQgkKB19zdGF0dXNCCAoGX2xpbWl0QgkKB19jdXJzb3IihgEKG0xpc3RSb3RhdGlvbkhpc3RvcnlSZXNwb25zZRIvCgRkYXRhGAEgAygLMiEuc2NhaXZhdWx0LnYxLlJvdGF0aW9uSGlzdG9yeUl0ZW0SGQoGY3Vyc29yGAIgASgJQgSQtRgBSACIAQESEAoIaGFzX21vcmUYAyABKAhCCQoHX2N1cnNvciKbAQoVTGlzdER1ZVNlY3JldHNSZXF1ZXN0EhkKDHdpdGhpbl9ob3VycxgBIAEoBUgAiAEBEhwKD2luY2x1ZGVfb3ZlcmR1ZRgCIAEoCEgBiAEBEhYKCXBvbGljeV9pZBgDIAEoCUgCiAEBQg8KDV93aXRoaW5faG91cnNCEgoQX2luY2x1ZGVfb3ZlcmR1ZUIMCgpfcG9saWN5X2lkIvYBCglEdWVTZWNyZXQSDAoEcGF0aBgBIAEoCRIRCglwb2xpY3lfaWQYAiABKAkSEwoLcG9saWN5X25hbWUYAyABKAkSNAoQbmV4dF9yb3RhdGlvbl9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKaXNfb3ZlcmR1ZRgFIAEoCBIzCg93aW5kb3dfb3BlbnNfYXQYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEHdpbmRvd19jbG9zZXNfYXQYFSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKFkxpc3REdWVTZWNyZXRzUmVzcG9uc2USKAoHc2VjcmV0cxgBIAMoCzIXLnNjYWl2YXVsdC52MS5EdWVTZWNyZXQyyw4KD1JvdGF0aW9uU2VydmljZRKXAQoUTGlzdFJvdGF0aW9uUG9saWNpZXMSKS5zY2FpdmF1bHQudjEuTGlzdFJvdGF0aW9uUG9saWNpZXNSZXF1ZXN0Giouc2NhaXZhdWx0LnYxLkxpc3RSb3RhdGlvblBvbGljaWVzUmVzcG9uc2UiKIq1GAcKBWFkbWlugtPkkwIXEhUvdjEvcm90YXRpb24vcG9saWNpZXMSjAEKFENyZWF0ZVJvdGF0aW9uUG9saWN5Eikuc2NhaXZhdWx0LnYxLkNyZWF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBocLnNjYWl2YXVsdC52MS5Sb3RhdGlvblBvbGljeSIrirUYBwoFYWRtaW6C0+STAho6ASoiFS92MS9yb3RhdGlvbi9wb2xpY2llcxKIAQoRR2V0Um90YXRpb25Qb2xpY3kSJi5zY2FpdmF1bHQudjEuR2V0Um90YXRpb25Qb2xpY3lSZXF1ZXN0Ghwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5Ii2KtRgHCgVhZG1pboLT5JMCHBIaL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0SkQEKFFVwZGF0ZVJvdGF0aW9uUG9saWN5Eikuc2NhaXZhdWx0LnYxLlVwZGF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBocLnNjYWl2YXVsdC52MS5Sb3RhdGlvblBvbGljeSIwirUYBwoFYWRtaW6C0+STAh86ASoyGi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9EpwBChREZWxldGVSb3RhdGlvblBvbGljeRIpLnNjYWl2YXVsdC52MS5EZWxldGVSb3RhdGlvblBvbGljeVJlcXVlc3QaKi5zY2FpdmF1bHQudjEuRGVsZXRlUm90YXRpb25Qb2xpY3lSZXNwb25zZSItirUYBwoFYWRtaW6C0+STAhwqGi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9EpUBChRFbmFibGVSb3RhdGlvblBvbGljeRIpLnNjYWl2YXVsdC52MS5FbmFibGVSb3RhdGlvblBvbGljeVJlcXVlc3QaHC5zY2FpdmF1bHQudjEuUm90YXRpb25Qb2xpY3kiNIq1GAcKBWFkbWlugtPkkwIjIiEvdjEvcm90YXRpb24vcG9saWNpZXMve2lkfS9lbmFibGUSmAEKFURpc2FibGVSb3RhdGlvblBvbGljeRIqLnNjYWl2YXVsdC52MS5EaXNhYmxlUm90YXRpb25Qb2xpY3lSZXF1ZXN0Ghwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5IjWKtRgHCgVhZG1pboLT5JMCJCIiL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vZGlzYWJsZRKLAQoMQXNzaWduU2VjcmV0EiEuc2NhaXZhdWx0LnYxLkFzc2lnblNlY3JldFJlcXVlc3QaHi5zY2FpdmF1bHQudjEuU2VjcmV0QXNzaWdubWVudCI4irUYBwoFYWRtaW6C0+STAic6ASoiIi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9L3NlY3JldHMSmgEKDERldGFjaFNlY3JldBIhLnNjYWl2YXVsdC52MS5EZXRhY2hTZWNyZXRSZXF1ZXN0GiIuc2NhaXZhdWx0LnYxLkRldGFjaFNlY3JldFJlc3BvbnNlIkOKtRgHCgVhZG1pboLT5JMCMiowL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vc2VjcmV0cy97c2VjcmV0X3BhdGh9Ep4BCgxSb3RhdGVQb2xpY3kSIS5zY2FpdmF1bHQudjEuUm90YXRlUG9saWN5UmVxdWVzdBoiLnNjYWl2YXVsdC52MS5Sb3RhdGVQb2xpY3lSZXNwb25zZSJHirUYEAoOc2VjcmV0czpyb3RhdGWC0+STAi06ASpiBWl0ZW1zIiEvdjEvcm90YXRpb24vcG9saWNpZXMve2lkfS9yb3RhdGUSpgEKE0xpc3RSb3RhdGlvbkhpc3RvcnkSKC5zY2FpdmF1bHQudjEuTGlzdFJvdGF0aW9uSGlzdG9yeVJlcXVlc3QaKS5zY2FpdmF1bHQudjEuTGlzdFJvdGF0aW9uSGlzdG9yeVJlc3BvbnNlIjqKtRgMCgphdWRpdDpyZWFkgtPkkwIkEiIvdjEvcm90YXRpb24vcG9saWNpZXMve2lkfS9oaXN0b3J5EqgBCg5MaXN0RHVlU2VjcmV0cxIjLnNjYWl2YXVsdC52MS5MaXN0RHVlU2VjcmV0c1JlcXVlc3QaJC5zY2FpdmF1bHQudjEuTGlzdER1ZVNlY3JldHNSZXNwb25zZSJLirUYFwoOc2VjcmV0czpyb3RhdGUKBWFkbWlugtPkkwIqWhYSFC92MS9yb3RhdGlvbi9wZW5kaW5nEhAvdjEvcm90YXRpb24vZHVlYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_scaivault_v1_options]);
+  fileDesc("ChtzY2FpdmF1bHQvdjEvcm90YXRpb24ucHJvdG8SDHNjYWl2YXVsdC52MSKOBQoOUm90YXRpb25Qb2xpY3kSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIYCgtkZXNjcmlwdGlvbhgDIAEoCUgAiAEBEhsKCGludGVydmFsGAQgASgJQgSQtRgBSAGIAQESIwoQaW50ZXJ2YWxfc2Vjb25kcxgFIAEoBUIEkLUYAUgCiAEBEhQKDGdyYWNlX3BlcmlvZBgGIAEoCRIYCgt3YXJuX2JlZm9yZRgHIAEoCUgDiAEBEhUKDWF1dG9fZ2VuZXJhdGUYCCABKAgSHQoQc2VjcmV0X3BvbGljeV9pZBgJIAEoCUgEiAEBEhMKC3dlYmhvb2tfaWRzGAogAygJEhEKCWlzX2FjdGl2ZRgLIAEoCBIVCg1zZWNyZXRzX2NvdW50GAwgASgFEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKCHNjaGVkdWxlGBQgASgJSAWIAQESFQoIdGltZXpvbmUYFSABKAlIBogBARIcCg9yb3RhdGlvbl93aW5kb3cYFiABKAlIB4gBARIwCgxuZXh0X3dpbmRvd3MYFyADKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQg4KDF9kZXNjcmlwdGlvbkILCglfaW50ZXJ2YWxCEwoRX2ludGVydmFsX3NlY29uZHNCDgoMX3dhcm5fYmVmb3JlQhMKEV9zZWNyZXRfcG9saWN5X2lkQgsKCV9zY2hlZHVsZUILCglfdGltZXpvbmVCEgoQX3JvdGF0aW9uX3dpbmRvdyJwChtMaXN0Um90YXRpb25Qb2xpY2llc1JlcXVlc3QSEwoLYWN0aXZlX29ubHkYASABKAgSEgoFbGltaXQYAiABKAVIAIgBARITCgZjdXJzb3IYAyABKAlIAYgBAUIICgZfbGltaXRCCQoHX2N1cnNvciKCAQocTGlzdFJvdGF0aW9uUG9saWNpZXNSZXNwb25zZRIqCgRkYXRhGAEgAygLMhwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5EhkKBmN1cnNvchgCIAEoCUIEkLUYAUgAiAEBEhAKCGhhc19tb3JlGAMgASgIQgkKB19jdXJzb3IirgMKG0NyZWF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBIMCgRuYW1lGAEgASgJEhgKC2Rlc2NyaXB0aW9uGAIgASgJSACIAQESEAoIaW50ZXJ2YWwYAyABKAkSGQoMZ3JhY2VfcGVyaW9kGAQgASgJSAGIAQESGAoLd2Fybl9iZWZvcmUYBSABKAlIAogBARIaCg1hdXRvX2dlbmVyYXRlGAYgASgISAOIAQESHQoQc2VjcmV0X3BvbGljeV9pZBgHIAEoCUgEiAEBEhMKC3dlYmhvb2tfaWRzGAggAygJEhUKCHNjaGVkdWxlGBQgASgJSAWIAQESFQoIdGltZXpvbmUYFSABKAlIBogBARIcCg9yb3RhdGlvbl93aW5kb3cYFiABKAlIB4gBAUIOCgxfZGVzY3JpcHRpb25CDwoNX2dyYWNlX3BlcmlvZEIOCgxfd2Fybl9iZWZvcmVCEAoOX2F1dG9fZ2VuZXJhdGVCEwoRX3NlY3JldF9wb2xpY3lfaWRCCwoJX3NjaGVkdWxlQgsKCV90aW1lem9uZUISChBfcm90YXRpb25fd2luZG93IiYKGEdldFJvdGF0aW9uUG9saWN5UmVxdWVzdBIKCgJpZBgBIAEoCSLaAwobVXBkYXRlUm90YXRpb25Qb2xpY3lSZXF1ZXN0EgoKAmlkGAEgASgJEhgKC2Rlc2NyaXB0aW9uGAIgASgJSACIAQESFQoIaW50ZXJ2YWwYAyABKAlIAYgBARIZCgxncmFjZV9wZXJpb2QYBCABKAlIAogBARIYCgt3YXJuX2JlZm9yZRgFIAEoCUgDiAEBEhoKDWF1dG9fZ2VuZXJhdGUYBiABKAhIBIgBARIdChBzZWNyZXRfcG9saWN5X2lkGAcgASgJSAWIAQESLwoLd2ViaG9va19pZHMYCCABKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlEhUKCHNjaGVkdWxlGBQgASgJSAaIAQESFQoIdGltZXpvbmUYFSABKAlIB4gBARIcCg9yb3RhdGlvbl93aW5kb3cYFiABKAlICIgBAUIOCgxfZGVzY3JpcHRpb25CCwoJX2ludGVydmFsQg8KDV9ncmFjZV9wZXJpb2RCDgoMX3dhcm5fYmVmb3JlQhAKDl9hdXRvX2dlbmVyYXRlQhMKEV9zZWNyZXRfcG9saWN5X2lkQgsKCV9zY2hlZHVsZUILCglfdGltZXpvbmVCEgoQX3JvdGF0aW9uX3dpbmRvdyIpChtEZWxldGVSb3RhdGlvblBvbGljeVJlcXVlc3QSCgoCaWQYASABKAkiVQocRGVsZXRlUm90YXRpb25Qb2xpY3lSZXNwb25zZRIKCgJpZBgBIAEoCRIPCgdkZWxldGVkGAIgASgIEhgKEGRldGFjaGVkX3NlY3JldHMYAyABKAUiKQobRW5hYmxlUm90YXRpb25Qb2xpY3lSZXF1ZXN0EgoKAmlkGAEgASgJIioKHERpc2FibGVSb3RhdGlvblBvbGljeVJlcXVlc3QSCgoCaWQYASABKAkiNgoTQXNzaWduU2VjcmV0UmVxdWVzdBIKCgJpZBgBIAEoCRITCgtzZWNyZXRfcGF0aBgCIAEoCSLHAgoQU2VjcmV0QXNzaWdubWVudBIRCglwb2xpY3lfaWQYASABKAkSEwoLc2VjcmV0X3BhdGgYAiABKAkSLwoLYXNzaWduZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEG5leHRfcm90YXRpb25fYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKD2xhc3Rfcm90YXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBJC1GAESMwoPd2luZG93X29wZW5zX2F0GBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChB3aW5kb3dfY2xvc2VzX2F0GBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI2ChNEZXRhY2hTZWNyZXRSZXF1ZXN0EgoKAmlkGAEgASgJEhMKC3NlY3JldF9wYXRoGAIgASgJIlAKFERldGFjaFNlY3JldFJlc3BvbnNlEhEKCXBvbGljeV9pZBgBIAEoCRITCgtzZWNyZXRfcGF0aBgCIAEoCRIQCghkZXRhY2hlZBgDIAEoCCI3ChNSb3RhdGVQb2xpY3lSZXF1ZXN0EgoKAmlkGAEgASgJEhQKDHNlY3JldF9wYXRocxgCIAMoCSJIChRSb3RhdGVQb2xpY3lSZXNwb25zZRIwCgVpdGVtcxgBIAMoCzIhLnNjYWl2YXVsdC52MS5Sb3RhdGlvbkhpc3RvcnlJdGVtIq8CChNSb3RhdGlvbkhpc3RvcnlJdGVtEgoKAmlkGAEgASgJEhEKCXBvbGljeV9pZBgCIAEoCRITCgtzZWNyZXRfcGF0aBgDIAEoCRIOCgZzdGF0dXMYBCABKAkSGAoLb2xkX3ZlcnNpb24YBSABKAVIAIgBARIYCgtuZXdfdmVyc2lvbhgGIAEoBUgBiAEBEi4KCnJvdGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJvdGF0ZWRfYnkYCCABKAkSEwoGcmVhc29uGAkgASgJSAKIAQESEgoFZXJyb3IYCiABKAlIA4gBAUIOCgxfb2xkX3ZlcnNpb25CDgoMX25ld192ZXJzaW9uQgkKB19yZWFzb25CCAoGX2Vycm9yIoYBChpMaXN0Um90YXRpb25IaXN0b3J5UmVxdWVzdBIKCgJpZBgBIAEoCRITCgZzdGF0dXMYAiABKAlIAIgBARISCgVsaW1pdBgDIAEoBUgBiAEBEhMKBmN1cnNvchgEIAEoCUgCiAEBQgkKB19zdGF0dXNCCAoGX2xpbWl0QgkKB19jdXJzb3IihgEKG0xpc3RSb3RhdGlvbkhpc3RvcnlSZXNwb25zZRIvCgRkYXRhGAEgAygLMiEuc2NhaXZhdWx0LnYxLlJvdGF0aW9uSGlzdG9yeUl0ZW0SGQoGY3Vyc29yGAIgASgJQgSQtRgBSACIAQESEAoIaGFzX21vcmUYAyABKAhCCQoHX2N1cnNvciKbAQoVTGlzdER1ZVNlY3JldHNSZXF1ZXN0EhkKDHdpdGhpbl9ob3VycxgBIAEoBUgAiAEBEhwKD2luY2x1ZGVfb3ZlcmR1ZRgCIAEoCEgBiAEBEhYKCXBvbGljeV9pZBgDIAEoCUgCiAEBQg8KDV93aXRoaW5faG91cnNCEgoQX2luY2x1ZGVfb3ZlcmR1ZUIMCgpfcG9saWN5X2lkIvYBCglEdWVTZWNyZXQSDAoEcGF0aBgBIAEoCRIRCglwb2xpY3lfaWQYAiABKAkSEwoLcG9saWN5X25hbWUYAyABKAkSNAoQbmV4dF9yb3RhdGlvbl9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKaXNfb3ZlcmR1ZRgFIAEoCBIzCg93aW5kb3dfb3BlbnNfYXQYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEHdpbmRvd19jbG9zZXNfYXQYFSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKFkxpc3REdWVTZWNyZXRzUmVzcG9uc2USKAoHc2VjcmV0cxgBIAMoCzIXLnNjYWl2YXVsdC52MS5EdWVTZWNyZXQicwoQUHJvcGFnYXRpb25DaGVjaxILCgN1cmwYASABKAkSHAoPZXhwZWN0ZWRfc3RhdHVzGAIgASgFSACIAQESFAoHdGltZW91dBgDIAEoCUgBiAEBQhIKEF9leHBlY3RlZF9zdGF0dXNCCgoIX3RpbWVvdXQihAUKDlNlY3JldFJvdGF0aW9uEgwKBHBhdGgYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSJwoGY29uZmlnGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIXCg9oYXNfY3JlZGVudGlhbHMYBCABKAgSHAoJcG9saWN5X2lkGAUgASgJQgSQtRgBSACIAQESFAoMZ3JhY2VfcGVyaW9kGAYgASgJEj8KEXByb3BhZ2F0aW9uX2NoZWNrGAcgASgLMh4uc2NhaXZhdWx0LnYxLlByb3BhZ2F0aW9uQ2hlY2tCBJC1GAESFAoMbWF4X2F0dGVtcHRzGAggASgFEg4KBnN0YXR1cxgJIAEoCRIzCglwYXVzZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgSQtRgBEjoKEG5leHRfcm90YXRpb25fYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgSQtRgBEjkKD2xhc3Rfcm90YXRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBJC1GAESMQoIbGFzdF9ydW4YDSABKAsyGS5zY2FpdmF1bHQudjEuUm90YXRpb25SdW5CBJC1GAESLgoKY3JlYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoIaW50ZXJ2YWwYECABKAlCBJC1GAFIAYgBAUIMCgpfcG9saWN5X2lkQgsKCV9pbnRlcnZhbCLQAgoeQ29uZmlndXJlU2VjcmV0Um90YXRpb25SZXF1ZXN0EgwKBHBhdGgYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSJwoGY29uZmlnGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIsCgtjcmVkZW50aWFscxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFgoJcG9saWN5X2lkGAUgASgJSACIAQESGQoMZ3JhY2VfcGVyaW9kGAYgASgJSAGIAQESOQoRcHJvcGFnYXRpb25fY2hlY2sYByABKAsyHi5zY2FpdmF1bHQudjEuUHJvcGFnYXRpb25DaGVjaxIZCgxtYXhfYXR0ZW1wdHMYCCABKAVIAogBAUIMCgpfcG9saWN5X2lkQg8KDV9ncmFjZV9wZXJpb2RCDwoNX21heF9hdHRlbXB0cyIoChhHZXRTZWNyZXRSb3RhdGlvblJlcXVlc3QSDAoEcGF0aBgBIAEoCSKeAQoaTGlzdFNlY3JldFJvdGF0aW9uc1JlcXVlc3QSEwoGc3RhdHVzGAEgASgJSACIAQESFQoIcHJvdmlkZXIYAiABKAlIAYgBARISCgVsaW1pdBgDIAEoBUgCiAEBEhMKBmN1cnNvchgEIAEoCUgDiAEBQgkKB19zdGF0dXNCCwoJX3Byb3ZpZGVyQggKBl9saW1pdEIJCgdfY3Vyc29yIoEBChtMaXN0U2VjcmV0Um90YXRpb25zUmVzcG9uc2USKgoEZGF0YRgBIAMoCzIcLnNjYWl2YXVsdC52MS5TZWNyZXRSb3RhdGlvbhIZCgZjdXJzb3IYAiABKAlCBJC1GAFIAIgBARIQCghoYXNfbW9yZRgDIAEoCEIJCgdfY3Vyc29yIisKG0RlbGV0ZVNlY3JldFJvdGF0aW9uUmVxdWVzdBIMCgRwYXRoGAEgASgJIj0KHERlbGV0ZVNlY3JldFJvdGF0aW9uUmVzcG9uc2USDAoEcGF0aBgBIAEoCRIPCgdkZWxldGVkGAIgASgIIioKGlBhdXNlU2VjcmV0Um90YXRpb25SZXF1ZXN0EgwKBHBhdGgYASABKAkiKwobUmVzdW1lU2VjcmV0Um90YXRpb25SZXF1ZXN0EgwKBHBhdGgYASABKAkieAoPUm90YXRpb25SdW5TdGVwEgwKBHN0ZXAYASABKAkSDgoGc3RhdHVzGAIgASgJEg8KB2F0dGVtcHQYAyABKAUSJgoCYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmRldGFpbBgFIAEoCSKYBAoLUm90YXRpb25SdW4SCgoCaWQYASABKAkSDAoEcGF0aBgCIAEoCRIQCghwcm92aWRlchgDIAEoCRIUCgx0cmlnZ2VyZWRfYnkYBCABKAkSDQoFYWN0b3IYBSABKAkSDgoGc3RhdHVzGAYgASgJEgwKBHN0ZXAYByABKAkSEAoIYXR0ZW1wdHMYCCABKAUSHgoLb2xkX3ZlcnNpb24YCSABKAVCBJC1GAFIAIgBARIeCgtuZXdfdmVyc2lvbhgKIAEoBUIEkLUYAUgBiAEBEjMKCXJldm9rZV9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBJC1GAESJAoRcHJvdmlkZXJfcmVzcG9uc2UYDCABKAlCBJC1GAFIAogBARIYCgVlcnJvchgNIAEoCUIEkLUYAUgDiAEBEi4KCnN0YXJ0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKC2ZpbmlzaGVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIEkLUYARIsCgVzdGVwcxgQIAMoCzIdLnNjYWl2YXVsdC52MS5Sb3RhdGlvblJ1blN0ZXBCDgoMX29sZF92ZXJzaW9uQg4KDF9uZXdfdmVyc2lvbkIUChJfcHJvdmlkZXJfcmVzcG9uc2VCCAoGX2Vycm9yIoUBChdMaXN0Um90YXRpb25SdW5zUmVxdWVzdBIMCgRwYXRoGAEgASgJEhMKBnN0YXR1cxgCIAEoCUgAiAEBEhIKBWxpbWl0GAMgASgFSAGIAQESEwoGY3Vyc29yGAQgASgJSAKIAQFCCQoHX3N0YXR1c0IICgZfbGltaXRCCQoHX2N1cnNvciJ7ChhMaXN0Um90YXRpb25SdW5zUmVzcG9uc2USJwoEZGF0YRgBIAMoCzIZLnNjYWl2YXVsdC52MS5Sb3RhdGlvblJ1bhIZCgZjdXJzb3IYAiABKAlCBJC1GAFIAIgBARIQCghoYXNfbW9yZRgDIAEoCEIJCgdfY3Vyc29yIi0KHVJvbGxiYWNrU2VjcmV0Um90YXRpb25SZXF1ZXN0EgwKBHBhdGgYASABKAkyzxgKD1JvdGF0aW9uU2VydmljZRKXAQoUTGlzdFJvdGF0aW9uUG9saWNpZXMSKS5zY2FpdmF1bHQudjEuTGlzdFJvdGF0aW9uUG9saWNpZXNSZXF1ZXN0Giouc2NhaXZhdWx0LnYxLkxpc3RSb3RhdGlvblBvbGljaWVzUmVzcG9uc2UiKIq1GAcKBWFkbWlugtPkkwIXEhUvdjEvcm90YXRpb24vcG9saWNpZXMSjAEKFENyZWF0ZVJvdGF0aW9uUG9saWN5Eikuc2NhaXZhdWx0LnYxLkNyZWF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBocLnNjYWl2YXVsdC52MS5Sb3RhdGlvblBvbGljeSIrirUYBwoFYWRtaW6C0+STAho6ASoiFS92MS9yb3RhdGlvbi9wb2xpY2llcxKIAQoRR2V0Um90YXRpb25Qb2xpY3kSJi5zY2FpdmF1bHQudjEuR2V0Um90YXRpb25Qb2xpY3lSZXF1ZXN0Ghwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5Ii2KtRgHCgVhZG1pboLT5JMCHBIaL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0SkQEKFFVwZGF0ZVJvdGF0aW9uUG9saWN5Eikuc2NhaXZhdWx0LnYxLlVwZGF0ZVJvdGF0aW9uUG9saWN5UmVxdWVzdBocLnNjYWl2YXVsdC52MS5Sb3RhdGlvblBvbGljeSIwirUYBwoFYWRtaW6C0+STAh86ASoyGi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9EpwBChREZWxldGVSb3RhdGlvblBvbGljeRIpLnNjYWl2YXVsdC52MS5EZWxldGVSb3RhdGlvblBvbGljeVJlcXVlc3QaKi5zY2FpdmF1bHQudjEuRGVsZXRlUm90YXRpb25Qb2xpY3lSZXNwb25zZSItirUYBwoFYWRtaW6C0+STAhwqGi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9EpUBChRFbmFibGVSb3RhdGlvblBvbGljeRIpLnNjYWl2YXVsdC52MS5FbmFibGVSb3RhdGlvblBvbGljeVJlcXVlc3QaHC5zY2FpdmF1bHQudjEuUm90YXRpb25Qb2xpY3kiNIq1GAcKBWFkbWlugtPkkwIjIiEvdjEvcm90YXRpb24vcG9saWNpZXMve2lkfS9lbmFibGUSmAEKFURpc2FibGVSb3RhdGlvblBvbGljeRIqLnNjYWl2YXVsdC52MS5EaXNhYmxlUm90YXRpb25Qb2xpY3lSZXF1ZXN0Ghwuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUG9saWN5IjWKtRgHCgVhZG1pboLT5JMCJCIiL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vZGlzYWJsZRKLAQoMQXNzaWduU2VjcmV0EiEuc2NhaXZhdWx0LnYxLkFzc2lnblNlY3JldFJlcXVlc3QaHi5zY2FpdmF1bHQudjEuU2VjcmV0QXNzaWdubWVudCI4irUYBwoFYWRtaW6C0+STAic6ASoiIi92MS9yb3RhdGlvbi9wb2xpY2llcy97aWR9L3NlY3JldHMSmgEKDERldGFjaFNlY3JldBIhLnNjYWl2YXVsdC52MS5EZXRhY2hTZWNyZXRSZXF1ZXN0GiIuc2NhaXZhdWx0LnYxLkRldGFjaFNlY3JldFJlc3BvbnNlIkOKtRgHCgVhZG1pboLT5JMCMiowL3YxL3JvdGF0aW9uL3BvbGljaWVzL3tpZH0vc2VjcmV0cy97c2VjcmV0X3BhdGh9Ep4BCgxSb3RhdGVQb2xpY3kSIS5zY2FpdmF1bHQudjEuUm90YXRlUG9saWN5UmVxdWVzdBoiLnNjYWl2YXVsdC52MS5Sb3RhdGVQb2xpY3lSZXNwb25zZSJHirUYEAoOc2VjcmV0czpyb3RhdGWC0+STAi06ASpiBWl0ZW1zIiEvdjEvcm90YXRpb24vcG9saWNpZXMve2lkfS9yb3RhdGUSpgEKE0xpc3RSb3RhdGlvbkhpc3RvcnkSKC5zY2FpdmF1bHQudjEuTGlzdFJvdGF0aW9uSGlzdG9yeVJlcXVlc3QaKS5zY2FpdmF1bHQudjEuTGlzdFJvdGF0aW9uSGlzdG9yeVJlc3BvbnNlIjqKtRgMCgphdWRpdDpyZWFkgtPkkwIkEiIvdjEvcm90YXRpb24vcG9saWNpZXMve2lkfS9oaXN0b3J5EqgBCg5MaXN0RHVlU2VjcmV0cxIjLnNjYWl2YXVsdC52MS5MaXN0RHVlU2VjcmV0c1JlcXVlc3QaJC5zY2FpdmF1bHQudjEuTGlzdER1ZVNlY3JldHNSZXNwb25zZSJLirUYFwoOc2VjcmV0czpyb3RhdGUKBWFkbWlugtPkkwIqWhYSFC92MS9yb3RhdGlvbi9wZW5kaW5nEhAvdjEvcm90YXRpb24vZHVlEpsBChdDb25maWd1cmVTZWNyZXRSb3RhdGlvbhIsLnNjYWl2YXVsdC52MS5Db25maWd1cmVTZWNyZXRSb3RhdGlvblJlcXVlc3QaHC5zY2FpdmF1bHQudjEuU2VjcmV0Um90YXRpb24iNIq1GAcKBWFkbWlugtPkkwIjOgEqGh4vdjEvcm90YXRpb24vc2VjcmV0cy97cGF0aD0qKn0SnAEKEUdldFNlY3JldFJvdGF0aW9uEiYuc2NhaXZhdWx0LnYxLkdldFNlY3JldFJvdGF0aW9uUmVxdWVzdBocLnNjYWl2YXVsdC52MS5TZWNyZXRSb3RhdGlvbiJBirUYFwoOc2VjcmV0czpyb3RhdGUKBWFkbWlugtPkkwIgEh4vdjEvcm90YXRpb24vc2VjcmV0cy97cGF0aD0qKn0SowEKE0xpc3RTZWNyZXRSb3RhdGlvbnMSKC5zY2FpdmF1bHQudjEuTGlzdFNlY3JldFJvdGF0aW9uc1JlcXVlc3QaKS5zY2FpdmF1bHQudjEuTGlzdFNlY3JldFJvdGF0aW9uc1Jlc3BvbnNlIjeKtRgXCg5zZWNyZXRzOnJvdGF0ZQoFYWRtaW6C0+STAhYSFC92MS9yb3RhdGlvbi9zZWNyZXRzEqABChREZWxldGVTZWNyZXRSb3RhdGlvbhIpLnNjYWl2YXVsdC52MS5EZWxldGVTZWNyZXRSb3RhdGlvblJlcXVlc3QaKi5zY2FpdmF1bHQudjEuRGVsZXRlU2VjcmV0Um90YXRpb25SZXNwb25zZSIxirUYBwoFYWRtaW6C0+STAiAqHi92MS9yb3RhdGlvbi9zZWNyZXRzL3twYXRoPSoqfRKWAQoTUGF1c2VTZWNyZXRSb3RhdGlvbhIoLnNjYWl2YXVsdC52MS5QYXVzZVNlY3JldFJvdGF0aW9uUmVxdWVzdBocLnNjYWl2YXVsdC52MS5TZWNyZXRSb3RhdGlvbiI3irUYBwoFYWRtaW6C0+STAiYiJC92MS9yb3RhdGlvbi9zZWNyZXRzL3twYXRoPSoqfS9wYXVzZRKZAQoUUmVzdW1lU2VjcmV0Um90YXRpb24SKS5zY2FpdmF1bHQudjEuUmVzdW1lU2VjcmV0Um90YXRpb25SZXF1ZXN0Ghwuc2NhaXZhdWx0LnYxLlNlY3JldFJvdGF0aW9uIjiKtRgHCgVhZG1pboLT5JMCJyIlL3YxL3JvdGF0aW9uL3NlY3JldHMve3BhdGg9Kip9L3Jlc3VtZRKeAQoQTGlzdFJvdGF0aW9uUnVucxIlLnNjYWl2YXVsdC52MS5MaXN0Um90YXRpb25SdW5zUmVxdWVzdBomLnNjYWl2YXVsdC52MS5MaXN0Um90YXRpb25SdW5zUmVzcG9uc2UiO4q1GAwKCmF1ZGl0OnJlYWSC0+STAiUSIy92MS9yb3RhdGlvbi9zZWNyZXRzL3twYXRoPSoqfS9ydW5zEqUBChZSb2xsYmFja1NlY3JldFJvdGF0aW9uEisuc2NhaXZhdWx0LnYxLlJvbGxiYWNrU2VjcmV0Um90YXRpb25SZXF1ZXN0Ghkuc2NhaXZhdWx0LnYxLlJvdGF0aW9uUnVuIkOKtRgQCg5zZWNyZXRzOnJvdGF0ZYLT5JMCKSInL3YxL3JvdGF0aW9uL3NlY3JldHMve3BhdGg9Kip9L3JvbGxiYWNrYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_scaivault_v1_options]);
 
 /**
  * A rotation schedule that secrets are assigned to: an `interval`, or a cron `schedule`.
@@ -819,6 +819,571 @@ export const ListDueSecretsResponseSchema: GenMessage<ListDueSecretsResponse> = 
   messageDesc(file_scaivault_v1_rotation, 21);
 
 /**
+ * A secret's propagation check: a GET that must answer `expected_status` before anything is revoked.
+ *
+ * @generated from message scaivault.v1.PropagationCheck
+ */
+export type PropagationCheck = Message<"scaivault.v1.PropagationCheck"> & {
+  /**
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * Default 200.
+   *
+   * @generated from field: optional int32 expected_status = 2;
+   */
+  expectedStatus?: number | undefined;
+
+  /**
+   * Default 5s.
+   *
+   * @generated from field: optional string timeout = 3;
+   */
+  timeout?: string | undefined;
+};
+
+/**
+ * Describes the message scaivault.v1.PropagationCheck.
+ * Use `create(PropagationCheckSchema)` to create a new message.
+ */
+export const PropagationCheckSchema: GenMessage<PropagationCheck> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 22);
+
+/**
+ * A secret bound to the provider that issues its credential.
+ *
+ * @generated from message scaivault.v1.SecretRotation
+ */
+export type SecretRotation = Message<"scaivault.v1.SecretRotation"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * webhook, aws_iam, postgres, stripe or generated.
+   *
+   * @generated from field: string provider = 2;
+   */
+  provider: string;
+
+  /**
+   * The provider's public settings, as configured.
+   *
+   * @generated from field: google.protobuf.Struct config = 3;
+   */
+  config?: JsonObject | undefined;
+
+  /**
+   * Credentials are write-only: only whether some are stored is shown.
+   *
+   * @generated from field: bool has_credentials = 4;
+   */
+  hasCredentials: boolean;
+
+  /**
+   * @generated from field: optional string policy_id = 5;
+   */
+  policyId?: string | undefined;
+
+  /**
+   * @generated from field: string grace_period = 6;
+   */
+  gracePeriod: string;
+
+  /**
+   * @generated from field: scaivault.v1.PropagationCheck propagation_check = 7;
+   */
+  propagationCheck?: PropagationCheck | undefined;
+
+  /**
+   * @generated from field: int32 max_attempts = 8;
+   */
+  maxAttempts: number;
+
+  /**
+   * active, paused or failing.
+   *
+   * @generated from field: string status = 9;
+   */
+  status: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp paused_at = 10;
+   */
+  pausedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp next_rotation_at = 11;
+   */
+  nextRotationAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_rotated_at = 12;
+   */
+  lastRotatedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: scaivault.v1.RotationRun last_run = 13;
+   */
+  lastRun?: RotationRun | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 14;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 15;
+   */
+  updatedAt?: Timestamp | undefined;
+
+  /**
+   * The policy's interval, when a policy drives the schedule.
+   *
+   * @generated from field: optional string interval = 16;
+   */
+  interval?: string | undefined;
+};
+
+/**
+ * Describes the message scaivault.v1.SecretRotation.
+ * Use `create(SecretRotationSchema)` to create a new message.
+ */
+export const SecretRotationSchema: GenMessage<SecretRotation> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 23);
+
+/**
+ * @generated from message scaivault.v1.ConfigureSecretRotationRequest
+ */
+export type ConfigureSecretRotationRequest = Message<"scaivault.v1.ConfigureSecretRotationRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: string provider = 2;
+   */
+  provider: string;
+
+  /**
+   * @generated from field: google.protobuf.Struct config = 3;
+   */
+  config?: JsonObject | undefined;
+
+  /**
+   * Write-only; never returned, logged, audited or sent in an event.
+   *
+   * @generated from field: google.protobuf.Struct credentials = 4;
+   */
+  credentials?: JsonObject | undefined;
+
+  /**
+   * @generated from field: optional string policy_id = 5;
+   */
+  policyId?: string | undefined;
+
+  /**
+   * Default: the policy's, else 48h; 0s allowed.
+   *
+   * @generated from field: optional string grace_period = 6;
+   */
+  gracePeriod?: string | undefined;
+
+  /**
+   * @generated from field: scaivault.v1.PropagationCheck propagation_check = 7;
+   */
+  propagationCheck?: PropagationCheck | undefined;
+
+  /**
+   * Per step, default 3.
+   *
+   * @generated from field: optional int32 max_attempts = 8;
+   */
+  maxAttempts?: number | undefined;
+};
+
+/**
+ * Describes the message scaivault.v1.ConfigureSecretRotationRequest.
+ * Use `create(ConfigureSecretRotationRequestSchema)` to create a new message.
+ */
+export const ConfigureSecretRotationRequestSchema: GenMessage<ConfigureSecretRotationRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 24);
+
+/**
+ * @generated from message scaivault.v1.GetSecretRotationRequest
+ */
+export type GetSecretRotationRequest = Message<"scaivault.v1.GetSecretRotationRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message scaivault.v1.GetSecretRotationRequest.
+ * Use `create(GetSecretRotationRequestSchema)` to create a new message.
+ */
+export const GetSecretRotationRequestSchema: GenMessage<GetSecretRotationRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 25);
+
+/**
+ * @generated from message scaivault.v1.ListSecretRotationsRequest
+ */
+export type ListSecretRotationsRequest = Message<"scaivault.v1.ListSecretRotationsRequest"> & {
+  /**
+   * active, paused or failing.
+   *
+   * @generated from field: optional string status = 1;
+   */
+  status?: string | undefined;
+
+  /**
+   * @generated from field: optional string provider = 2;
+   */
+  provider?: string | undefined;
+
+  /**
+   * @generated from field: optional int32 limit = 3;
+   */
+  limit?: number | undefined;
+
+  /**
+   * @generated from field: optional string cursor = 4;
+   */
+  cursor?: string | undefined;
+};
+
+/**
+ * Describes the message scaivault.v1.ListSecretRotationsRequest.
+ * Use `create(ListSecretRotationsRequestSchema)` to create a new message.
+ */
+export const ListSecretRotationsRequestSchema: GenMessage<ListSecretRotationsRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 26);
+
+/**
+ * @generated from message scaivault.v1.ListSecretRotationsResponse
+ */
+export type ListSecretRotationsResponse = Message<"scaivault.v1.ListSecretRotationsResponse"> & {
+  /**
+   * @generated from field: repeated scaivault.v1.SecretRotation data = 1;
+   */
+  data: SecretRotation[];
+
+  /**
+   * @generated from field: optional string cursor = 2;
+   */
+  cursor?: string | undefined;
+
+  /**
+   * @generated from field: bool has_more = 3;
+   */
+  hasMore: boolean;
+};
+
+/**
+ * Describes the message scaivault.v1.ListSecretRotationsResponse.
+ * Use `create(ListSecretRotationsResponseSchema)` to create a new message.
+ */
+export const ListSecretRotationsResponseSchema: GenMessage<ListSecretRotationsResponse> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 27);
+
+/**
+ * @generated from message scaivault.v1.DeleteSecretRotationRequest
+ */
+export type DeleteSecretRotationRequest = Message<"scaivault.v1.DeleteSecretRotationRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message scaivault.v1.DeleteSecretRotationRequest.
+ * Use `create(DeleteSecretRotationRequestSchema)` to create a new message.
+ */
+export const DeleteSecretRotationRequestSchema: GenMessage<DeleteSecretRotationRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 28);
+
+/**
+ * @generated from message scaivault.v1.DeleteSecretRotationResponse
+ */
+export type DeleteSecretRotationResponse = Message<"scaivault.v1.DeleteSecretRotationResponse"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: bool deleted = 2;
+   */
+  deleted: boolean;
+};
+
+/**
+ * Describes the message scaivault.v1.DeleteSecretRotationResponse.
+ * Use `create(DeleteSecretRotationResponseSchema)` to create a new message.
+ */
+export const DeleteSecretRotationResponseSchema: GenMessage<DeleteSecretRotationResponse> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 29);
+
+/**
+ * @generated from message scaivault.v1.PauseSecretRotationRequest
+ */
+export type PauseSecretRotationRequest = Message<"scaivault.v1.PauseSecretRotationRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message scaivault.v1.PauseSecretRotationRequest.
+ * Use `create(PauseSecretRotationRequestSchema)` to create a new message.
+ */
+export const PauseSecretRotationRequestSchema: GenMessage<PauseSecretRotationRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 30);
+
+/**
+ * @generated from message scaivault.v1.ResumeSecretRotationRequest
+ */
+export type ResumeSecretRotationRequest = Message<"scaivault.v1.ResumeSecretRotationRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message scaivault.v1.ResumeSecretRotationRequest.
+ * Use `create(ResumeSecretRotationRequestSchema)` to create a new message.
+ */
+export const ResumeSecretRotationRequestSchema: GenMessage<ResumeSecretRotationRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 31);
+
+/**
+ * One recorded attempt of one step of a run.
+ *
+ * @generated from message scaivault.v1.RotationRunStep
+ */
+export type RotationRunStep = Message<"scaivault.v1.RotationRunStep"> & {
+  /**
+   * @generated from field: string step = 1;
+   */
+  step: string;
+
+  /**
+   * succeeded, failed or retrying.
+   *
+   * @generated from field: string status = 2;
+   */
+  status: string;
+
+  /**
+   * @generated from field: int32 attempt = 3;
+   */
+  attempt: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 4;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string detail = 5;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message scaivault.v1.RotationRunStep.
+ * Use `create(RotationRunStepSchema)` to create a new message.
+ */
+export const RotationRunStepSchema: GenMessage<RotationRunStep> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 32);
+
+/**
+ * One provider rotation of one secret.
+ *
+ * @generated from message scaivault.v1.RotationRun
+ */
+export type RotationRun = Message<"scaivault.v1.RotationRun"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * @generated from field: string provider = 3;
+   */
+  provider: string;
+
+  /**
+   * manual, scheduled or event.
+   *
+   * @generated from field: string triggered_by = 4;
+   */
+  triggeredBy: string;
+
+  /**
+   * @generated from field: string actor = 5;
+   */
+  actor: string;
+
+  /**
+   * running, waiting_grace, succeeded, failed or rolled_back.
+   *
+   * @generated from field: string status = 6;
+   */
+  status: string;
+
+  /**
+   * create, test, promote, verify, revoke or done.
+   *
+   * @generated from field: string step = 7;
+   */
+  step: string;
+
+  /**
+   * @generated from field: int32 attempts = 8;
+   */
+  attempts: number;
+
+  /**
+   * @generated from field: optional int32 old_version = 9;
+   */
+  oldVersion?: number | undefined;
+
+  /**
+   * @generated from field: optional int32 new_version = 10;
+   */
+  newVersion?: number | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp revoke_at = 11;
+   */
+  revokeAt?: Timestamp | undefined;
+
+  /**
+   * A short summary such as "CreateAccessKey 200"; never a value.
+   *
+   * @generated from field: optional string provider_response = 12;
+   */
+  providerResponse?: string | undefined;
+
+  /**
+   * @generated from field: optional string error = 13;
+   */
+  error?: string | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 14;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_at = 15;
+   */
+  finishedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: repeated scaivault.v1.RotationRunStep steps = 16;
+   */
+  steps: RotationRunStep[];
+};
+
+/**
+ * Describes the message scaivault.v1.RotationRun.
+ * Use `create(RotationRunSchema)` to create a new message.
+ */
+export const RotationRunSchema: GenMessage<RotationRun> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 33);
+
+/**
+ * @generated from message scaivault.v1.ListRotationRunsRequest
+ */
+export type ListRotationRunsRequest = Message<"scaivault.v1.ListRotationRunsRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: optional string status = 2;
+   */
+  status?: string | undefined;
+
+  /**
+   * @generated from field: optional int32 limit = 3;
+   */
+  limit?: number | undefined;
+
+  /**
+   * @generated from field: optional string cursor = 4;
+   */
+  cursor?: string | undefined;
+};
+
+/**
+ * Describes the message scaivault.v1.ListRotationRunsRequest.
+ * Use `create(ListRotationRunsRequestSchema)` to create a new message.
+ */
+export const ListRotationRunsRequestSchema: GenMessage<ListRotationRunsRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 34);
+
+/**
+ * @generated from message scaivault.v1.ListRotationRunsResponse
+ */
+export type ListRotationRunsResponse = Message<"scaivault.v1.ListRotationRunsResponse"> & {
+  /**
+   * @generated from field: repeated scaivault.v1.RotationRun data = 1;
+   */
+  data: RotationRun[];
+
+  /**
+   * @generated from field: optional string cursor = 2;
+   */
+  cursor?: string | undefined;
+
+  /**
+   * @generated from field: bool has_more = 3;
+   */
+  hasMore: boolean;
+};
+
+/**
+ * Describes the message scaivault.v1.ListRotationRunsResponse.
+ * Use `create(ListRotationRunsResponseSchema)` to create a new message.
+ */
+export const ListRotationRunsResponseSchema: GenMessage<ListRotationRunsResponse> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 35);
+
+/**
+ * @generated from message scaivault.v1.RollbackSecretRotationRequest
+ */
+export type RollbackSecretRotationRequest = Message<"scaivault.v1.RollbackSecretRotationRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message scaivault.v1.RollbackSecretRotationRequest.
+ * Use `create(RollbackSecretRotationRequestSchema)` to create a new message.
+ */
+export const RollbackSecretRotationRequestSchema: GenMessage<RollbackSecretRotationRequest> = /*@__PURE__*/
+  messageDesc(file_scaivault_v1_rotation, 36);
+
+/**
  * Rotation policies: schedules, assignments, immediate rotation, history.
  *
  * @generated from service scaivault.v1.RotationService
@@ -943,6 +1508,86 @@ export const RotationService: GenService<{
     methodKind: "unary";
     input: typeof ListDueSecretsRequestSchema;
     output: typeof ListDueSecretsResponseSchema;
+  },
+  /**
+   * Binds a secret to the provider that issues its credential (201 the first time, 200 after).
+   *
+   * @generated from rpc scaivault.v1.RotationService.ConfigureSecretRotation
+   */
+  configureSecretRotation: {
+    methodKind: "unary";
+    input: typeof ConfigureSecretRotationRequestSchema;
+    output: typeof SecretRotationSchema;
+  },
+  /**
+   * Reads a secret's provider rotation: status, next and last rotation, last run.
+   *
+   * @generated from rpc scaivault.v1.RotationService.GetSecretRotation
+   */
+  getSecretRotation: {
+    methodKind: "unary";
+    input: typeof GetSecretRotationRequestSchema;
+    output: typeof SecretRotationSchema;
+  },
+  /**
+   * Lists provider rotations, optionally by status and provider.
+   *
+   * @generated from rpc scaivault.v1.RotationService.ListSecretRotations
+   */
+  listSecretRotations: {
+    methodKind: "unary";
+    input: typeof ListSecretRotationsRequestSchema;
+    output: typeof ListSecretRotationsResponseSchema;
+  },
+  /**
+   * Removes a secret's provider rotation; the secret and its versions stay.
+   *
+   * @generated from rpc scaivault.v1.RotationService.DeleteSecretRotation
+   */
+  deleteSecretRotation: {
+    methodKind: "unary";
+    input: typeof DeleteSecretRotationRequestSchema;
+    output: typeof DeleteSecretRotationResponseSchema;
+  },
+  /**
+   * Stops scheduled rotations of the secret until resumed.
+   *
+   * @generated from rpc scaivault.v1.RotationService.PauseSecretRotation
+   */
+  pauseSecretRotation: {
+    methodKind: "unary";
+    input: typeof PauseSecretRotationRequestSchema;
+    output: typeof SecretRotationSchema;
+  },
+  /**
+   * Resumes scheduled rotations of the secret.
+   *
+   * @generated from rpc scaivault.v1.RotationService.ResumeSecretRotation
+   */
+  resumeSecretRotation: {
+    methodKind: "unary";
+    input: typeof ResumeSecretRotationRequestSchema;
+    output: typeof SecretRotationSchema;
+  },
+  /**
+   * Lists the secret's rotation runs, newest first.
+   *
+   * @generated from rpc scaivault.v1.RotationService.ListRotationRuns
+   */
+  listRotationRuns: {
+    methodKind: "unary";
+    input: typeof ListRotationRunsRequestSchema;
+    output: typeof ListRotationRunsResponseSchema;
+  },
+  /**
+   * Makes the previous version current again (while its credential is not yet revoked) and revokes the new credential.
+   *
+   * @generated from rpc scaivault.v1.RotationService.RollbackSecretRotation
+   */
+  rollbackSecretRotation: {
+    methodKind: "unary";
+    input: typeof RollbackSecretRotationRequestSchema;
+    output: typeof RotationRunSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_scaivault_v1_rotation, 0);

@@ -1,0 +1,125 @@
+// The custom-webhook provider: the customer's endpoint issues the new value. Its contract is the
+// prior art's, kept verbatim so existing endpoints work unchanged:
+//   POST url, Content-Type: application/json, X-Webhook-Secret: <secret>
+//   {"action": "rotate", "currentValue", "timestamp", "path"} → 2xx {"newValue", "expiresAt"?, "metadata"?}
+//   with revoke: true, {"action": "revoke", "previousValue", "timestamp", "path"} → 2xx
+import { ScaiVaultError } from "../../errors.js";
+import { checkHostWithoutDns, parseWebhookUrl, SsrfRefusedError, type AllowList } from "../../webhooks/ssrf-guard.js";
+import { createGuardedHttp, type GuardedHttp } from "./guarded-http.js";
+import type { CredentialData, ProviderCall, RotationProvider } from "./provider.js";
+
+export interface WebhookProviderDeps {
+  /** The webhooks' allow-list (SCAIVAULT_WEBHOOK_ALLOW_HOSTS): the same SSRF guard applies. */
+  allow: AllowList;
+  /** Timeout of one call (SCAIVAULT_WEBHOOK_TIMEOUT). */
+  timeoutMs: number;
+  /** Answers over this many bytes fail the step (default 64 KiB). */
+  maxResponseBytes?: number;
+}
+
+interface WebhookConfig {
+  url: string;
+  field?: string;
+  revoke: boolean;
+}
+
+const CONFIG_KEYS = new Set(["url", "field", "revoke"]);
+
+/** Creates the `webhook` provider. */
+export function createWebhookProvider(deps: WebhookProviderDeps): RotationProvider {
+  const send: GuardedHttp = createGuardedHttp({ allow: deps.allow, timeoutMs: deps.timeoutMs, maxResponseBytes: deps.maxResponseBytes });
+
+  async function post(call: ProviderCall, body: Record<string, unknown>): Promise<{ status: number; body: string }> {
+    const config = configOf(call.config);
+    const secret = String(call.credentials?.secret ?? "");
+    const res = await send({
+      method: "POST",
+      url: config.url,
+      headers: { "x-webhook-secret": secret },
+      body: JSON.stringify({ ...body, timestamp: call.clock.now().toISOString(), path: call.path }),
+      signal: call.signal,
+    });
+    if (res.status < 200 || res.status > 299) throw new ScaiVaultError("unavailable", `webhook answered ${res.status} to ${String(body.action)}`);
+    return res;
+  }
+
+  async function revokeValue(call: ProviderCall, data: CredentialData, what: string) {
+    const config = configOf(call.config);
+    if (!config.revoke) return { summary: `no revoke call configured; the ${what} value stays valid at the endpoint` };
+    const res = await post(call, { action: "revoke", previousValue: valueOf(config, data) });
+    return { summary: `POST revoke ${res.status}` };
+  }
+
+  return {
+    name: "webhook",
+    validate(config, credentials) {
+      for (const key of Object.keys(config)) if (!CONFIG_KEYS.has(key)) throw new ScaiVaultError("invalid_request", `config.${key} is not a webhook setting (url, field, revoke)`);
+      if (typeof config.url !== "string" || config.url === "") throw new ScaiVaultError("invalid_request", "config.url is required");
+      try {
+        checkHostWithoutDns(parseWebhookUrl(config.url), deps.allow);
+      } catch (err) {
+        throw new ScaiVaultError("invalid_request", `config.url: ${err instanceof SsrfRefusedError ? err.message : "not a valid URL"}`);
+      }
+      if (config.field !== undefined && (typeof config.field !== "string" || config.field === "")) throw new ScaiVaultError("invalid_request", "config.field must be a data key");
+      if (config.revoke !== undefined && typeof config.revoke !== "boolean") throw new ScaiVaultError("invalid_request", "config.revoke must be true or false");
+      if (!credentials || typeof credentials.secret !== "string" || credentials.secret === "") {
+        throw new ScaiVaultError("invalid_request", "credentials.secret is required (sent as X-Webhook-Secret)");
+      }
+    },
+    async create(call) {
+      const config = configOf(call.config);
+      const current = call.current ?? {};
+      const res = await post(call, { action: "rotate", currentValue: valueOf(config, current) });
+      let answer: unknown;
+      try {
+        answer = JSON.parse(res.body);
+      } catch {
+        throw new ScaiVaultError("unavailable", "webhook answer is not JSON");
+      }
+      if (!answer || typeof answer !== "object" || Array.isArray(answer)) throw new ScaiVaultError("unavailable", "webhook answer is not a JSON object");
+      const { newValue, expiresAt } = answer as Record<string, unknown>;
+      const data = dataWith(config, current, newValue);
+      let expires: Date | undefined;
+      if (expiresAt !== undefined && expiresAt !== null) {
+        expires = new Date(String(expiresAt));
+        if (Number.isNaN(expires.getTime())) throw new ScaiVaultError("unavailable", "webhook answer has an expiresAt that is not a date");
+      }
+      return { data, expiresAt: expires, summary: `POST rotate ${res.status}` };
+    },
+    async test() {
+      // The endpoint issued the value itself; there is no second system to try it against.
+      return { summary: "issued by the endpoint; no separate test" };
+    },
+    revoke: (call, old) => revokeValue(call, old, "previous"),
+    discard: (call, issued) => revokeValue(call, issued, "discarded"),
+  };
+}
+
+function configOf(config: Record<string, unknown>): WebhookConfig {
+  return { url: String(config.url), field: typeof config.field === "string" ? config.field : undefined, revoke: config.revoke === true };
+}
+
+/** The field the endpoint rotates: `field`, else the only field, else none (the whole data object). */
+function fieldOf(config: WebhookConfig, data: CredentialData): string | undefined {
+  if (config.field) return config.field;
+  const keys = Object.keys(data);
+  return keys.length === 1 ? keys[0] : undefined;
+}
+
+/** `currentValue` / `previousValue`: the value of the rotated field, or the whole data object. */
+function valueOf(config: WebhookConfig, data: CredentialData): unknown {
+  const field = fieldOf(config, data);
+  return field === undefined ? data : (data[field] ?? null);
+}
+
+/** The new version's data: the current data with the rotated field replaced, or the whole object the endpoint sent. */
+function dataWith(config: WebhookConfig, current: CredentialData, newValue: unknown): CredentialData {
+  if (newValue === undefined || newValue === null || newValue === "") throw new ScaiVaultError("unavailable", "webhook answer has no newValue");
+  const field = fieldOf(config, current);
+  if (field !== undefined) {
+    if (typeof newValue !== "string") throw new ScaiVaultError("unavailable", "webhook answer's newValue must be a string");
+    return { ...current, [field]: newValue };
+  }
+  if (typeof newValue !== "object" || Array.isArray(newValue)) throw new ScaiVaultError("unavailable", "webhook answer's newValue must be an object (the whole data)");
+  return newValue as CredentialData;
+}

@@ -1,0 +1,382 @@
+import type { JsonObject } from "@bufbuild/protobuf";
+import { auditAllowed } from "../audit/call-audit.js";
+import type { CallContext } from "../auth/principal.js";
+import type { Clock } from "../clock.js";
+import type { Logger } from "../log.js";
+import type { Envelope } from "../crypto/envelope.js";
+import { inTransaction, type Db, type Executor } from "../db/database.js";
+import type { PropagationCheckJson } from "../db/schema.js";
+import { ScaiVaultError } from "../errors.js";
+import type { ProviderRotation } from "../secrets/provider-rotation.js";
+import type { SecretReadCache } from "../secrets/secret-read-cache.js";
+import { validateSecretPath } from "../secrets/secret-path.js";
+import { openSecretValue } from "../secrets/secret-value.js";
+import { parseDurationField } from "../secrets/secrets-service.js";
+import * as secretsStore from "../secrets/secrets-store.js";
+import type { SecretRow } from "../secrets/secrets-store.js";
+import { decodeCursor, encodeCursor, pageLimit } from "../pagination.js";
+import { checkWebhookUrl, SsrfRefusedError, type AllowList } from "../webhooks/ssrf-guard.js";
+import type { ProviderRegistry } from "./providers/registry.js";
+import { openCredentials, sealCredentials } from "./rotation-credentials.js";
+import { assignSecret, findPolicyOrThrow } from "./rotation-links.js";
+import { audit, graceSecondsOf, startRun, type RotationRunner } from "./rotation-runner.js";
+import { detachSecret, failOpenPending } from "./rotation-store.js";
+import * as store from "./secret-rotation-store.js";
+import type { BindingRow, RunRow } from "./secret-rotation-store.js";
+
+/** Last path segments reserved under `/v1/rotation/secrets/` for the binding's sub-routes. */
+const RESERVED_LAST_SEGMENTS = ["pause", "resume", "runs", "rollback"];
+const BINDING_STATUSES = ["active", "paused", "failing"];
+const RUN_STATUSES = ["running", "waiting_grace", "succeeded", "failed", "rolled_back"];
+const MAX_ATTEMPTS_LIMIT = 10;
+const MAX_GRACE_SECONDS = 3650 * 86400;
+/** How long a manual rotation waits for a run another replica is working before answering. */
+const MANUAL_WAIT_MS = 30_000;
+
+export interface ConfigureRotationInput {
+  provider: string;
+  config?: Record<string, unknown>;
+  credentials?: Record<string, unknown>;
+  policyId?: string;
+  gracePeriod?: string;
+  propagationCheck?: { url: string; expectedStatus?: number; timeout?: string };
+  maxAttempts?: number;
+}
+
+export interface SecretRotationServiceDeps {
+  db: Db;
+  envelope: Envelope;
+  registry: ProviderRegistry;
+  runner: RotationRunner;
+  readCache: Pick<SecretReadCache, "invalidatePath">;
+  clock: Clock;
+  /** The webhooks' allow-list: propagation checks go through the same SSRF guard. */
+  allow: AllowList;
+  logger: Logger;
+}
+
+/** A binding as the API shows it: never its credentials, only whether there are some. */
+export interface SecretRotationView {
+  binding: BindingRow;
+  gracePeriod: string;
+  nextRotationAt: Date | undefined;
+  interval: string | undefined;
+  lastRun: RunRow | undefined;
+}
+
+/** The outcome of a manual provider rotation once its run is promoted. */
+export interface ManualRotation {
+  run: RunRow;
+  version: number;
+  previousVersion: number;
+  rotatedAt: Date;
+  previousReadableUntil: Date | undefined;
+}
+
+/** Per-secret provider rotation: the binding's use cases, manual runs and rollback. */
+export function createSecretRotationService(deps: SecretRotationServiceDeps) {
+  const { db, envelope, registry, runner, clock } = deps;
+
+  async function liveSecret(exec: Executor, tenantId: string, path: string, forUpdate = false): Promise<SecretRow> {
+    const row = await secretsStore.findSecret(exec, tenantId, path, forUpdate);
+    if (!row || row.deleted_at) throw new ScaiVaultError("secret_not_found", "secret not found");
+    return row;
+  }
+
+  async function bindingOrThrow(exec: Executor, tenantId: string, path: string, forUpdate = false) {
+    const secret = await liveSecret(exec, tenantId, path, forUpdate);
+    const binding = await store.findBinding(exec, secret.id, forUpdate);
+    if (!binding) throw new ScaiVaultError("secret_not_found", `secret ${path} has no provider rotation`);
+    return { secret, binding };
+  }
+
+  async function views(exec: Executor, bindings: BindingRow[]): Promise<SecretRotationView[]> {
+    const ids = bindings.map((b) => b.secret_id);
+    const [schedules, runs] = await Promise.all([store.schedulesOf(exec, ids), store.findRuns(exec, bindings.flatMap((b) => (b.last_run_id ? [b.last_run_id] : [])))]);
+    const out: SecretRotationView[] = [];
+    for (const b of bindings) {
+      const schedule = schedules.get(b.secret_id);
+      out.push({
+        binding: b,
+        gracePeriod: b.grace_period ?? `${await graceSecondsOf(exec as Db, b)}s`,
+        nextRotationAt: b.status === "paused" ? undefined : schedule?.nextRotationAt,
+        interval: schedule?.interval ?? undefined,
+        lastRun: b.last_run_id ? runs.get(b.last_run_id) : undefined,
+      });
+    }
+    return out;
+  }
+
+  /** Creates or replaces a secret's binding; `created` tells 201 from 200. Credentials absent on a replace keep the stored ones. */
+  async function configure(call: CallContext, path: string, input: ConfigureRotationInput): Promise<{ view: SecretRotationView; created: boolean }> {
+    validateBindingPath(path);
+    const provider = registry.require(input.provider);
+    const config = input.config ?? {};
+    const credentials = input.credentials && Object.keys(input.credentials).length > 0 ? input.credentials : undefined;
+    const graceSeconds = input.gracePeriod !== undefined && input.gracePeriod !== "" ? parseGrace(input.gracePeriod) : undefined;
+    const maxAttempts = input.maxAttempts ?? 3;
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT) throw new ScaiVaultError("invalid_request", `max_attempts must be from 1 to ${MAX_ATTEMPTS_LIMIT}`);
+    const check = input.propagationCheck ? await parseCheck(input.propagationCheck, deps.allow) : undefined;
+    const tenantId = call.tenantId;
+    await envelope.prepareTenant(tenantId);
+    const now = clock.now();
+    const result = await inTransaction(db, async (tx) => {
+      const secret = await liveSecret(tx, tenantId, path, true);
+      const existing = await store.findBinding(tx, secret.id, true);
+      const stored = existing && !credentials ? await openCredentials(envelope, tx, tenantId, path, existing) : undefined;
+      provider.validate(config, credentials ?? stored);
+      if (input.policyId) await findPolicyOrThrow(tx, tenantId, input.policyId);
+      const sealed = credentials
+        ? await sealCredentials(envelope, tx, tenantId, path, credentials)
+        : existing
+          ? { credentials_key_id: existing.credentials_key_id, credentials_nonce: existing.credentials_nonce, credentials_ciphertext: existing.credentials_ciphertext }
+          : { credentials_key_id: null, credentials_nonce: null, credentials_ciphertext: null };
+      await store.upsertBinding(tx, {
+        tenant_id: tenantId,
+        secret_id: secret.id,
+        path,
+        provider: provider.name,
+        config: JSON.stringify(config),
+        ...sealed,
+        policy_id: input.policyId || null,
+        grace_period: input.gracePeriod ? input.gracePeriod.trim() : null,
+        grace_period_seconds: graceSeconds ?? null,
+        propagation_check: check ? JSON.stringify(check) : null,
+        max_attempts: maxAttempts,
+        status: existing?.status ?? "active",
+        created_at: now,
+        updated_at: now,
+      });
+      if (input.policyId) await assignSecret(tx, tenantId, input.policyId, secret, now);
+      else if (existing?.policy_id && (await detachSecret(tx, tenantId, existing.policy_id, secret.id))) {
+        await failOpenPending(tx, secret.id, existing.policy_id, "secret detached from the rotation policy");
+      }
+      await auditAllowed(tx, clock, call, { path });
+      const [view] = await views(tx, [(await store.findBinding(tx, secret.id))!]);
+      return { view: view!, created: !existing };
+    });
+    return result;
+  }
+
+  async function get(call: CallContext, path: string): Promise<SecretRotationView> {
+    validateBindingPath(path);
+    const { binding } = await bindingOrThrow(db, call.tenantId, path);
+    const [view] = await views(db, [binding]);
+    await auditAllowed(db, clock, call, { path });
+    return view!;
+  }
+
+  async function list(call: CallContext, input: { status?: string; provider?: string; limit?: number; cursor?: string }) {
+    // The prior art's `list --status failed` means the bindings whose last run failed.
+    if (input.status === "failed") input = { ...input, status: "failing" };
+    if (input.status && !BINDING_STATUSES.includes(input.status)) throw new ScaiVaultError("invalid_request", `status must be one of ${BINDING_STATUSES.join(", ")}`);
+    if (input.provider) registry.require(input.provider);
+    const limit = pageLimit(input.limit);
+    const rows = await store.listBindings(db, {
+      tenantId: call.tenantId,
+      status: input.status || undefined,
+      provider: input.provider || undefined,
+      afterPath: input.cursor ? String(decodeCursor(input.cursor, "after")) : undefined,
+      limit,
+    });
+    const hasMore = rows.length > limit;
+    const page = rows.slice(0, limit);
+    await auditAllowed(db, clock, call);
+    return { data: await views(db, page), hasMore, cursor: hasMore ? encodeCursor("after", page[page.length - 1]!.path) : undefined };
+  }
+
+  /** Removes the binding; the secret, its versions and its policy assignment stay. */
+  async function remove(call: CallContext, path: string) {
+    validateBindingPath(path);
+    return inTransaction(db, async (tx) => {
+      const { secret } = await bindingOrThrow(tx, call.tenantId, path, true);
+      await store.deleteBinding(tx, secret.id);
+      await auditAllowed(tx, clock, call, { path });
+      return { path, deleted: true };
+    });
+  }
+
+  async function setPaused(call: CallContext, path: string, paused: boolean): Promise<SecretRotationView> {
+    validateBindingPath(path);
+    const now = clock.now();
+    return inTransaction(db, async (tx) => {
+      const { secret, binding } = await bindingOrThrow(tx, call.tenantId, path, true);
+      if (paused && binding.status !== "paused") await store.updateBinding(tx, secret.id, { status: "paused", paused_at: now, updated_at: now });
+      if (!paused && binding.status === "paused") await store.updateBinding(tx, secret.id, { status: "active", paused_at: null, updated_at: now });
+      await auditAllowed(tx, clock, call, { path });
+      const [view] = await views(tx, [(await store.findBinding(tx, secret.id))!]);
+      return view!;
+    });
+  }
+
+  async function runs(call: CallContext, path: string, input: { status?: string; limit?: number; cursor?: string }) {
+    validateBindingPath(path);
+    if (input.status && !RUN_STATUSES.includes(input.status)) throw new ScaiVaultError("invalid_request", `status must be one of ${RUN_STATUSES.join(", ")}`);
+    const limit = pageLimit(input.limit);
+    const beforeSeq = input.cursor ? Number(decodeCursor(input.cursor, "before")) : undefined;
+    if (beforeSeq !== undefined && !Number.isSafeInteger(beforeSeq)) throw new ScaiVaultError("invalid_request", "cursor is not valid");
+    const secret = await liveSecret(db, call.tenantId, path);
+    const rows = await store.listRuns(db, { secretId: secret.id, status: input.status || undefined, beforeSeq, limit });
+    const hasMore = rows.length > limit;
+    const page = rows.slice(0, limit);
+    await auditAllowed(db, clock, call, { path });
+    return { data: page, hasMore, cursor: hasMore ? encodeCursor("before", page[page.length - 1]!.seq) : undefined };
+  }
+
+  /**
+   * Rotates a bound secret now and answers once its run is promoted (or failed), not after the
+   * grace period; undefined when the secret has no binding (the caller rotates it in the vault).
+   */
+  async function rotateNow(call: CallContext, secret: SecretRow, reason: "manual" | "event" = "manual"): Promise<ManualRotation | undefined> {
+    const binding = await store.findBinding(db, secret.id);
+    if (!binding) return undefined;
+    await envelope.prepareTenant(secret.tenant_id);
+    const { run } = await inTransaction(db, async (tx) => {
+      const locked = await liveSecret(tx, secret.tenant_id, secret.path, true);
+      const fresh = await store.findBinding(tx, locked.id);
+      if (!fresh) throw new ScaiVaultError("secret_not_found", `secret ${secret.path} has no provider rotation`);
+      return startRun(tx, { secret: locked, binding: fresh, triggeredBy: reason, actor: call.principal.subject, now: clock.now() });
+    });
+    const settled = await waitForPromotion(run.id);
+    return outcomeOf(settled);
+  }
+
+  /** Drives the run here, or waits (in real time, bounded) while another replica works its early steps. */
+  async function waitForPromotion(runId: string): Promise<RunRow> {
+    const deadline = Date.now() + MANUAL_WAIT_MS;
+    for (;;) {
+      const run = (await runner.driveToPromotion(runId)) ?? (await store.findRun(db, runId));
+      if (!run) throw new ScaiVaultError("secret_not_found", "the rotation run is gone (the secret was deleted)");
+      const early = ["create", "test", "promote"].includes(run.step) && run.status === "running";
+      const heldElsewhere = early && run.claimed_until !== null && run.claimed_until > clock.now();
+      if (!heldElsewhere || Date.now() > deadline) return run;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  function outcomeOf(run: RunRow): ManualRotation {
+    const promoted = run.new_version !== null && ["verify", "revoke", "done"].includes(run.step) && run.status !== "rolled_back";
+    if (promoted) {
+      return { run, version: run.new_version!, previousVersion: run.old_version!, rotatedAt: promotedAt(run) ?? clock.now(), previousReadableUntil: run.revoke_at ?? undefined };
+    }
+    if (run.status === "failed") throw new ScaiVaultError("unavailable", `rotation failed at step ${run.error ?? run.step}; run ${run.id}`);
+    const retry = run.attempts > 0 ? ` after attempt ${run.attempts} failed (${run.error ?? "error"}); next attempt at ${run.next_attempt_at.toISOString()}` : "";
+    throw new ScaiVaultError("unavailable", `rotation is still at step ${run.step}${retry}; run ${run.id}`);
+  }
+
+  /**
+   * Makes the previous version current again while its credential is not yet revoked, and revokes
+   * the new credential at the provider. The run is fenced off first, so no worker can go on with it.
+   */
+  async function rollback(call: CallContext, path: string): Promise<RunRow> {
+    validateBindingPath(path);
+    await envelope.prepareTenant(call.tenantId);
+    const prepared = await inTransaction(db, async (tx) => {
+      const { secret, binding } = await bindingOrThrow(tx, call.tenantId, path, true);
+      const latest = await store.findLatestRun(tx, secret.id);
+      const run = latest && (await store.findRun(tx, latest.id, true));
+      const promoted = run && run.new_version !== null && run.old_version !== null && ["verify", "revoke"].includes(run.step) && ["running", "waiting_grace", "failed"].includes(run.status);
+      if (!run || !promoted || secret.current_version !== run.new_version) {
+        throw new ScaiVaultError("invalid_request", "nothing to roll back: the latest rotation is not promoted, or its previous credential is already revoked");
+      }
+      const old = await store.findVersionRow(tx, secret.id, run.old_version!);
+      const fresh = await store.findVersionRow(tx, secret.id, run.new_version!);
+      if (!old || old.rotation_state !== null || !fresh) throw new ScaiVaultError("invalid_request", "nothing to roll back: the previous version is gone");
+      const now = clock.now();
+      const newData = await openSecretValue(envelope, tx, secret, fresh);
+      const oldData = await openSecretValue(envelope, tx, secret, old);
+      await secretsStore.updateSecret(tx, secret.id, { current_version: old.version, updated_at: now });
+      await store.setVersionState(tx, secret.id, old.version, { readable_until: null });
+      await store.setVersionState(tx, secret.id, fresh.version, { rotation_state: "revoked", readable_until: now });
+      await store.updateBinding(tx, secret.id, { status: binding.status === "paused" ? "paused" : "active", updated_at: now });
+      await audit(tx, run, "rollback", now, "allowed", old.version);
+      await auditAllowed(tx, clock, call, { path, version: old.version });
+      const rolled = await store.updateRun(
+        tx,
+        run.id,
+        { status: "rolled_back", step: "done", finished_at: now, claimed_until: null, fence: run.fence + 1 },
+        { step: "rollback", status: "succeeded", attempt: 1, at: now.toISOString(), detail: `version ${old.version} is current again; version ${fresh.version} retired` },
+      );
+      const credentials = await openCredentials(envelope, tx, secret.tenant_id, secret.path, binding);
+      return { rolled, secret, binding, credentials, newData, oldData };
+    });
+    deps.readCache.invalidatePath(call.tenantId, path);
+    const provider = registry.get(prepared.binding.provider);
+    let detail: string;
+    let ok = true;
+    try {
+      if (!provider) throw new ScaiVaultError("invalid_request", `provider ${prepared.binding.provider} is not available`);
+      const outcome = await provider.revoke(
+        {
+          tenantId: call.tenantId,
+          path,
+          config: prepared.binding.config ?? {},
+          credentials: prepared.credentials,
+          current: prepared.oldData as JsonObject,
+          clock,
+          logger: deps.logger.child({ runId: prepared.rolled.id }),
+          signal: new AbortController().signal,
+        },
+        prepared.newData,
+      );
+      detail = outcome.summary;
+    } catch (err) {
+      ok = false;
+      detail = err instanceof ScaiVaultError ? err.message : "revoking the rolled-back credential failed";
+    }
+    const now = clock.now();
+    return inTransaction(db, async (tx) => {
+      if (!ok) await store.updateBinding(tx, prepared.secret.id, { status: "failing", updated_at: now });
+      return store.updateRun(tx, prepared.rolled.id, ok ? {} : { error: `rollback revoke: ${detail}` }, { step: "revoke_new", status: ok ? "succeeded" : "failed", attempt: 1, at: now.toISOString(), detail });
+    });
+  }
+
+  /** The secrets service's view of provider rotation (src/secrets/provider-rotation.ts). */
+  const providerRotation: ProviderRotation = {
+    async rotateBound(call, secret, given) {
+      const binding = await store.findBinding(db, secret.id);
+      if (!binding) return undefined;
+      if (given.newValueGiven) throw new ScaiVaultError("invalid_request", `new_value cannot be given: ${secret.path} gets its value from its ${binding.provider} provider`);
+      if (given.gracePeriodGiven) throw new ScaiVaultError("invalid_request", `grace_period cannot be given: ${secret.path} takes it from its provider rotation (PUT /v1/rotation/secrets/${secret.path})`);
+      const r = await rotateNow(call, secret);
+      return r && { runId: r.run.id, version: r.version, previousVersion: r.previousVersion, rotatedAt: r.rotatedAt, previousReadableUntil: r.previousReadableUntil };
+    },
+  };
+
+  return { configure, get, list, remove, setPaused, runs, rotateNow, rollback, providerRotation };
+}
+
+export type SecretRotationService = ReturnType<typeof createSecretRotationService>;
+
+function promotedAt(run: RunRow): Date | undefined {
+  const step = run.steps.find((s) => s.step === "promote" && s.status === "succeeded");
+  return step ? new Date(step.at) : undefined;
+}
+
+function validateBindingPath(path: string) {
+  validateSecretPath(path);
+  const last = path.slice(path.lastIndexOf("/") + 1);
+  if (RESERVED_LAST_SEGMENTS.includes(last)) throw new ScaiVaultError("invalid_path", `a last segment ${last} is reserved under /v1/rotation/secrets/`);
+}
+
+function parseGrace(text: string): number {
+  // `0s` is allowed here: the old credential is revoked as soon as the new one is verified.
+  if (/^\s*(0+[smhdw])+\s*$/.test(text)) return 0;
+  const seconds = parseDurationField(text, "grace_period");
+  if (seconds > MAX_GRACE_SECONDS) throw new ScaiVaultError("invalid_duration", "grace_period must be at most 3650d");
+  return seconds;
+}
+
+async function parseCheck(input: { url: string; expectedStatus?: number; timeout?: string }, allow: AllowList): Promise<PropagationCheckJson> {
+  if (!input.url) throw new ScaiVaultError("invalid_request", "propagation_check.url is required");
+  try {
+    await checkWebhookUrl(input.url, allow);
+  } catch (err) {
+    throw new ScaiVaultError("invalid_request", `propagation_check.url: ${err instanceof SsrfRefusedError ? err.message : "not a valid URL"}`);
+  }
+  const expected = input.expectedStatus ?? 200;
+  if (!Number.isInteger(expected) || expected < 100 || expected > 599) throw new ScaiVaultError("invalid_request", "propagation_check.expected_status must be an HTTP status (100 to 599)");
+  const timeoutSeconds = input.timeout ? parseDurationField(input.timeout, "propagation_check.timeout") : 5;
+  if (timeoutSeconds < 1 || timeoutSeconds > 60) throw new ScaiVaultError("invalid_duration", "propagation_check.timeout must be from 1s to 60s");
+  return { url: input.url, expected_status: expected, timeout_seconds: timeoutSeconds };
+}
