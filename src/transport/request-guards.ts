@@ -24,8 +24,11 @@ export function rawPathProblem(url: string): string | undefined {
   }
   const path = url.slice(start, end);
   if (path === "/") return undefined;
-  for (const segment of path.slice(1).split("/")) {
-    if (segment === "") return "the path must not contain an empty segment (a double or trailing slash)";
+  const segments = path.slice(1).split("/");
+  // Outside the API a trailing slash is the page's own business (`/docs/` redirects to `/docs`).
+  const lastMayBeEmpty = !path.startsWith("/v1/");
+  for (const [i, segment] of segments.entries()) {
+    if (segment === "" && !(lastMayBeEmpty && i === segments.length - 1)) return "the path must not contain an empty segment (a double or trailing slash)";
     if (/^(?:\.|%2e){1,2}$/i.test(segment)) return "the path must not contain . or .. segments";
   }
   return undefined;

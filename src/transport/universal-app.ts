@@ -171,7 +171,8 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
       httpVersion: "1.1",
       method: request.method,
       url: request.url,
-      header: request.headers,
+      // A copy: a fetch Request's headers are immutable under Deno, and the server's deadline cap rewrites them.
+      header: new Headers(request.headers),
       body: request.body ? bytesOf(request.body) : createAsyncIterable([]),
       contextValues: createContextValues().set(clientAddressKey, info?.clientAddress),
       // Read only when a call asks for it: legacy Deno.serve warns when a signal that was read aborts after success.
@@ -254,8 +255,9 @@ function followClientUntilAnswered(req: UniversalServerRequest) {
   };
 }
 
+/** The one reason a call is cancelled by its transport, whatever the runtime's own reason said. */
 function clientWentAway(reason: unknown): ConnectError {
-  return reason instanceof ConnectError ? reason : new ConnectError("the client went away", Code.Canceled, undefined, undefined, reason);
+  return new ConnectError("the client went away", Code.Canceled, undefined, undefined, reason);
 }
 
 /** A fetch body as the byte chunks a universal request carries. */

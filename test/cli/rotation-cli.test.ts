@@ -70,7 +70,7 @@ describe("scaivault rotation: provider rotation commands", () => {
     expect((await scaivault(["rotation", "resume", "cli/db"])).stdout).toMatch(/status\s+active/);
     const refused = await scaivault(["rotation", "enable", "cli/db", "--provider", "aws_iam"]);
     expect(refused.code).toBe(5);
-    expect(refused.stderr).toContain("provider aws_iam is not available");
+    expect(refused.stderr).toContain("iam_user_name");
     expect((await scaivault(["rotation", "disable", "cli/db"])).code).toBe(0);
     expect((await scaivault(["rotation", "show", "cli/db"])).code).toBe(2);
   }, 600_000);

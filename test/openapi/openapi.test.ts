@@ -42,6 +42,14 @@ const contractRoutes = [
   "DELETE /v1/webhooks/{id}",
   "GET /v1/webhooks/{id}/deliveries",
   "GET /v1/watch",
+  "PUT /v1/rotation/secrets/{path}",
+  "GET /v1/rotation/secrets/{path}",
+  "GET /v1/rotation/secrets",
+  "DELETE /v1/rotation/secrets/{path}",
+  "POST /v1/rotation/secrets/{path}/pause",
+  "POST /v1/rotation/secrets/{path}/resume",
+  "GET /v1/rotation/secrets/{path}/runs",
+  "POST /v1/rotation/secrets/{path}/rollback",
   "POST /v1/notification-channels",
   "GET /v1/notification-channels",
   "GET /v1/notification-channels/{id}",
@@ -119,6 +127,7 @@ describe("GET /openapi.json", () => {
     expect(get.parameters).toEqual([
       expect.objectContaining({ name: "path", in: "path", required: true, "x-multi-segment": true }),
       expect.objectContaining({ name: "version", in: "query", schema: { type: "integer", format: "int32" }, description: "A specific version; the current one when unset." }),
+      expect.objectContaining({ name: "stage", in: "query", schema: { type: "string" } }),
     ]);
     const detach = operation("DELETE /v1/rotation/policies/{id}/secrets/{secret_path}");
     expect(detach.parameters.map((p: any) => [p.name, p.in, p["x-multi-segment"]])).toEqual([

@@ -136,6 +136,8 @@ describe("fuzz: hostile input never gets a 5xx", () => {
       WebhookService: "webhooks.proto",
       AuditService: "audit.proto",
       TenantService: "tenants.proto",
+      NotificationChannelService: "notifications.proto",
+      WatchService: "watch.proto",
     };
     const clientOf = (service: string) => {
       let client = clients.get(service);

@@ -323,6 +323,8 @@ describe("error details for generic tools", () => {
     ["connect", ["--protocol", "connect"]],
   ];
 
+  const serverRequestId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
   it.each(protocols)("buf curl --protocol %s prints the ErrorInfo: reason, domain and request_id", async (name, flags) => {
     const requestId = `buf-curl-${name}`;
     const err = await promisify(execFile)(bufBin, ["curl", ...flags, "--reflect", "-H", `x-request-id: ${requestId}`, "-d", '{"path":"nope"}', `${s.baseUrl}${getSecretPath}`]).then(
@@ -335,9 +337,11 @@ describe("error details for generic tools", () => {
     expect(printed.details).toHaveLength(1);
     expect(printed.details[0].type).toBe("google.rpc.ErrorInfo");
     const info = fromBinary(ErrorInfoSchema, Buffer.from(printed.details[0].value, "base64"));
-    expect(info).toMatchObject({ reason: "secret_not_found", domain: "scaivault.v1", metadata: { request_id: requestId } });
+    // The request id is always the server's own (a client's x-request-id is only kept for correlation).
+    expect(info).toMatchObject({ reason: "secret_not_found", domain: "scaivault.v1", metadata: { request_id: expect.stringMatching(serverRequestId) } });
+    expect(info.metadata.request_id).not.toBe(requestId);
     // buf curl decodes details only with types compiled into it; Connect's JSON error carries them decoded.
-    if (name === "connect") expect(printed.details[0].debug).toEqual({ reason: "secret_not_found", domain: "scaivault.v1", metadata: { request_id: requestId } });
+    if (name === "connect") expect(printed.details[0].debug).toEqual({ reason: "secret_not_found", domain: "scaivault.v1", metadata: { request_id: info.metadata.request_id } });
   });
 
   it("reflection resolves google.rpc.ErrorInfo and google.rpc.Status, as grpcurl asks to decode details", async () => {
@@ -363,10 +367,10 @@ describe("error details for generic tools", () => {
     const infos = await Promise.all(
       transports.map(async (t) => (await failureOf(createClient(SecretsService, t).getSecret({ path: "nope" }, { headers: { "x-request-id": "same-id" } })))?.findDetails(ErrorInfoSchema)[0]),
     );
-    expect(infos.map((i) => [i?.reason, i?.metadata.request_id])).toEqual([
-      ["secret_not_found", "same-id"],
-      ["secret_not_found", "same-id"],
-      ["secret_not_found", "same-id"],
-    ]);
+    expect(infos.map((i) => i?.reason)).toEqual(["secret_not_found", "secret_not_found", "secret_not_found"]);
+    // Each call gets its own server-made id, whatever id the client sent.
+    const ids = infos.map((i) => i?.metadata.request_id ?? "");
+    for (const id of ids) expect(id).toMatch(serverRequestId);
+    expect(new Set(ids).size).toBe(3);
   });
 });
