@@ -17,6 +17,7 @@ import { connectEmbedded, connectPostgres, type DatabaseHandle } from "./db/data
 import { migrateToLatest } from "./db/migrations.js";
 import { createLogger, type Logger } from "./log.js";
 import { createApiDocsRoutes } from "./openapi/api-docs-routes.js";
+import { createConsoleRoutes } from "./ui/console-routes.js";
 import { createRotationEngine } from "./rotation/rotation-engine.js";
 import { createRotationHandler } from "./rotation/rotation-handler.js";
 import { createRotationLinks } from "./rotation/rotation-links.js";
@@ -137,7 +138,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     logger,
     maxBodyBytes: config.maxBodyBytes,
     corsOrigins: config.corsOrigins,
-    extraRoutes: createApiDocsRoutes({ services: () => app.services }),
+    extraRoutes: [...createApiDocsRoutes({ services: () => app.services }), ...createConsoleRoutes()],
     interceptors: [createAuthInterceptor({ verifier, directory, db, clock, logger })],
     ready: async () => {
       if (shuttingDown) return false;
