@@ -27,7 +27,7 @@ function HookFields({ form, setForm, creating }: { form: HookForm; setForm: (f: 
       <Field label="Signing secret" hint={creating ? "Empty: the service generates one and shows it once." : "Empty keeps the current secret."}>
         <input name="secret" type="password" autoComplete="new-password" value={form.secret} onInput={(e) => setForm({ ...form, secret: e.currentTarget.value })} />
       </Field>
-      <Field label="Events" hint="Comma-separated, e.g. secret.rotated, secret.expiring; empty for all.">
+      <Field label="Events" hint="Comma-separated, e.g. rotation.completed, rotation.failed, secret.updated; empty for all.">
         <input name="events" value={form.events} onInput={(e) => setForm({ ...form, events: e.currentTarget.value })} />
       </Field>
       <label class="check">
