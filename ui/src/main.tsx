@@ -191,4 +191,6 @@ function App() {
   return <Shell session={session} setSession={setSession} signOut={signOut} />;
 }
 
-render(<App />, document.getElementById("app")!);
+const root = document.getElementById("app")!;
+root.textContent = ""; // drop the static "Loading" placeholder before the first render
+render(<App />, root);

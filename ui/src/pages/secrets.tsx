@@ -77,7 +77,7 @@ export function SecretsPage({ query }: { query: URLSearchParams }) {
         <ul class="folders" aria-label="Folders on this page">
           {folders.map((f) => (
             <li key={f}>
-              <a href={href("/secrets", { prefix: `${prefix}${f}/`, tags, type })}>📁 {f}/</a>
+              <a href={href("/secrets", { prefix: `${prefix}${f}/`, tags, type })}>{f}/</a>
             </li>
           ))}
         </ul>
