@@ -128,6 +128,20 @@ describe("web console", () => {
     expect(await page.locator(".versions").textContent()).toContain("readable until");
   });
 
+  it("enables rotation on a secret from its page and rotates it now", async () => {
+    const { page } = ui;
+    await page.goto(`${tv.baseUrl}/ui#/secret?path=app%2Fui%2Fcreated`);
+    await page.getByRole("heading", { name: "app/ui/created" }).waitFor();
+    await expect.poll(() => page.locator(".current-version").textContent()).toBe("3");
+    await page.getByLabel("Rotation policy").selectOption({ label: "generated (every 30d)" });
+    await page.getByRole("button", { name: "Enable rotation" }).click();
+    const panel = page.getByRole("region", { name: "Rotation" });
+    await expect.poll(() => panel.textContent()).toContain("Rotated by policy rot_generated");
+    await panel.getByRole("button", { name: "Rotate now" }).click();
+    await expect.poll(() => panel.locator(".notice").textContent()).toBe("Rotated: version 3 → 4.");
+    await expect.poll(() => page.locator(".current-version").textContent()).toBe("4");
+  });
+
   it("shows the reveals in the audit log, filtered by action, with a detail view", async () => {
     const { page } = ui;
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit log" }).click();

@@ -3,6 +3,7 @@ import type { JsonValue, Secret } from "../api.js";
 import { useApp } from "../app-context.js";
 import { Badge, Empty, ErrorBox, Loading, useCall, useLoad, when } from "../components.js";
 import { href, navigate } from "../router.js";
+import { SecretRotationPanel } from "./secret-rotation.js";
 
 /** A value as text: strings as they are, anything else as JSON. */
 export function valueText(v: JsonValue | undefined): string {
@@ -131,6 +132,9 @@ export function SecretPage({ path }: { path: string }) {
             <dt>Updated</dt>
             <dd>{when(m.updatedAt)}</dd>
           </dl>
+
+          <h2>Rotation</h2>
+          <SecretRotationPanel path={path} metadata={m} onChange={() => void reload()} />
 
           <h2>Value {revealed && <span class="muted">(version {revealed.version})</span>}</h2>
           {revealed ? (
