@@ -15,7 +15,7 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: chromiumPath,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    timeout: 120_000,
+    timeout: 300_000,
   });
 }
 
@@ -29,7 +29,7 @@ export interface TrackedContext {
 
 export async function openContext(browser: Browser, width = 1280, height = 900): Promise<TrackedContext> {
   const context = await browser.newContext({ viewport: { width, height } });
-  context.setDefaultTimeout(30_000);
+  context.setDefaultTimeout(90_000);
   const requests: string[] = [];
   const cspViolations: string[] = [];
   context.on("request", (req) => requests.push(req.url()));
@@ -53,4 +53,9 @@ export function expectOnlySameOrigin(requests: string[], baseUrl: string): void 
   const origin = new URL(baseUrl).origin;
   expect(requests.length).toBeGreaterThan(0);
   expect(requests.filter((u) => !u.startsWith("data:") && new URL(u).origin !== origin)).toEqual([]);
+}
+
+/** `expect.poll` with room for a loaded machine (the default gives up after one second). */
+export function poll<T>(read: () => Promise<T> | T) {
+  return expect.poll(read, { timeout: 60_000, interval: 200 });
 }

@@ -4,9 +4,12 @@ import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startTestVault, type TestVault } from "../support/vault.js";
-import { artifacts, expectOnlySameOrigin, launchChromium, openContext, signIn, type TrackedContext } from "./browser.js";
+import { artifacts, expectOnlySameOrigin, launchChromium, openContext, poll, signIn, type TrackedContext } from "./browser.js";
+
+// Chromium and a seeded server on a shared 2-core machine: generous limits, no timing assertions.
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 600_000 });
 
 // Every main page of the console at a desktop (1280 px) and a phone (390 px) width: an axe-core
 // check with no serious or critical violations, a screenshot under test-artifacts/ui/, and no
@@ -119,7 +122,7 @@ describe("webhook page", () => {
       await signIn(ui.page, tv.baseUrl, token);
       await ui.page.goto(`${tv.baseUrl}/ui#/webhook?id=${webhookId}`);
       await ui.page.getByRole("button", { name: "Send test" }).click();
-      await expect.poll(() => ui.page.locator(".notice").textContent()).toContain("queued");
+      await poll(() => ui.page.locator(".notice").textContent()).toContain("queued");
       await expect
         .poll(
           async () => {

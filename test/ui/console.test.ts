@@ -1,8 +1,11 @@
 import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { mintToken } from "../../src/auth/mint-token.js";
 import { startTestVault, testJwtSecret, type TestVault } from "../support/vault.js";
-import { expectOnlySameOrigin, launchChromium, openContext, signIn, type TrackedContext } from "./browser.js";
+import { expectOnlySameOrigin, launchChromium, openContext, poll, signIn, type TrackedContext } from "./browser.js";
+
+// Chromium and a seeded server on a shared 2-core machine: generous limits, no timing assertions.
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 600_000 });
 
 // The web console at /ui in real headless Chromium against a real server: every call goes
 // through the generated client over Connect, so what the page shows is what the API answered.
@@ -105,11 +108,11 @@ describe("web console", () => {
 
     // Reloading takes the latest version; saving then goes through as version 3.
     await page.getByRole("button", { name: "Reload latest" }).click();
-    await expect.poll(() => page.getByLabel("Value 1").inputValue()).toBe("theirs");
+    await poll(() => page.getByLabel("Value 1").inputValue()).toBe("theirs");
     await page.getByLabel("Value 1").fill("mine");
     await page.getByRole("button", { name: "Save" }).click();
     await page.getByRole("heading", { name: "app/ui/created" }).waitFor();
-    await expect.poll(() => page.locator(".current-version").textContent()).toBe("3");
+    await poll(() => page.locator(".current-version").textContent()).toBe("3");
   });
 
   it("rotates a policy now and shows the new version", async () => {
@@ -118,12 +121,12 @@ describe("web console", () => {
     await page.getByRole("link", { name: "generated" }).click();
     await page.getByRole("heading", { name: /generated/ }).waitFor();
     await page.getByRole("button", { name: "Rotate now" }).click();
-    await expect.poll(() => page.locator(".notice").textContent()).toContain("Rotated 1 of 1 secrets");
-    await expect.poll(() => page.locator(".versions-change").first().textContent()).toBe("1 → 2");
+    await poll(() => page.locator(".notice").textContent()).toContain("Rotated 1 of 1 secrets");
+    await poll(() => page.locator(".versions-change").first().textContent()).toBe("1 → 2");
 
     await page.getByRole("link", { name: "app/db/password" }).first().click();
     await page.getByRole("heading", { name: "app/db/password" }).waitFor();
-    await expect.poll(() => page.locator(".current-version").textContent()).toBe("2");
+    await poll(() => page.locator(".current-version").textContent()).toBe("2");
     // Version 1 stays readable through the grace period.
     expect(await page.locator(".versions").textContent()).toContain("readable until");
   });
@@ -132,14 +135,14 @@ describe("web console", () => {
     const { page } = ui;
     await page.goto(`${tv.baseUrl}/ui#/secret?path=app%2Fui%2Fcreated`);
     await page.getByRole("heading", { name: "app/ui/created" }).waitFor();
-    await expect.poll(() => page.locator(".current-version").textContent()).toBe("3");
+    await poll(() => page.locator(".current-version").textContent()).toBe("3");
     await page.getByLabel("Rotation policy").selectOption({ label: "generated (every 30d)" });
     await page.getByRole("button", { name: "Enable rotation" }).click();
     const panel = page.getByRole("region", { name: "Rotation" });
-    await expect.poll(() => panel.textContent()).toContain("Rotated by policy rot_generated");
+    await poll(() => panel.textContent()).toContain("Rotated by policy rot_generated");
     await panel.getByRole("button", { name: "Rotate now" }).click();
-    await expect.poll(() => panel.locator(".notice").textContent()).toBe("Rotated: version 3 → 4.");
-    await expect.poll(() => page.locator(".current-version").textContent()).toBe("4");
+    await poll(() => panel.locator(".notice").textContent()).toBe("Rotated: version 3 → 4.");
+    await poll(() => page.locator(".current-version").textContent()).toBe("4");
   });
 
   it("shows the reveals in the audit log, filtered by action, with a detail view", async () => {
@@ -148,7 +151,7 @@ describe("web console", () => {
     await page.getByLabel("Action").fill("GetSecret");
     await page.getByLabel("Path").fill("app/ui/created");
     await page.getByRole("button", { name: "Filter" }).click();
-    await expect.poll(() => page.locator(".audit-table tbody tr").count()).toBeGreaterThanOrEqual(1);
+    await poll(() => page.locator(".audit-table tbody tr").count()).toBeGreaterThanOrEqual(1);
     const actions = await page.locator(".audit-table .audit-action").allTextContents();
     expect(new Set(actions)).toEqual(new Set(["GetSecret"]));
     await page.locator(".audit-table button.link").first().click();
@@ -185,8 +188,8 @@ describe("web console", () => {
     });
     await page.getByLabel("Act on tenant").fill("t2");
     await page.getByRole("button", { name: "Switch" }).click();
-    await expect.poll(() => page.locator(".whoami .tenant").textContent()).toBe("t2");
-    await expect.poll(() => sent.includes("t2")).toBe(true);
+    await poll(() => page.locator(".whoami .tenant").textContent()).toBe("t2");
+    await poll(() => sent.includes("t2")).toBe(true);
     expect(await page.evaluate(() => sessionStorage.getItem("scaivault.tenant"))).toBe("t2");
   });
 
