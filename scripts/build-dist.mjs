@@ -52,6 +52,8 @@ if (result.status !== 0) {
   process.exit(result.status ?? 1);
 }
 writeFileSync(join(next, ".built"), `${new Date().toISOString()}\n`);
+// The web console is built into dist/ui/ by ui/build.mjs, from other sources: keep it.
+if (existsSync(join(dist, "ui"))) renameSync(join(dist, "ui"), join(next, "ui"));
 if (existsSync(dist)) rmSync(dist, { recursive: true, force: true });
 renameSync(next, dist);
 say(`dist/ built in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -35,6 +35,7 @@ import { startMetricsServer } from "./metrics/metrics-server.js";
 import { readOutboxSnapshot } from "./metrics/metrics-store.js";
 import { createRetentionJob } from "./retention/retention-job.js";
 import { createApiDocsRoutes } from "./openapi/api-docs-routes.js";
+import { createConsoleRoutes } from "./ui/console-routes.js";
 import { createRotationEngine } from "./rotation/rotation-engine.js";
 import { createRotationHandler } from "./rotation/rotation-handler.js";
 import { createRotationLinks } from "./rotation/rotation-links.js";
@@ -275,7 +276,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     maxTimeoutMs: config.maxCallMs,
     // Open watch streams end when the replica drains, so clients reconnect elsewhere and shutdown is not held up.
     onDrain: () => void watchHub.close(),
-    extraRoutes: [...createApiDocsRoutes({ services: () => app.services }), ...(config.metrics.mode === "service-port" ? [metricsRoute] : [])],
+    extraRoutes: [...createApiDocsRoutes({ services: () => app.services }), ...(config.metrics.mode === "service-port" ? [metricsRoute] : []), ...createConsoleRoutes()],
     // The text guard runs inside the auth interceptor, so a refused request is audited like any failed call.
     interceptors: [createMetricsInterceptor(metrics), createAuthInterceptor({ verifier, directory, db, clock, logger }), createTextGuardInterceptor()],
     ready: async () => {
