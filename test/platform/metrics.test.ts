@@ -58,12 +58,17 @@ describe("/metrics on the service's port", () => {
     const hitsBefore = sample(before, "scaivault_read_cache_lookups", { result: "hit" })!;
     const missesBefore = sample(before, "scaivault_read_cache_lookups", { result: "miss" })!;
     expect((await tv.rest("PUT", "/v1/secrets/cached/one", { token, body: { data: { password: "p" } } })).status).toBe(201);
-    // The first read misses and fills the cache; the next two are answered from it.
+    // The first read misses and fills the cache; later ones are answered from it, unless the PUT's
+    // own change notice arrives in between and empties it (it comes asynchronously): so at least one
+    // miss, at least one hit, and every read counted once.
     for (let i = 0; i < 3; i++) expect((await tv.rest("GET", "/v1/secrets/cached/one", { token })).status).toBe(200);
 
     const text = await scrape();
-    expect(sample(text, "scaivault_read_cache_lookups", { result: "hit" })! - hitsBefore).toBe(2);
-    expect(sample(text, "scaivault_read_cache_lookups", { result: "miss" })! - missesBefore).toBe(1);
+    const hits = sample(text, "scaivault_read_cache_lookups", { result: "hit" })! - hitsBefore;
+    const misses = sample(text, "scaivault_read_cache_lookups", { result: "miss" })! - missesBefore;
+    expect(hits).toBeGreaterThanOrEqual(1);
+    expect(misses).toBeGreaterThanOrEqual(1);
+    expect(hits + misses).toBe(3);
     const ratio = sample(text, "scaivault_read_cache_hit_ratio")!;
     expect(ratio).toBeGreaterThan(0);
     expect(ratio).toBeLessThan(1);

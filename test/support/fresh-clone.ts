@@ -34,10 +34,12 @@ export async function freshClone(): Promise<{ dir: string; remove(): Promise<voi
 }
 
 /** Environment for commands in a clone: npm installs from the local cache only (no network), no settings leak in. */
+// npm_config_package is what `npm exec --package=node@X` (CI's other Node.js releases) sets: left in
+// place, every `npx` inside the clone would look for its command in that package.
 export function cloneEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, npm_config_offline: "true", npm_config_audit: "false", npm_config_fund: "false", ...extra };
   for (const name of Object.keys(env)) {
-    if ((name.startsWith("SCAIVAULT_") || name === "DATABASE_URL" || name === "PORT" || name === "HOST" || name.startsWith("npm_lifecycle") || name === "npm_package_json") && !(name in extra)) delete env[name];
+    if ((name.startsWith("SCAIVAULT_") || name === "DATABASE_URL" || name === "PORT" || name === "HOST" || name.startsWith("npm_lifecycle") || name === "npm_package_json" || name === "npm_config_package") && !(name in extra)) delete env[name];
   }
   return env;
 }
