@@ -34,6 +34,7 @@ import { createMetricsInterceptor } from "./metrics/metrics-interceptor.js";
 import { startMetricsServer } from "./metrics/metrics-server.js";
 import { readOutboxSnapshot } from "./metrics/metrics-store.js";
 import { createRetentionJob } from "./retention/retention-job.js";
+import { createExpiryWarningJob } from "./expiry/expiry-warning-job.js";
 import { createApiDocsRoutes } from "./openapi/api-docs-routes.js";
 import { createConsoleRoutes } from "./ui/console-routes.js";
 import { createRotationEngine } from "./rotation/rotation-engine.js";
@@ -198,9 +199,19 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     tickSeconds: config.scheduler.tickSeconds,
     batchSize: config.scheduler.batchSize,
   });
+  // Expiry warnings are scheduled work too: they run where the scheduler runs, on its tick.
+  const expiryWarnings = createExpiryWarningJob({
+    db,
+    clock,
+    logger,
+    thresholds: config.expiryWarnings,
+    tickSeconds: config.scheduler.tickSeconds,
+    batchSize: config.scheduler.batchSize,
+  });
   if (config.scheduler.enabled) {
     scheduler.start();
     rotationRunner.start(config.scheduler.tickSeconds);
+    expiryWarnings.start();
   }
 
   const webhooks = createWebhooksService({ db, envelope, clock, allow: webhookAllow });
@@ -322,6 +333,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     masterKey,
     metrics,
     retention,
+    expiryWarnings,
     /** The port of the metrics listener when SCAIVAULT_METRICS names one (0 picks a free port). */
     metricsPort: metricsServer?.port,
     /** Stops background work and closes the database (after the server stopped accepting). */
@@ -332,6 +344,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
       await metricsServer?.close();
       await scheduler.stop();
       await rotationRunner.stop();
+      await expiryWarnings.stop();
       await webhookDelivery.stop();
       await notificationWorker.stop();
       await access.close();

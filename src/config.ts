@@ -51,6 +51,11 @@ export interface Config {
     /** Assignments claimed per transaction. */
     batchSize: number;
   };
+  /**
+   * How long before a secret's `expires_at` it is announced with `secret.expiring`, farthest first
+   * (`label` as configured, e.g. `7d`); empty when the setting is `off`. Checked on the scheduler's tick.
+   */
+  expiryWarnings: readonly { label: string; seconds: number }[];
   watch: {
     /** Watch streams one tenant may hold open on one replica. */
     maxStreamsPerTenant: number;
@@ -120,6 +125,7 @@ export const settings = [
   ["SCAIVAULT_SCHEDULER_ENABLED", "true", "Run the rotation scheduler in this replica"],
   ["SCAIVAULT_SCHEDULER_TICK", "30s", "Time between rotation scheduler ticks"],
   ["SCAIVAULT_SCHEDULER_BATCH", "100", "Rotation assignments claimed per transaction"],
+  ["SCAIVAULT_EXPIRY_WARNINGS", "30d,7d,1d", "How long before a secret expires secret.expiring is sent: comma list of durations up to 365d, or off"],
   ["SCAIVAULT_WEBHOOK_TIMEOUT", "10s", "Timeout of one webhook delivery attempt (1s to 2m)"],
   ["SCAIVAULT_WEBHOOK_ALLOW_HOSTS", "", "Comma list of host names, IPs or CIDR ranges webhooks may reach although private or loopback"],
   ["SCAIVAULT_WEBHOOK_POLL", "1s", "How often the webhook worker fans out events and sends due deliveries"],
@@ -216,6 +222,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (smtpUrl && !/^smtps?:\/\/[^/]/.test(smtpUrl)) problems.push("SCAIVAULT_SMTP_URL must be an smtp:// or smtps:// URL");
   const publicUrl = optional("SCAIVAULT_PUBLIC_URL")?.replace(/\/+$/, "");
   if (publicUrl && !/^https?:\/\/[^/]+/.test(publicUrl)) problems.push("SCAIVAULT_PUBLIC_URL must be an http(s) URL");
+  const expiryWarnings = parseExpiryWarnings(get("SCAIVAULT_EXPIRY_WARNINGS"));
+  if (!expiryWarnings) problems.push("SCAIVAULT_EXPIRY_WARNINGS must be off or a comma list of durations up to 365d, such as 30d,7d,1d");
   const heartbeatSeconds = seconds("SCAIVAULT_WATCH_HEARTBEAT");
   if (heartbeatSeconds < 1 || heartbeatSeconds > 300) problems.push("SCAIVAULT_WATCH_HEARTBEAT must be from 1s to 5m");
 
@@ -256,6 +264,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       tickSeconds: seconds("SCAIVAULT_SCHEDULER_TICK"),
       batchSize: int("SCAIVAULT_SCHEDULER_BATCH", 1, 10_000),
     },
+    expiryWarnings: expiryWarnings ?? [],
     watch: {
       maxStreamsPerTenant: int("SCAIVAULT_WATCH_MAX_STREAMS", 1, 1_000_000),
       heartbeatMs: heartbeatSeconds * 1000,
@@ -282,4 +291,23 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     throw new Error(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
   }
   return Object.freeze(config);
+}
+
+const maxExpiryWarningSeconds = 365 * 86_400;
+
+/** `30d,7d,1d` → thresholds farthest first, duplicates dropped; `off` → none; undefined when invalid. */
+function parseExpiryWarnings(raw: string): { label: string; seconds: number }[] | undefined {
+  if (raw.trim().toLowerCase() === "off") return [];
+  const thresholds = new Map<number, string>();
+  for (const label of raw.split(",").map((t) => t.trim())) {
+    let seconds: number;
+    try {
+      seconds = parseDuration(label);
+    } catch {
+      return undefined;
+    }
+    if (seconds > maxExpiryWarningSeconds) return undefined;
+    if (!thresholds.has(seconds)) thresholds.set(seconds, label);
+  }
+  return [...thresholds].sort((a, b) => b[0] - a[0]).map(([seconds, label]) => ({ label, seconds }));
 }

@@ -352,6 +352,14 @@ export interface RotationRunsTable {
   fence: number;
 }
 
+/** A `secret.expiring` warning recorded (sent, or passed over for a nearer one crossed at once): one per secret, expiry and threshold. */
+export interface SecretExpiryWarningsTable {
+  secret_id: number;
+  expires_at: Timestamp;
+  threshold_seconds: number;
+  recorded_at: Timestamp;
+}
+
 /** The whole schema, as Kysely sees it. */
 export interface Database {
   data_keys: DataKeysTable;
@@ -374,4 +382,5 @@ export interface Database {
   notification_attempts: NotificationAttemptsTable;
   secret_rotations: SecretRotationsTable;
   rotation_runs: RotationRunsTable;
+  secret_expiry_warnings: SecretExpiryWarningsTable;
 }

@@ -62,14 +62,17 @@ export function messageOf(event: WebhookEnvelope, publicUrl?: string): Notificat
         link,
         urgent: false,
       };
-    case "secret.expiring":
+    case "secret.expiring": {
+      const days = typeof d.days_remaining === "number" ? d.days_remaining : undefined;
+      const left = days === undefined ? "soon" : days === 1 ? "within a day" : `in ${days} days`;
       return {
-        title: `Secret expiring: ${path}`,
+        title: `Secret expires ${left}: ${path}`,
         happened: `${path} expires at ${String(d.expires_at ?? "soon")}. After that, reads of it fail with secret_expired.`,
         next: `Write a new version with a later expiry, or remove the consumers that still read ${path}.`,
         link,
         urgent: false,
       };
+    }
     case "ping":
       return {
         title: "ScaiVault test message",
