@@ -11,7 +11,7 @@ import { UsageError, type CommandContext, type GroupSpec } from "../cli.js";
 import { allPages, intOption, listOption, readInput, stringOption } from "../input.js";
 import { keyValues, messageJson, objectTable } from "../output.js";
 
-const events = "rotation.due, rotation.completed, rotation.failed, secret.created, secret.updated, secret.deleted, secret.restored, secret.expiring";
+const events = "rotation.due, rotation.completed, rotation.failed, rotation.revoked, secret.created, secret.updated, secret.deleted, secret.restored, secret.expiring";
 
 /** A Slack webhook URL from a file or standard input (it is a credential: never on the command line). */
 async function webhookUrlFrom(ctx: CommandContext): Promise<string | undefined> {

@@ -5,7 +5,7 @@ import { UsageError, type CommandContext, type GroupSpec } from "../cli.js";
 import { allPages, intOption, listOption, readInput, stringOption } from "../input.js";
 import { keyValues, messageJson, objectTable } from "../output.js";
 
-const events = "rotation.due, rotation.completed, rotation.failed, secret.created, secret.updated, secret.deleted, secret.restored, secret.expiring";
+const events = "rotation.due, rotation.completed, rotation.failed, rotation.revoked, secret.created, secret.updated, secret.deleted, secret.restored, secret.expiring";
 
 /** A signing secret from a file or standard input (never the command line). */
 async function secretFrom(ctx: CommandContext): Promise<string | undefined> {
