@@ -9,6 +9,7 @@ import * as m0011 from "./migrations/0011_tenant_registry.js";
 import * as m0020 from "./migrations/0020_provider_rotation.js";
 import * as m0030 from "./migrations/0030_rotation_schedules.js";
 import * as m0040 from "./migrations/0040_watch_and_notification_channels.js";
+import * as m0060 from "./migrations/0060_rotation_supplied_value.js";
 
 /** The fixed list of migrations, in order. New ones are appended, never edited. */
 const migrations: Record<string, Migration> = {
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   "0020_provider_rotation": m0020,
   "0030_rotation_schedules": m0030,
   "0040_watch_and_notification_channels": m0040,
+  "0060_rotation_supplied_value": m0060,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

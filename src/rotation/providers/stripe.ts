@@ -141,6 +141,11 @@ export function createStripeProvider(deps: StripeProviderDeps = {}): RotationPro
       return { summary: await expireKey(call, config, oldId) };
     },
 
+    supplied: {
+      required: (config) => parseConfig(config).mode === "supplied",
+      issue: (config, newValue) => suppliedStripeCredential(config, newValue),
+    },
+
     async discard(call, issued): Promise<StepOutcome> {
       const config = parseConfig(call.config);
       if (config.mode === "supplied") return { summary: "none in supplied mode: the operator's key is left as it is" };
