@@ -93,9 +93,9 @@ function builtInProviders(deps: ProviderDeps): RotationProvider[] {
   return [
     createWebhookProvider({ allow: deps.allow, timeoutMs: deps.config.webhooks.timeoutMs }),
     createGeneratedProvider({ db: deps.db }),
-    createAwsIamProvider(),
-    createPostgresProvider(),
-    createStripeProvider(),
+    createAwsIamProvider({ allow: deps.allow }),
+    createPostgresProvider({ allow: deps.allow }),
+    createStripeProvider({ allow: deps.allow }),
   ];
 }
 

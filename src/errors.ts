@@ -21,6 +21,7 @@ export const errorCodes = {
   secret_exists: { http: 409, grpc: Code.AlreadyExists },
   name_conflict: { http: 409, grpc: Code.AlreadyExists },
   version_conflict: { http: 409, grpc: Code.Aborted },
+  failed_precondition: { http: 409, grpc: Code.FailedPrecondition },
   secret_expired: { http: 410, grpc: Code.FailedPrecondition },
   payload_too_large: { http: 413, grpc: Code.ResourceExhausted },
   rate_limited: { http: 429, grpc: Code.ResourceExhausted },

@@ -9,7 +9,7 @@ export const exitCodes = {
   notFound: 2,
   /** Not logged in, the token was refused (`unauthenticated`), or it lacks the scope (`access_denied`). */
   auth: 3,
-  /** `secret_exists`, `name_conflict`, `version_conflict`. */
+  /** `secret_exists`, `name_conflict`, `version_conflict`, `failed_precondition`. */
   conflict: 4,
   /** The service refused the request as invalid (`invalid_request`, `invalid_path`, `invalid_duration`, `payload_too_large`). */
   invalid: 5,
@@ -21,7 +21,7 @@ export const exitCodes = {
 export function exitCodeOf(code: ScaiVaultErrorCode): number {
   if (code === "not_found" || code.endsWith("_not_found") || code === "secret_expired") return exitCodes.notFound;
   if (code === "unauthenticated" || code === "access_denied") return exitCodes.auth;
-  if (code === "secret_exists" || code === "name_conflict" || code === "version_conflict") return exitCodes.conflict;
+  if (code === "secret_exists" || code === "name_conflict" || code === "version_conflict" || code === "failed_precondition") return exitCodes.conflict;
   if (code.startsWith("invalid_") || code === "payload_too_large" || code === "method_not_allowed") return exitCodes.invalid;
   return exitCodes.unavailable;
 }
@@ -32,6 +32,6 @@ export const exitCodesHelp = `Exit codes:
   1  usage: bad arguments, unknown command, missing input
   2  not found: no such secret, version, policy or webhook (or the secret expired)
   3  auth: not logged in, token refused (unauthenticated) or missing scope (access_denied)
-  4  conflict: secret_exists, name_conflict, version_conflict
+  4  conflict: secret_exists, name_conflict, version_conflict, failed_precondition
   5  invalid: the service refused the request (invalid_request, invalid_path, invalid_duration, payload_too_large)
   6  unavailable: the service could not answer (unavailable, internal, rate_limited, unimplemented, network)`;

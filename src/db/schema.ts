@@ -350,6 +350,10 @@ export interface RotationRunsTable {
   claimed_until: Timestamp | null;
   /** Bumped by every claim: a step's commit must still see the fence its worker claimed with. */
   fence: number;
+  /** The operator's new value of a manual rotate (migration 0060), sealed; cleared once the create step or the run ends. */
+  supplied_key_id: ColumnType<number | null, number | null | undefined, number | null>;
+  supplied_nonce: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
+  supplied_ciphertext: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
 }
 
 /** A `secret.expiring` warning recorded (sent, or passed over for a nearer one crossed at once): one per secret, expiry and threshold. */

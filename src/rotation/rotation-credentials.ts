@@ -6,6 +6,34 @@ export function credentialsAad(tenantId: string, path: string): Buffer {
   return Buffer.from(JSON.stringify(["scaivault.rotation-credentials.v1", tenantId, path, "provider-credentials"]));
 }
 
+/** Additional authenticated data of an operator-supplied new value waiting in a run (tenant, path and purpose). */
+export function suppliedValueAad(tenantId: string, path: string): Buffer {
+  return Buffer.from(JSON.stringify(["scaivault.rotation-supplied.v1", tenantId, path, "supplied-value"]));
+}
+
+/** The sealed columns of a run's supplied value. */
+export interface SealedSupplied {
+  supplied_key_id: number | null;
+  supplied_nonce: Uint8Array | null;
+  supplied_ciphertext: Uint8Array | null;
+}
+
+/** The columns that clear a run's supplied value. */
+export const noSuppliedValue: SealedSupplied = { supplied_key_id: null, supplied_nonce: null, supplied_ciphertext: null };
+
+/** Seals the operator's new value for a run (the tenant must be prepared). */
+export async function sealSupplied(envelope: Envelope, exec: Executor, tenantId: string, path: string, value: unknown): Promise<SealedSupplied> {
+  const sealed = await envelope.encrypt(exec, tenantId, suppliedValueAad(tenantId, path), Buffer.from(JSON.stringify(value), "utf8"));
+  return { supplied_key_id: sealed.keyId, supplied_nonce: sealed.nonce, supplied_ciphertext: sealed.ciphertext };
+}
+
+/** Opens a run's supplied value; undefined when it carries none. */
+export async function openSupplied(envelope: Envelope, exec: Executor, tenantId: string, path: string, row: SealedSupplied): Promise<unknown> {
+  if (row.supplied_key_id === null || !row.supplied_nonce || !row.supplied_ciphertext) return undefined;
+  const plain = await envelope.decrypt(exec, tenantId, suppliedValueAad(tenantId, path), { keyId: row.supplied_key_id, nonce: row.supplied_nonce, ciphertext: row.supplied_ciphertext });
+  return JSON.parse(plain.toString("utf8")) as unknown;
+}
+
 /** The sealed columns of a binding's credentials. */
 export interface SealedCredentials {
   credentials_key_id: number | null;

@@ -16,7 +16,7 @@ import type { GuardedHttp } from "./providers/guarded-http.js";
 import type { CredentialData, ProviderCall, RotationProvider } from "./providers/provider.js";
 import type { ProviderRegistry } from "./providers/registry.js";
 import { startNextCycles } from "./rotation-batch-store.js";
-import { openCredentials } from "./rotation-credentials.js";
+import { noSuppliedValue, openCredentials, openSupplied, type SealedSupplied } from "./rotation-credentials.js";
 import { recordSuccess, findPolicy, insertHistory, newHistoryId } from "./rotation-store.js";
 import * as store from "./secret-rotation-store.js";
 import type { BindingRow, RunRow } from "./secret-rotation-store.js";
@@ -56,6 +56,8 @@ export interface RunTrigger {
   triggeredBy: "manual" | "scheduled" | "event";
   actor: string;
   now: Date;
+  /** The operator's new value (sealed), which the create step uses instead of calling the provider. */
+  supplied?: SealedSupplied;
 }
 
 /** A run's worker lost its claim (another worker took the run over, or it was rolled back or removed): it stops at once. */
@@ -81,12 +83,33 @@ export async function startRun(tx: Tx, t: RunTrigger): Promise<{ run: RunRow; cr
     started_at: t.now,
     next_attempt_at: t.now,
     fence: 0,
+    ...t.supplied,
   });
   if (result.created) {
     await store.updateBinding(tx, t.secret.id, { last_run_id: result.run.id });
     await audit(tx, result.run, "start", t.now, "allowed", t.secret.current_version);
   }
   return result;
+}
+
+/**
+ * Why a new rotation of the secret may not start now: the latest run promoted a new credential
+ * and the old one is still valid at the provider inside its grace period (the run is verifying or
+ * waiting to revoke, or it failed after promote before `revoke_at`). Starting another run then
+ * would need a third credential: IAM's second key slot and the alternating PostgreSQL role are
+ * the one consumers were promised until `revoke_at`. Undefined when a run may start.
+ */
+export async function previousCredentialHold(exec: Db | Tx, secretId: number, now: Date): Promise<string | undefined> {
+  const latest = await store.findLastPromotedRun(exec, secretId);
+  if (!latest || latest.old_version === null || !["verify", "revoke"].includes(latest.step)) return undefined;
+  const until = latest.revoke_at ? ` until ${latest.revoke_at.toISOString()}` : "";
+  if (isOpen(latest)) {
+    return `the previous rotation (${latest.id}) is still ${latest.step === "verify" ? "verifying" : "in its grace period"}: version ${latest.old_version} stays valid${until}; rotate again after it is revoked, or roll back`;
+  }
+  if (latest.status !== "failed" || !latest.revoke_at || latest.revoke_at <= now) return undefined;
+  const old = await store.findVersionRow(exec, secretId, latest.old_version);
+  if (!old || old.rotation_state !== null) return undefined;
+  return `the previous rotation (${latest.id}) failed at ${latest.step} and version ${latest.old_version} is in its grace period${until}; roll back, or rotate again after that`;
 }
 
 /**
@@ -135,7 +158,10 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
     let run = claimed;
     try {
       await envelope.prepareTenant(run.tenant_id);
-      while (isOpen(run) && run.next_attempt_at <= clock.now()) {
+      // A step that hands the run back (verify ends the claim before the grace period) ends this
+      // worker's turn even when the next step is already due: every provider call runs under a
+      // claim, so a replica killed mid-call keeps the others away until its lease lapses.
+      while (isOpen(run) && run.claimed_until !== null && run.next_attempt_at <= clock.now()) {
         if (stopWhen?.(run)) {
           // Handed back early (a manual rotation got its answer): any worker may go on with it now.
           await db.updateTable("rotation_runs").set({ claimed_until: null }).where("id", "=", run.id).where("fence", "=", run.fence).execute();
@@ -181,7 +207,12 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
 
   async function create(run: RunRow): Promise<RunRow> {
     const ctx = await contextOf(run);
-    const issued = await ctx.provider.create(ctx.call(ctx.oldData));
+    await finishPrevious(run, ctx);
+    const supplied = await openSupplied(envelope, db, run.tenant_id, run.path, run);
+    let issued;
+    if (supplied === undefined) issued = await ctx.provider.create(ctx.call(ctx.oldData));
+    else if (ctx.provider.supplied) issued = ctx.provider.supplied.issue(ctx.binding.config ?? {}, supplied);
+    else throw new TerminalStepError("invalid_request", `provider ${run.provider} does not take a supplied new value`);
     let stored = false;
     try {
       const next = await commit(run, async (tx, secret, now) => {
@@ -194,7 +225,7 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
         return store.updateRun(
           tx,
           run.id,
-          { step: "test", attempts: 0, new_version: version, new_expires_at: issued.expiresAt ?? null, provider_response: issued.summary, error: null },
+          { step: "test", attempts: 0, new_version: version, new_expires_at: issued.expiresAt ?? null, provider_response: issued.summary, error: null, ...noSuppliedValue },
           stepRecord("create", "succeeded", run.attempts + 1, now, issued.summary),
         );
       });
@@ -244,22 +275,53 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
     return next;
   }
 
+  /**
+   * A new rotation resolves an earlier one that failed after promote (contract: "rollback or a new
+   * rotation resolves it"): before a new credential is created, the earlier run's old credential
+   * is revoked — after its grace period, and only once the propagation check passes again, so
+   * nothing is revoked under doubt. Repeating this after a crash finds it revoked and goes on.
+   */
+  async function finishPrevious(run: RunRow, ctx: Awaited<ReturnType<typeof contextOf>>): Promise<void> {
+    const previous = await store.findLastPromotedRun(db, run.secret_id, run.seq);
+    if (!previous || previous.status !== "failed" || previous.old_version === null || !["verify", "revoke"].includes(previous.step)) return;
+    const old = await store.findVersionRow(db, run.secret_id, previous.old_version);
+    if (!old || old.rotation_state !== null) return;
+    if (previous.revoke_at && previous.revoke_at > clock.now()) {
+      throw new TerminalStepError("failed_precondition", `version ${previous.old_version} of the failed rotation ${previous.id} is in its grace period until ${previous.revoke_at.toISOString()}`);
+    }
+    const checked = await propagationCheck(ctx.binding);
+    const oldData = (await dataOf(db, ctx.secret, previous.old_version)) ?? {};
+    const outcome = await ctx.provider.revoke(ctx.call(ctx.oldData), oldData);
+    await commit(run, async (tx, secret, now) => {
+      await store.setVersionState(tx, secret.id, previous.old_version!, { rotation_state: "revoked", readable_until: old.readable_until && old.readable_until < now ? old.readable_until : now });
+      await store.updateRun(tx, previous.id, {}, stepRecord("revoke", "succeeded", 1, now, `${outcome.summary}; by ${run.id}`));
+      await appendEvents(tx, [runEvent(previous, "rotation.revoked", now, { old_version: previous.old_version, new_version: previous.new_version, by_run_id: run.id })]);
+      await audit(tx, previous, "revoke", now, "allowed", previous.old_version);
+      return store.updateRun(tx, run.id, {}, stepRecord("revoke_previous", "succeeded", run.attempts + 1, now, `${checked}; version ${previous.old_version} of ${previous.id}: ${outcome.summary}`));
+    });
+  }
+
+  /** The binding's propagation check: passes or throws `unavailable`; the summary for run history. */
+  async function propagationCheck(binding: BindingRow): Promise<string> {
+    const check = binding.propagation_check;
+    if (!check) return "no propagation check configured";
+    const res = await deps.http({ method: "GET", url: check.url, signal: aborts.signal, timeoutMs: check.timeout_seconds * 1000 });
+    if (res.status !== check.expected_status) throw new ScaiVaultError("unavailable", `propagation check answered ${res.status}, expected ${check.expected_status}`);
+    return `propagation check ${res.status}`;
+  }
+
   async function verify(run: RunRow): Promise<RunRow> {
     const ctx = await contextOf(run);
-    const check = ctx.binding.propagation_check;
-    let summary = "no propagation check configured";
-    if (check) {
-      const res = await deps.http({ method: "GET", url: check.url, signal: aborts.signal, timeoutMs: check.timeout_seconds * 1000 });
-      if (res.status !== check.expected_status) throw new ScaiVaultError("unavailable", `propagation check answered ${res.status}, expected ${check.expected_status}`);
-      summary = `propagation check ${res.status}`;
-    }
+    const summary = await propagationCheck(ctx.binding);
     return commit(run, async (tx, _secret, now) => {
       await appendEvents(tx, [runEvent(run, "rotation.completed", now, { old_version: run.old_version, new_version: run.new_version, revoke_at: run.revoke_at?.toISOString() ?? null })]);
       await audit(tx, run, "verify", now, "allowed", run.new_version);
+      const revokeAt = run.revoke_at ?? now;
       return store.updateRun(
         tx,
         run.id,
-        { step: "revoke", status: "waiting_grace", attempts: 0, next_attempt_at: run.revoke_at ?? now, claimed_until: null, error: null },
+        // Waiting out the grace period hands the run back; a revoke due already goes on under this claim.
+        { step: "revoke", status: "waiting_grace", attempts: 0, next_attempt_at: revokeAt, claimed_until: revokeAt > now ? null : run.claimed_until, error: null },
         stepRecord("verify", "succeeded", run.attempts + 1, now, summary),
       );
     });
@@ -357,7 +419,7 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
       return store.updateRun(
         tx,
         run.id,
-        { status: "failed", attempts: attempt, finished_at: now, claimed_until: null, error: `${run.step}: ${message}` },
+        { status: "failed", attempts: attempt, finished_at: now, claimed_until: null, error: `${run.step}: ${message}`, ...noSuppliedValue },
         stepRecord(run.step, "failed", attempt, now, message),
       );
     });

@@ -9,7 +9,7 @@ import * as store from "./rotation-store.js";
 import type { AssignmentRow, PolicyRow, RotationClaim } from "./rotation-store.js";
 import { nextRotationPlan, timingOf, windowMissed } from "./rotation-window.js";
 import { afterFailedAttempt, DUE_ANNOUNCED, warnThresholdsOf, warningDue, type AfterFailure } from "./schedule.js";
-import { startRun } from "./rotation-runner.js";
+import { previousCredentialHold, startRun } from "./rotation-runner.js";
 import { findBindings, type BindingRow } from "./secret-rotation-store.js";
 
 export interface RotationSchedulerDeps {
@@ -200,7 +200,8 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     const timing = timingOf(t.policy);
     const next = nextRotationPlan(timing, t.now, t.now, store.spreadKeyOf(t.secret.id));
     const nextCycle = { ...store.planColumns(timing, next), ...newCycle(assignment) };
-    if (binding.status === "paused") {
+    // Paused, or the previous rotation's old credential still in its grace period: skipped, not queued.
+    if (binding.status === "paused" || (await previousCredentialHold(tx, t.secret.id, t.now))) {
       await store.updateAssignment(tx, assignment.secret_id, nextCycle);
       return "skipped";
     }

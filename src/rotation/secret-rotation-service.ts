@@ -17,9 +17,9 @@ import type { SecretRow } from "../secrets/secrets-store.js";
 import { decodeCursor, encodeCursor, pageLimit } from "../pagination.js";
 import { checkWebhookUrl, SsrfRefusedError, type AllowList } from "../webhooks/ssrf-guard.js";
 import type { ProviderRegistry } from "./providers/registry.js";
-import { openCredentials, sealCredentials } from "./rotation-credentials.js";
+import { openCredentials, sealCredentials, sealSupplied } from "./rotation-credentials.js";
 import { assignSecret, findPolicyOrThrow } from "./rotation-links.js";
-import { audit, graceSecondsOf, startRun, type RotationRunner } from "./rotation-runner.js";
+import { audit, graceSecondsOf, previousCredentialHold, startRun, type RotationRunner } from "./rotation-runner.js";
 import { detachSecret, failOpenPending } from "./rotation-store.js";
 import * as store from "./secret-rotation-store.js";
 import type { BindingRow, RunRow } from "./secret-rotation-store.js";
@@ -227,7 +227,7 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
    * Rotates a bound secret now and answers once its run is promoted (or failed), not after the
    * grace period; undefined when the secret has no binding (the caller rotates it in the vault).
    */
-  async function rotateNow(call: CallContext, secret: SecretRow, reason: "manual" | "event" = "manual"): Promise<ManualRotation | undefined> {
+  async function rotateNow(call: CallContext, secret: SecretRow, reason: "manual" | "event" = "manual", newValue?: JsonObject): Promise<ManualRotation | undefined> {
     const binding = await store.findBinding(db, secret.id);
     if (!binding) return undefined;
     await envelope.prepareTenant(secret.tenant_id);
@@ -235,7 +235,13 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
       const locked = await liveSecret(tx, secret.tenant_id, secret.path, true);
       const fresh = await store.findBinding(tx, locked.id);
       if (!fresh) throw new ScaiVaultError("secret_not_found", `secret ${secret.path} has no provider rotation`);
-      return startRun(tx, { secret: locked, binding: fresh, triggeredBy: reason, actor: call.principal.subject, now: clock.now() });
+      const hold = await previousCredentialHold(tx, locked.id, clock.now());
+      if (hold) throw new ScaiVaultError("failed_precondition", hold);
+      const supplied = newValue === undefined ? undefined : await sealSupplied(envelope, tx, locked.tenant_id, locked.path, newValue);
+      const started = await startRun(tx, { secret: locked, binding: fresh, triggeredBy: reason, actor: call.principal.subject, now: clock.now(), supplied });
+      // A run already under way issues its own credential: the supplied value would be lost.
+      if (supplied && !started.created) throw new ScaiVaultError("failed_precondition", `a rotation of ${secret.path} is already running (${started.run.id}); supply the new value after it ends`);
+      return started;
     });
     const settled = await waitForPromotion(run.id);
     return outcomeOf(settled);
@@ -336,9 +342,17 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
     async rotateBound(call, secret, given) {
       const binding = await store.findBinding(db, secret.id);
       if (!binding) return undefined;
-      if (given.newValueGiven) throw new ScaiVaultError("invalid_request", `new_value cannot be given: ${secret.path} gets its value from its ${binding.provider} provider`);
       if (given.gracePeriodGiven) throw new ScaiVaultError("invalid_request", `grace_period cannot be given: ${secret.path} takes it from its provider rotation (PUT /v1/rotation/secrets/${secret.path})`);
-      const r = await rotateNow(call, secret);
+      // Checked before a run starts, so a wrong or missing value changes nothing.
+      const supplied = registry.get(binding.provider)?.supplied;
+      const config = binding.config ?? {};
+      if (given.newValue !== undefined) {
+        if (!supplied) throw new ScaiVaultError("invalid_request", `new_value cannot be given: ${secret.path} gets its value from its ${binding.provider} provider`);
+        supplied.issue(config, given.newValue);
+      } else if (supplied?.required(config)) {
+        throw new ScaiVaultError("invalid_request", `new_value is required: ${secret.path} is rotated with a value you supply (${binding.provider} provider)`);
+      }
+      const r = await rotateNow(call, secret, "manual", given.newValue);
       return r && { runId: r.run.id, version: r.version, previousVersion: r.previousVersion, rotatedAt: r.rotatedAt, previousReadableUntil: r.previousReadableUntil };
     },
   };

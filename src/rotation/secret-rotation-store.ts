@@ -96,6 +96,13 @@ export async function findLatestRun(exec: Executor, secretId: number): Promise<R
   return exec.selectFrom("rotation_runs").selectAll().where("secret_id", "=", secretId).orderBy("seq", "desc").limit(1).executeTakeFirst();
 }
 
+/** The secret's newest run that got past promote (runs that failed earlier changed nothing), optionally only runs before `beforeSeq`. */
+export async function findLastPromotedRun(exec: Executor, secretId: number, beforeSeq?: number): Promise<RunRow | undefined> {
+  let q = exec.selectFrom("rotation_runs").selectAll().where("secret_id", "=", secretId).where("step", "in", ["verify", "revoke", "done"]);
+  if (beforeSeq !== undefined) q = q.where("seq", "<", beforeSeq);
+  return q.orderBy("seq", "desc").limit(1).executeTakeFirst();
+}
+
 /** Starts a run unless the secret already has an unfinished one; the open run either way. */
 export async function insertRunUnlessOpen(tx: Tx, row: Omit<Insertable<RotationRunsTable>, "steps">): Promise<{ run: RunRow; created: boolean }> {
   const inserted = await tx

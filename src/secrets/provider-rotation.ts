@@ -1,3 +1,4 @@
+import type { JsonObject } from "@bufbuild/protobuf";
 import type { CallContext } from "../auth/principal.js";
 import type { SecretRow } from "./secrets-store.js";
 
@@ -15,6 +16,10 @@ export interface PromotedRotation {
  * when it has one. Implemented by src/rotation/secret-rotation-service.ts.
  */
 export interface ProviderRotation {
-  /** Runs the secret's provider rotation until it is promoted (throws when it fails); undefined when the secret has no provider. */
-  rotateBound(call: CallContext, secret: SecretRow, given: { newValueGiven: boolean; gracePeriodGiven: boolean }): Promise<PromotedRotation | undefined>;
+  /**
+   * Runs the secret's provider rotation until it is promoted (throws when it fails); undefined when
+   * the secret has no provider. `newValue` is the operator's new credential, for providers that
+   * take one (stripe in supplied mode); others refuse it.
+   */
+  rotateBound(call: CallContext, secret: SecretRow, given: { newValue?: JsonObject; gracePeriodGiven: boolean }): Promise<PromotedRotation | undefined>;
 }

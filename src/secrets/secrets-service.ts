@@ -498,7 +498,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
   /** A secret bound to a provider rotates there: the answer comes once the run is promoted (or failed). */
   async function rotateThroughProvider(call: CallContext, path: string, input: { newValue?: JsonObject; gracePeriod?: string }) {
     const secret = await liveSecret(db, call.tenantId, path);
-    const promoted = await deps.providerRotation!.rotateBound(call, secret, { newValueGiven: input.newValue !== undefined, gracePeriodGiven: input.gracePeriod !== undefined });
+    const promoted = await deps.providerRotation!.rotateBound(call, secret, { newValue: input.newValue, gracePeriodGiven: input.gracePeriod !== undefined });
     if (!promoted) return undefined;
     cache.invalidatePath(call.tenantId, path);
     await auditAllowed(db, clock, call, { path, version: promoted.version });

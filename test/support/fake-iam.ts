@@ -43,6 +43,8 @@ export interface FakeIam {
   propagationDelayCalls: number;
   /** Users without iam:GetUser: their signed GetUser calls answer AccessDenied, as IAM's policy check would. */
   usersWithoutGetUser: Set<string>;
+  /** Called once a successful answer to `action` has been handed to the network (a test can kill its caller then). */
+  onAnswered: ((action: string) => void) | undefined;
   close(): Promise<void>;
 }
 
@@ -52,7 +54,7 @@ export async function startFakeIam(): Promise<FakeIam> {
   const users = new Set<string>();
   const requests: FakeIamRequest[] = [];
   const refusals: FakeIam["refusals"] = [];
-  const state = { propagationDelayCalls: 0 };
+  const state: { propagationDelayCalls: number; onAnswered: FakeIam["onAnswered"] } = { propagationDelayCalls: 0, onAnswered: undefined };
   const usersWithoutGetUser = new Set<string>();
 
   const newKey = (userName: string, refusals: number): StoredKey => {
@@ -96,8 +98,10 @@ export async function startFakeIam(): Promise<FakeIam> {
       const action = params.Action ?? "";
       requests.push({ action, accessKeyId: caller.id, region: auth.region, params });
       const userName = params.UserName ?? caller.userName;
-      const wrap = (inner: string) =>
+      const wrap = (inner: string) => {
+        res.once("finish", () => state.onAnswered?.(action));
         send(200, `<${action}Response xmlns="${xmlns}">${inner}<ResponseMetadata><RequestId>${requestId()}</RequestId></ResponseMetadata></${action}Response>`);
+      };
 
       switch (action) {
         case "GetUser":
@@ -156,6 +160,12 @@ export async function startFakeIam(): Promise<FakeIam> {
     },
     set propagationDelayCalls(n: number) {
       state.propagationDelayCalls = n;
+    },
+    get onAnswered() {
+      return state.onAnswered;
+    },
+    set onAnswered(hook: FakeIam["onAnswered"]) {
+      state.onAnswered = hook;
     },
     close: () => new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve()))),
   };

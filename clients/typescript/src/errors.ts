@@ -20,6 +20,7 @@ const serviceCodes = {
   secret_exists: 409,
   name_conflict: 409,
   version_conflict: 409,
+  failed_precondition: 409,
   secret_expired: 410,
   payload_too_large: 413,
   rate_limited: 429,

@@ -7,11 +7,15 @@ import {
   UpdateAccessKeyCommand,
 } from "@aws-sdk/client-iam";
 import { ScaiVaultError } from "../../errors.js";
+import type { AllowList } from "../../webhooks/ssrf-guard.js";
+import { createGuardedAgents, refuseGuardedHost } from "./guarded-http.js";
 import type { CredentialData, ProviderCall, RotationProvider, StepOutcome } from "./provider.js";
 import { abortableSleep, optionalString, requireObject, requireString, type Sleep } from "./provider-support.js";
 
 /** What the aws_iam provider needs besides the call: how to wait and for how long IAM may lag. */
 export interface AwsIamProviderDeps {
+  /** The webhooks' allow-list (SCAIVAULT_WEBHOOK_ALLOW_HOSTS): `config.endpoint` passes the same SSRF guard. */
+  allow: AllowList;
   /** Waits between propagation tries (default: a timer); tests pass one that advances their clock. */
   sleep?: Sleep;
   /** How long `test` keeps retrying a key IAM does not accept yet, on the call's clock (default 60 s). */
@@ -40,12 +44,14 @@ const accessDeniedNames = new Set(["AccessDenied", "AccessDeniedException"]);
 const notFoundNames = new Set(["NoSuchEntity", "NoSuchEntityException"]);
 
 /** The `aws_iam` provider: creates the IAM user's next access key, proves it signs, then deactivates and deletes the old one. */
-export function createAwsIamProvider(deps: AwsIamProviderDeps = {}): RotationProvider {
+export function createAwsIamProvider(deps: AwsIamProviderDeps): RotationProvider {
   const sleep = deps.sleep ?? abortableSleep;
   const propagationTimeoutMs = deps.propagationTimeoutMs ?? 60_000;
   const initialBackoffMs = deps.initialBackoffMs ?? 1_000;
   const maxBackoffMs = deps.maxBackoffMs ?? 8_000;
   const maxAttempts = deps.maxAttempts ?? 3;
+  const agents = createGuardedAgents(deps.allow);
+  const parseConfig = (config: Record<string, unknown>) => parseIamConfig(config, deps.allow);
 
   const clientFor = (config: AwsIamConfig, key: AccessKey) =>
     new IAMClient({
@@ -53,6 +59,8 @@ export function createAwsIamProvider(deps: AwsIamProviderDeps = {}): RotationPro
       endpoint: config.endpoint,
       maxAttempts,
       credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey },
+      // Every address the endpoint resolves to passes the SSRF guard, at each connection.
+      requestHandler: { httpAgent: agents.http, httpsAgent: agents.https },
     });
 
   /** The rotation identity when one was configured, else the secret's own current key. */
@@ -198,7 +206,7 @@ function refuseCurrent(call: ProviderCall, accessKeyId: string, step: string): v
   }
 }
 
-function parseConfig(config: Record<string, unknown>): AwsIamConfig {
+function parseIamConfig(config: Record<string, unknown>, allow: AllowList): AwsIamConfig {
   requireObject(config, "config");
   const iamUserName = requireString(config, "iam_user_name", "config");
   if (!userNamePattern.test(iamUserName)) {
@@ -215,6 +223,7 @@ function parseConfig(config: Record<string, unknown>): AwsIamConfig {
       throw new ScaiVaultError("invalid_request", "config.endpoint must be an http(s) URL");
     }
     if (url.protocol !== "https:" && url.protocol !== "http:") throw new ScaiVaultError("invalid_request", "config.endpoint must be an http(s) URL");
+    refuseGuardedHost(url.hostname, allow, "config.endpoint");
   }
   return { iamUserName, region, endpoint };
 }

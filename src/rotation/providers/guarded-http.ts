@@ -96,3 +96,44 @@ export function createGuardedHttp(options: GuardedHttpOptions): GuardedHttp {
     });
   };
 }
+
+/**
+ * Configure-time check of a provider's target (IAM endpoint, Stripe API host, PostgreSQL host):
+ * the webhooks' SSRF guard without DNS, so a private, link-local or metadata address (and a
+ * loopback name) is refused unless SCAIVAULT_WEBHOOK_ALLOW_HOSTS allows it. `field` names the
+ * setting in the error.
+ */
+export function refuseGuardedHost(host: string, allow: AllowList, field: string): void {
+  let url: URL;
+  try {
+    url = new URL(`http://${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}/`);
+  } catch {
+    throw new ScaiVaultError("invalid_request", `${field} is not a valid host`);
+  }
+  try {
+    checkHostWithoutDns(url, allow);
+  } catch (err) {
+    if (err instanceof SsrfRefusedError) throw new ScaiVaultError("invalid_request", `${field}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** HTTP and HTTPS agents whose DNS lookup passes every address through the SSRF guard (for SDKs that take an agent). */
+export function createGuardedAgents(allow: AllowList, resolve?: typeof dns.lookup): { http: http.Agent; https: https.Agent } {
+  const lookup = createGuardedLookup(allow, resolve);
+  return { http: new http.Agent({ lookup }), https: new https.Agent({ lookup }) };
+}
+
+/**
+ * Resolves `host` to one address the SSRF guard allows, for clients that take no lookup (pg):
+ * they then connect to exactly the checked address. Refusals are `unavailable` naming the host.
+ */
+export function resolveGuardedHost(host: string, allow: AllowList, resolve?: typeof dns.lookup): Promise<string> {
+  const lookup = createGuardedLookup(allow, resolve);
+  return new Promise((resolvePromise, reject) => {
+    lookup(host, { all: false }, (err, address) => {
+      if (err) return reject(new ScaiVaultError("unavailable", err instanceof SsrfRefusedError ? `request refused: ${err.message}` : `${host} did not resolve (${(err as NodeJS.ErrnoException).code ?? "error"})`));
+      resolvePromise(address as string);
+    });
+  });
+}

@@ -1,11 +1,15 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import pg from "pg";
 import { ScaiVaultError } from "../../errors.js";
+import type { AllowList } from "../../webhooks/ssrf-guard.js";
+import { refuseGuardedHost, resolveGuardedHost } from "./guarded-http.js";
 import type { CredentialData, ProviderCall, RotationProvider, StepOutcome } from "./provider.js";
 import { optionalString, requireObject, requireString } from "./provider-support.js";
 
 /** What the postgres provider needs besides the call. */
 export interface PostgresProviderDeps {
+  /** The webhooks' allow-list (SCAIVAULT_WEBHOOK_ALLOW_HOSTS): `config.host` passes the same SSRF guard. */
+  allow: AllowList;
   /** Connect timeout for the admin connection and the test login (default 10 s). */
   connectTimeoutMs?: number;
 }
@@ -31,17 +35,20 @@ const scramIterations = 4096;
  * fresh password (the current one keeps working through the grace period, and revoke sets it to a
  * password nobody knows); with one username the password changes in place. Test is a fresh login.
  */
-export function createPostgresProvider(deps: PostgresProviderDeps = {}): RotationProvider {
+export function createPostgresProvider(deps: PostgresProviderDeps): RotationProvider {
   const connectTimeoutMs = deps.connectTimeoutMs ?? 10_000;
+  const parseConfig = (config: Record<string, unknown>) => parsePostgresConfig(config, deps.allow);
 
   const connect = async (config: PostgresConfig, login: Login, signal: AbortSignal): Promise<pg.Client> => {
+    // pg takes no lookup: connect to the one address the SSRF guard checked, TLS still verifying the name.
+    const address = await resolveGuardedHost(config.host, deps.allow);
     const client = new pg.Client({
-      host: config.host,
+      host: address,
       port: config.port,
       database: config.database,
       user: login.username,
       password: login.password,
-      ssl: config.ssl ? { rejectUnauthorized: true } : false,
+      ssl: config.ssl ? { rejectUnauthorized: true, servername: config.host } : false,
       connectionTimeoutMillis: connectTimeoutMs,
       application_name: "scaivault-rotation",
     });
@@ -174,9 +181,10 @@ export function scramSha256Verifier(password: string, salt: Buffer = randomBytes
   return `SCRAM-SHA-256$${scramIterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
 }
 
-function parseConfig(config: Record<string, unknown>): PostgresConfig {
+function parsePostgresConfig(config: Record<string, unknown>, allow: AllowList): PostgresConfig {
   requireObject(config, "config");
   const host = requireString(config, "host", "config");
+  refuseGuardedHost(host, allow, "config.host");
   const port = config.port ?? 5432;
   if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new ScaiVaultError("invalid_request", "config.port must be an integer from 1 to 65535");
@@ -235,6 +243,7 @@ const knownStates: Record<string, string> = {
 
 /** A safe step error: the action and PostgreSQL's SQLSTATE (or the socket error code), never a password. */
 function postgresFailure(action: string, err: unknown): ScaiVaultError {
+  if (err instanceof ScaiVaultError) return err; // already safe (the SSRF guard's refusal)
   const code = (err as { code?: unknown })?.code;
   const detail = typeof code === "string" ? `${code}${knownStates[code] ? ` ${knownStates[code]}` : ""}` : "connection failed";
   return new ScaiVaultError("unavailable", `postgres ${action} failed: ${detail}`, { cause: err });

@@ -52,4 +52,17 @@ export interface RotationProvider {
   revoke(call: ProviderCall, old: CredentialData): Promise<StepOutcome>;
   /** Undo a `create` whose run failed before promote: revoke the half-created credential. */
   discard(call: ProviderCall, issued: CredentialData): Promise<StepOutcome>;
+  /** Only for providers whose new credential can come from the operator (`new_value` of a manual rotate); a provider without it refuses `new_value`. */
+  readonly supplied?: SuppliedValues;
+}
+
+/** How a provider takes an operator-supplied new credential. */
+export interface SuppliedValues {
+  /** Whether a manual rotate with this config must carry `new_value` (no credential can be created otherwise). */
+  required(config: Record<string, unknown>): boolean;
+  /**
+   * Checks the value against `config` and turns it into what `create` would have issued; throws
+   * ScaiVaultError("invalid_request") naming what is wrong, never echoing the value.
+   */
+  issue(config: Record<string, unknown>, newValue: unknown): IssuedCredential;
 }

@@ -1,11 +1,15 @@
 import { constants, generateKeyPairSync, privateDecrypt, randomUUID } from "node:crypto";
 import Stripe from "stripe";
 import { ScaiVaultError } from "../../errors.js";
+import type { AllowList } from "../../webhooks/ssrf-guard.js";
+import { createGuardedAgents, refuseGuardedHost } from "./guarded-http.js";
 import type { CredentialData, IssuedCredential, ProviderCall, RotationProvider, StepOutcome } from "./provider.js";
 import { optionalString, requireObject, requireString } from "./provider-support.js";
 
 /** What the stripe provider needs besides the call. */
 export interface StripeProviderDeps {
+  /** The webhooks' allow-list (SCAIVAULT_WEBHOOK_ALLOW_HOSTS): `config.api_base` passes the same SSRF guard. */
+  allow: AllowList;
   /** The SDK's own retries of connection errors, 409 and 5xx, always with the same idempotency key (default 2). */
   maxNetworkRetries?: number;
   /** Per-request timeout (default 30 s). */
@@ -43,7 +47,9 @@ const testPrefixes = ["sk_test_", "rk_test_"];
  *   (see `suppliedStripeCredential`); ScaiVault tests it and stores it. Nothing is revoked here.
  * In both modes `test` makes a call with the new key and checks its prefix and livemode.
  */
-export function createStripeProvider(deps: StripeProviderDeps = {}): RotationProvider {
+export function createStripeProvider(deps: StripeProviderDeps): RotationProvider {
+  const agents = createGuardedAgents(deps.allow);
+  const parseConfig = (config: Record<string, unknown>) => parseStripeConfig(config, deps.allow);
   const clientFor = (config: StripeConfig, apiKey: string) =>
     new Stripe(apiKey, {
       host: config.host,
@@ -52,6 +58,8 @@ export function createStripeProvider(deps: StripeProviderDeps = {}): RotationPro
       maxNetworkRetries: deps.maxNetworkRetries ?? 2,
       timeout: deps.timeoutMs ?? 30_000,
       telemetry: false,
+      // Every address the API host resolves to passes the SSRF guard, at each connection.
+      httpAgent: config.protocol === "http" ? agents.http : agents.https,
     });
 
   /** The v2 API keys endpoints, as the App: preview version and the account's context on every call. */
@@ -141,6 +149,11 @@ export function createStripeProvider(deps: StripeProviderDeps = {}): RotationPro
       return { summary: await expireKey(call, config, oldId) };
     },
 
+    supplied: {
+      required: (config) => parseConfig(config).mode === "supplied",
+      issue: (config, newValue) => suppliedStripeCredential(config, newValue),
+    },
+
     async discard(call, issued): Promise<StepOutcome> {
       const config = parseConfig(call.config);
       if (config.mode === "supplied") return { summary: "none in supplied mode: the operator's key is left as it is" };
@@ -158,7 +171,8 @@ export function createStripeProvider(deps: StripeProviderDeps = {}): RotationPro
  * prefix against `config.livemode`. The run then goes on with the provider's `test` as usual.
  */
 export function suppliedStripeCredential(config: Record<string, unknown>, newValue: unknown): IssuedCredential {
-  const parsed = parseConfig(config);
+  // No request is made here: only mode and livemode matter, so the host is not checked.
+  const parsed = parseStripeConfig(config, undefined);
   if (parsed.mode !== "supplied") throw new ScaiVaultError("invalid_request", "stripe takes a new value only in supplied mode");
   const apiKey = typeof newValue === "string" ? newValue : newValue && typeof newValue === "object" ? (newValue as Record<string, unknown>).api_key : undefined;
   if (typeof apiKey !== "string" || apiKey.length === 0) {
@@ -221,7 +235,7 @@ function checkPrefix(apiKey: string, livemode: boolean, what: string): void {
   }
 }
 
-function parseConfig(config: Record<string, unknown>): StripeConfig {
+function parseStripeConfig(config: Record<string, unknown>, allow: AllowList | undefined): StripeConfig {
   requireObject(config, "config");
   const mode = config.mode;
   if (mode !== "app_managed" && mode !== "supplied") throw new ScaiVaultError("invalid_request", "config.mode must be app_managed or supplied");
@@ -241,6 +255,7 @@ function parseConfig(config: Record<string, unknown>): StripeConfig {
       throw new ScaiVaultError("invalid_request", "config.api_base must be an http(s) URL such as https://api.stripe.com");
     }
     protocol = url.protocol === "http:" ? "http" : "https";
+    if (allow) refuseGuardedHost(url.hostname, allow, "config.api_base");
     host = url.hostname.replace(/^\[(.*)\]$/, "$1");
     port = url.port ? Number(url.port) : protocol === "http" ? 80 : 443;
   }

@@ -5,6 +5,10 @@ import { ScaiVaultError } from "../../../src/errors.js";
 import { createAwsIamProvider } from "../../../src/rotation/providers/aws-iam.js";
 import { startFakeIam, type FakeIam } from "../../support/fake-iam.js";
 import { providerCall } from "./provider-call.js";
+import { createAllowList } from "../../../src/webhooks/ssrf-guard.js";
+
+/** The loopback stand-ins are allowed the way webhook tests allow them (SCAIVAULT_WEBHOOK_ALLOW_HOSTS=127.0.0.1). */
+const loopback = createAllowList(["127.0.0.1"]);
 
 let iam: FakeIam;
 beforeAll(async () => {
@@ -52,7 +56,7 @@ describe("aws_iam provider against an IAM-compatible endpoint (real SDK, SigV4 c
     const user = newUserName();
     const rotator = iam.seedKey("rotator");
     const old = asData(iam.seedKey(user));
-    const provider = createAwsIamProvider();
+    const provider = createAwsIamProvider({ allow: loopback });
     const config = { iam_user_name: user, region: "us-east-1", endpoint: iam.url };
     const credentials = asData(rotator);
     provider.validate(config, credentials);
@@ -92,7 +96,7 @@ describe("aws_iam provider against an IAM-compatible endpoint (real SDK, SigV4 c
   it("without credentials the secret's own current key creates its successor and the new key revokes the old", async () => {
     const user = newUserName();
     const old = asData(iam.seedKey(user));
-    const provider = createAwsIamProvider();
+    const provider = createAwsIamProvider({ allow: loopback });
     const config = { iam_user_name: user, region: "eu-west-1", endpoint: iam.url };
     provider.validate(config, undefined);
 
@@ -112,7 +116,7 @@ describe("aws_iam provider against an IAM-compatible endpoint (real SDK, SigV4 c
     const rotator = asData(iam.seedKey("rotator"));
     const current = asData(iam.seedKey(user));
     const orphan = asData(iam.seedKey(user));
-    const provider = createAwsIamProvider();
+    const provider = createAwsIamProvider({ allow: loopback });
     const config = { iam_user_name: user, region: "us-east-1", endpoint: iam.url };
 
     const issued = await provider.create(providerCall({ config, credentials: rotator, current }));
@@ -127,7 +131,7 @@ describe("aws_iam provider against an IAM-compatible endpoint (real SDK, SigV4 c
     const rotator = asData(iam.seedKey("rotator"));
     iam.seedKey(user);
     iam.seedKey(user);
-    const provider = createAwsIamProvider();
+    const provider = createAwsIamProvider({ allow: loopback });
     const config = { iam_user_name: user, region: "us-east-1", endpoint: iam.url };
     const err = await provider.create(providerCall({ config, credentials: rotator, current: undefined })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ScaiVaultError);
@@ -142,7 +146,7 @@ describe("aws_iam provider against an IAM-compatible endpoint (real SDK, SigV4 c
     const old = asData(iam.seedKey(user));
     const clock = createManualClock();
     const waits: number[] = [];
-    const provider = createAwsIamProvider({ sleep: clockSleep(clock, waits) });
+    const provider = createAwsIamProvider({ allow: loopback, sleep: clockSleep(clock, waits) });
     const config = { iam_user_name: user, region: "us-east-1", endpoint: iam.url };
     const call = providerCall({ config, credentials: rotator, current: old, clock });
 
@@ -163,7 +167,7 @@ describe("aws_iam provider against an IAM-compatible endpoint (real SDK, SigV4 c
     const old = asData(iam.seedKey(user));
     const clock = createManualClock();
     const waits: number[] = [];
-    const provider = createAwsIamProvider({ sleep: clockSleep(clock, waits) });
+    const provider = createAwsIamProvider({ allow: loopback, sleep: clockSleep(clock, waits) });
     const config = { iam_user_name: user, region: "us-east-1", endpoint: iam.url };
     const call = providerCall({ config, credentials: rotator, current: old, clock });
 
@@ -190,14 +194,14 @@ describe("aws_iam provider against an IAM-compatible endpoint (real SDK, SigV4 c
     const rotator = asData(iam.seedKey("rotator"));
     const old = asData(iam.seedKey(user));
     iam.usersWithoutGetUser.add(user);
-    const provider = createAwsIamProvider();
+    const provider = createAwsIamProvider({ allow: loopback });
     const config = { iam_user_name: user, region: "us-east-1", endpoint: iam.url };
     const call = providerCall({ config, credentials: rotator, current: old });
     const issued = await provider.create(call);
     expect((await provider.test(call, issued.data)).summary).toBe("GetUser signed with the new key: AccessDenied, key accepted (try 1)");
     // A key IAM does not know is not mistaken for one: it fails after the window.
     const clock = createManualClock();
-    const strict = createAwsIamProvider({ sleep: clockSleep(clock, []) });
+    const strict = createAwsIamProvider({ allow: loopback, sleep: clockSleep(clock, []) });
     const forged = { access_key_id: "AKIANOTISSUED", secret_access_key: "x" };
     await expect(strict.test(providerCall({ config, current: old, clock }), forged)).rejects.toThrow("(InvalidClientTokenId)");
   });
@@ -205,7 +209,7 @@ describe("aws_iam provider against an IAM-compatible endpoint (real SDK, SigV4 c
   it("never revokes or discards the current version's key", async () => {
     const user = newUserName();
     const current = asData(iam.seedKey(user));
-    const provider = createAwsIamProvider();
+    const provider = createAwsIamProvider({ allow: loopback });
     const config = { iam_user_name: user, region: "us-east-1", endpoint: iam.url };
     const call = providerCall({ config, current });
     await expect(provider.revoke(call, current)).rejects.toThrow("refuses to revoke the current version's access key");
@@ -216,7 +220,7 @@ describe("aws_iam provider against an IAM-compatible endpoint (real SDK, SigV4 c
   it("a key the endpoint did not issue is refused at the signature check", async () => {
     const user = newUserName();
     const real = iam.seedKey(user);
-    const provider = createAwsIamProvider({ maxAttempts: 1 });
+    const provider = createAwsIamProvider({ allow: loopback, maxAttempts: 1 });
     const config = { iam_user_name: user, region: "us-east-1", endpoint: iam.url };
     const forged = { access_key_id: real.accessKeyId, secret_access_key: "not-the-secret" };
     const err = await provider.create(providerCall({ config, credentials: forged })).catch((e: unknown) => e);
@@ -225,7 +229,7 @@ describe("aws_iam provider against an IAM-compatible endpoint (real SDK, SigV4 c
   });
 
   it("validate names the bad field", () => {
-    const provider = createAwsIamProvider();
+    const provider = createAwsIamProvider({ allow: loopback });
     const ok = { iam_user_name: "svc", region: "us-east-1" };
     expect(() => provider.validate({ region: "us-east-1" }, undefined)).toThrow("config.iam_user_name is required");
     expect(() => provider.validate({ ...ok, iam_user_name: "bad name!" }, undefined)).toThrow("config.iam_user_name must be an IAM user name");

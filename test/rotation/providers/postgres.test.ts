@@ -5,6 +5,10 @@ import { ScaiVaultError } from "../../../src/errors.js";
 import { createPostgresProvider } from "../../../src/rotation/providers/postgres.js";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../../support/throwaway-postgres.js";
 import { providerCall } from "./provider-call.js";
+import { createAllowList } from "../../../src/webhooks/ssrf-guard.js";
+
+/** The loopback stand-ins are allowed the way webhook tests allow them (SCAIVAULT_WEBHOOK_ALLOW_HOSTS=127.0.0.1). */
+const loopback = createAllowList(["127.0.0.1"]);
 
 // PostgreSQL-only: skipped on the embedded run; with DATABASE_URL set, an unreachable database fails
 // the suite in beforeAll. The shared server trusts every local login, so the password checks run on
@@ -71,7 +75,7 @@ describe.runIf(databaseUrl)("postgres provider (PostgreSQL only)", () => {
     const firstPassword = randomBytes(12).toString("hex");
     const a = await createRole(firstPassword);
     const b = await createRole(randomBytes(12).toString("hex"));
-    const provider = createPostgresProvider();
+    const provider = createPostgresProvider({ allow: loopback });
     const config = configFor(cluster, { usernames: [a, b] });
     provider.validate(config, admin);
     const old = { username: a, password: firstPassword };
@@ -100,7 +104,7 @@ describe.runIf(databaseUrl)("postgres provider (PostgreSQL only)", () => {
   it("in place: the new password works and the old one fails at once; discard restores the current password", async () => {
     const firstPassword = randomBytes(12).toString("hex");
     const role = await createRole(firstPassword);
-    const provider = createPostgresProvider();
+    const provider = createPostgresProvider({ allow: loopback });
     const config = configFor(cluster, { username: role });
     const current = { username: role, password: firstPassword };
     const call = providerCall({ config, credentials: admin, current });
@@ -124,7 +128,7 @@ describe.runIf(databaseUrl)("postgres provider (PostgreSQL only)", () => {
     const firstPassword = randomBytes(12).toString("hex");
     const a = await createRole(firstPassword);
     const b = await createRole(randomBytes(12).toString("hex"));
-    const provider = createPostgresProvider();
+    const provider = createPostgresProvider({ allow: loopback });
     const config = configFor(cluster, { usernames: [a, b] });
     const current = { username: a, password: firstPassword };
     const call = providerCall({ config, credentials: admin, current });
@@ -140,7 +144,7 @@ describe.runIf(databaseUrl)("postgres provider (PostgreSQL only)", () => {
     const odd = `app "quoted"; drop role x ${suffix()}`;
     await superuser.query(`create role ${pg.escapeIdentifier(odd)} login password 'x'`);
     createdRoles.push(odd);
-    const provider = createPostgresProvider();
+    const provider = createPostgresProvider({ allow: loopback });
     const config = configFor(cluster, { username: odd });
     const issued = await provider.create(providerCall({ config, credentials: admin }));
     expect(await loginAs(cluster, odd, String(issued.data.password))).toBe(odd);
@@ -151,7 +155,7 @@ describe.runIf(databaseUrl)("postgres provider (PostgreSQL only)", () => {
 
   it("a failed login or a wrong admin password is a safe unavailable error", async () => {
     const role = await createRole("initial-password");
-    const provider = createPostgresProvider();
+    const provider = createPostgresProvider({ allow: loopback });
     const config = configFor(cluster, { username: role });
     const call = providerCall({ config, credentials: admin });
     const badTest = await provider.test(call, { username: role, password: "wrong-password" }).catch((e: unknown) => e);
@@ -175,7 +179,7 @@ describe.runIf(databaseUrl)("postgres provider (PostgreSQL only)", () => {
       await shared.query(`create role ${role} login password 'before'`);
       await shared.query(`create role ${adminRole} login createrole password 'admin-password'`);
       const before = (await shared.query("select rolpassword from pg_authid where rolname = $1", [role])).rows[0].rolpassword;
-      const provider = createPostgresProvider();
+      const provider = createPostgresProvider({ allow: loopback });
       const config = { host: url.hostname, port: Number(url.port || 5432), database: url.pathname.slice(1) || "postgres", username: role };
       const call = providerCall({ config, credentials: { admin_username: adminRole, admin_password: "admin-password" } });
       const issued = await provider.create(call);
@@ -193,7 +197,7 @@ describe.runIf(databaseUrl)("postgres provider (PostgreSQL only)", () => {
 
 describe("postgres provider without a server", () => {
   it("validate names the bad field", () => {
-    const provider = createPostgresProvider();
+    const provider = createPostgresProvider({ allow: loopback });
     const admin = { admin_username: "rotator", admin_password: "pw" };
     const base = { host: "127.0.0.1", port: 5432, database: "app" };
     expect(() => provider.validate({ ...base, usernames: ["a", "b"] }, admin)).not.toThrow();

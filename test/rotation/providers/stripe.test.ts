@@ -9,6 +9,10 @@ import {
 } from "../../../src/rotation/providers/stripe.js";
 import { startFakeStripe, type FakeStripe } from "../../support/fake-stripe.js";
 import { providerCall } from "./provider-call.js";
+import { createAllowList } from "../../../src/webhooks/ssrf-guard.js";
+
+/** The loopback stand-ins are allowed the way webhook tests allow them (SCAIVAULT_WEBHOOK_ALLOW_HOSTS=127.0.0.1). */
+const loopback = createAllowList(["127.0.0.1"]);
 
 let stripe: FakeStripe;
 beforeAll(async () => {
@@ -36,7 +40,7 @@ describe("stripe provider, app_managed (v2 API keys endpoints through the offici
   it("creates, tests, and after the grace period expires the old key, with the preview headers on every v2 call", async () => {
     const app = stripe.seedKey({ livemode: false, app: true });
     const old = stripe.seedKey({ livemode: false, name: "scaivault t_test apps/provider-test/credential" });
-    const provider = createStripeProvider({ maxNetworkRetries: 0 });
+    const provider = createStripeProvider({ allow: loopback, maxNetworkRetries: 0 });
     const config = { mode: "app_managed", livemode: false, account: stripe.account, api_base: stripe.url };
     const credentials = { api_key: app.token };
     provider.validate(config, credentials);
@@ -87,7 +91,7 @@ describe("stripe provider, app_managed (v2 API keys endpoints through the offici
 
   it("a lost create answer is retried by the SDK with the same idempotency key: one key, not two", async () => {
     const app = stripe.seedKey({ livemode: true, app: true });
-    const provider = createStripeProvider({ maxNetworkRetries: 1 });
+    const provider = createStripeProvider({ allow: loopback, maxNetworkRetries: 1 });
     const config = { mode: "app_managed", livemode: true, account: stripe.account, api_base: stripe.url, key_name: "billing-live" };
     const call = providerCall({ config, credentials: { api_key: app.token } });
     const createdBefore = stripe.created;
@@ -106,7 +110,7 @@ describe("stripe provider, app_managed (v2 API keys endpoints through the offici
     const app = stripe.seedKey({ livemode: false, app: true });
     const current = stripe.seedKey({ livemode: false, name: "orders-key" });
     const unrelated = stripe.seedKey({ livemode: false, name: "someone else's key" });
-    const provider = createStripeProvider({ maxNetworkRetries: 0 });
+    const provider = createStripeProvider({ allow: loopback, maxNetworkRetries: 0 });
     const config = { mode: "app_managed", livemode: false, account: stripe.account, api_base: stripe.url, key_name: "orders-key" };
     const call = providerCall({ config, credentials: { api_key: app.token }, current: { api_key: current.token, api_key_id: current.id } });
 
@@ -123,7 +127,7 @@ describe("stripe provider, app_managed (v2 API keys endpoints through the offici
   });
 
   it("the app's key must be accepted: a wrong one is a safe unavailable error", async () => {
-    const provider = createStripeProvider({ maxNetworkRetries: 0 });
+    const provider = createStripeProvider({ allow: loopback, maxNetworkRetries: 0 });
     const config = { mode: "app_managed", livemode: false, account: stripe.account, api_base: stripe.url };
     const err = await errorOf(provider.create(providerCall({ config, credentials: { api_key: "sk_test_not_a_real_key" } })));
     expect(err).toBeInstanceOf(ScaiVaultError);
@@ -136,7 +140,7 @@ describe("stripe provider, supplied (the operator rolls the key in the Dashboard
   const config = () => ({ mode: "supplied", livemode: false, api_base: stripe.url });
 
   it("create asks for new_value; the supplied key is prefix-checked, tested with a call to Stripe, and never revoked here", async () => {
-    const provider = createStripeProvider({ maxNetworkRetries: 0 });
+    const provider = createStripeProvider({ allow: loopback, maxNetworkRetries: 0 });
     provider.validate(config(), undefined);
     const call = providerCall({ config: config(), current: { api_key: "sk_test_old" } });
     const refused = await errorOf(provider.create(call));
@@ -151,7 +155,7 @@ describe("stripe provider, supplied (the operator rolls the key in the Dashboard
 
     const from = stripe.requests.length;
     expect((await provider.test(call, issued.data)).summary).toBe("GET /v1/balance with the new key 200");
-    expect((await testSuppliedStripeKey({ maxNetworkRetries: 0 }, call, rolled.token)).summary).toBe("GET /v1/balance with the new key 200");
+    expect((await testSuppliedStripeKey({ allow: loopback, maxNetworkRetries: 0 }, call, rolled.token)).summary).toBe("GET /v1/balance with the new key 200");
     const calls = stripe.requests.slice(from);
     expect(calls.map((r) => `${r.method} ${r.path} ${r.headers.authorization}`)).toEqual([
       `GET /v1/balance Bearer ${rolled.token}`,
@@ -165,7 +169,7 @@ describe("stripe provider, supplied (the operator rolls the key in the Dashboard
   });
 
   it("a restricted key without balance access still proves itself; an unknown key fails the test", async () => {
-    const provider = createStripeProvider({ maxNetworkRetries: 0 });
+    const provider = createStripeProvider({ allow: loopback, maxNetworkRetries: 0 });
     const call = providerCall({ config: config() });
     const restricted = stripe.seedKey({ livemode: false, restricted: true });
     expect((await provider.test(call, suppliedStripeCredential(config(), restricted.token).data)).summary).toBe(
@@ -185,7 +189,7 @@ describe("stripe provider, supplied (the operator rolls the key in the Dashboard
   });
 
   it("validate names the bad field", () => {
-    const provider = createStripeProvider();
+    const provider = createStripeProvider({ allow: loopback });
     expect(() => provider.validate({ livemode: true }, undefined)).toThrow("config.mode must be app_managed or supplied");
     expect(() => provider.validate({ mode: "supplied" }, undefined)).toThrow("config.livemode must be true or false");
     expect(() => provider.validate({ mode: "supplied", livemode: true, api_base: "ftp://x" }, undefined)).toThrow("config.api_base must be an http(s) URL");
