@@ -198,6 +198,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     },
     tickSeconds: config.scheduler.tickSeconds,
     batchSize: config.scheduler.batchSize,
+    waitsForSuppliedValue: (binding) => providers.get(binding.provider)?.supplied?.required(binding.config ?? {}) ?? false,
   });
   // Expiry warnings are scheduled work too: they run where the scheduler runs, on its tick.
   const expiryWarnings = createExpiryWarningJob({

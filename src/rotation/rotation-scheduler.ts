@@ -32,6 +32,12 @@ export interface RotationSchedulerDeps {
   chunkSize?: number;
   /** How long a claim keeps other workers away; a worker stalled past it is fenced off at commit. */
   claimLeaseSeconds?: number;
+  /**
+   * Whether a bound secret's new credential can only come from its operator (stripe's supplied
+   * mode): its due rotation is then announced with `rotation.due`, as for a policy without
+   * auto-generation, instead of starting a run that could not create anything.
+   */
+  waitsForSuppliedValue?: (binding: BindingRow) => boolean;
 }
 
 /** What became of one claimed assignment. */
@@ -167,8 +173,8 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     }
 
     if (assignment.next_rotation_at <= now) {
-      if (binding) return startProviderRun(tx, target, assignment, binding);
-      if (policy.auto_generate) {
+      if (binding && !deps.waitsForSuppliedValue?.(binding)) return startProviderRun(tx, target, assignment, binding);
+      if (policy.auto_generate && !binding) {
         if (assignment.retry_at && assignment.retry_at > now) return "skipped";
         const attempt = assignment.attempts + 1;
         const after = afterFailedAttempt(attempt, timing, window, now, store.spreadKeyOf(secret.id));

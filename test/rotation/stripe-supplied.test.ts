@@ -95,6 +95,34 @@ describe("stripe supplied mode through the rotate call", () => {
     expect(row).toMatchObject({ status: "failed", step: "test", supplied_ciphertext: null });
   });
 
+  it("a scheduled rotation in supplied mode announces rotation.due and starts no run; the key written then is tested and promoted", async () => {
+    const scheduled = "payments/stripe/scheduled-key";
+    const first = stripe.seedKey({ livemode: false });
+    expect((await tv.rest("POST", "/v1/rotation/policies", { token, body: { name: "stripe-daily", interval: "24h" } })).status).toBe(201);
+    expect((await tv.rest("PUT", `/v1/secrets/${scheduled}`, { token, body: { data: { api_key: first.token } } })).status).toBe(201);
+    const bound = await tv.rest("PUT", `/v1/rotation/secrets/${scheduled}`, {
+      token,
+      body: { provider: "stripe", config: { mode: "supplied", livemode: false, api_base: stripe.url }, policy_id: "rot_stripe-daily", grace_period: "1h" },
+    });
+    expect(bound.status, JSON.stringify(bound.body)).toBe(201);
+    const seq = Math.max(0, ...(await outbox(tv, TENANT)).map((e) => Number(e.seq)));
+
+    clock.advance(24 * HOUR + 1000);
+    await tv.vault.scheduler.runSchedulerTick(clock.now());
+    await tv.vault.rotationRunner.runDue(clock.now());
+    expect(await runsOf(scheduled), "nothing to create a key from: no run").toEqual([]);
+    const due = (await outbox(tv, TENANT, seq)).filter((e) => e.event_type === "rotation.due" && e.path === scheduled);
+    expect(due).toHaveLength(1);
+    expect(due[0]!.data).toMatchObject({ policy_name: "stripe-daily", due_now: true });
+    await tv.vault.scheduler.runSchedulerTick(clock.now());
+    expect((await outbox(tv, TENANT, seq)).filter((e) => e.event_type === "rotation.due" && e.path === scheduled), "announced once").toHaveLength(1);
+
+    const rolled = stripe.seedKey({ livemode: false });
+    const rotated = await rotate(scheduled, { new_value: { api_key: rolled.token } });
+    expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
+    expect((await tv.rest("GET", `/v1/secrets/${scheduled}`, { token })).body.data).toEqual({ api_key: rolled.token });
+  });
+
   it("providers that issue their own credential refuse new_value with invalid_request, app_managed stripe included", async () => {
     const app = stripe.seedKey({ livemode: false, app: true });
     const managed = "payments/stripe/app-key";
