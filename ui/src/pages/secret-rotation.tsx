@@ -337,7 +337,7 @@ function RotationForm({ path, existing, policyId, allowPolicyOnly, onSaved, onCa
             setCredentials({});
           }}
         >
-          {allowPolicyOnly && <option value="">the rotation policy only (no provider)</option>}
+          {allowPolicyOnly && <option value="">no provider: rotated inside the vault on the policy's schedule</option>}
           {providerNames.map((p) => (
             <option key={p} value={p}>
               {providerForms[p].label}
