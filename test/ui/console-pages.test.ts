@@ -30,6 +30,7 @@ const pages: { name: string; route: string; ready: (page: Page) => Promise<unkno
   { name: "secret-new", route: "#/secret/new", ready: (p) => p.getByRole("heading", { name: "New secret" }).waitFor() },
   { name: "rotation", route: "#/rotation", ready: (p) => p.getByRole("link", { name: "generated" }).waitFor() },
   { name: "rotation-policy", route: "#/rotation/policy?id=rot_generated", ready: (p) => p.locator(".history").waitFor() },
+  { name: "rotation-secrets", route: "#/rotation/secrets", ready: (p) => p.getByText("No provider rotations match").waitFor() },
   { name: "rotation-due", route: "#/rotation/due", ready: (p) => p.getByRole("link", { name: "app/db/password" }).waitFor() },
   { name: "webhooks", route: "#/webhooks", ready: (p) => p.getByRole("link", { name: "alerts" }).waitFor() },
   { name: "webhook", route: "", ready: (p) => p.getByRole("heading", { name: /alerts/ }).waitFor() },

@@ -95,6 +95,8 @@ describe("web console", () => {
     const { page } = ui;
     await page.getByRole("link", { name: "Edit" }).click();
     await page.getByRole("heading", { name: "Edit app/ui/created" }).waitFor();
+    // The form holds version 1 before anyone else writes (the heading shows before the load ends).
+    await poll(() => page.getByLabel("Value 1").inputValue()).toBe("s3cr3t-from-the-browser");
     // Another writer saves version 2 while the form still holds version 1.
     const other = await tv.rest("PUT", "/v1/secrets/app/ui/created", { token, body: { data: { api_key: "theirs" } } });
     expect(other.body.version).toBe(2);

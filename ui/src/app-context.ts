@@ -2,10 +2,17 @@ import { createContext } from "preact";
 import { useContext } from "preact/hooks";
 import type { Session } from "./session.js";
 
-/** What every page gets: the session and a way to end it (with the reason shown on the sign-in page). */
+/**
+ * What every page gets: the session, a way to end it (with the reason shown on the sign-in page),
+ * and the provider rotations now failing (the header's counter; undefined while unknown or not
+ * readable with this token).
+ */
 export interface AppContext {
   session: Session;
   signOut(reason?: string): void;
+  failingRotations: ReadonlySet<string> | undefined;
+  /** Asks the header to count failing rotations again, after a page changed one. */
+  rotationChanged(): void;
 }
 
 export const AppCtx = createContext<AppContext | undefined>(undefined);

@@ -111,11 +111,55 @@ function WhoAmI({ session, onTenant, onSignOut }: { session: Session; onTenant: 
   );
 }
 
+/** A page of failing provider rotations: the paths, and whether there are more than one page holds. */
+interface Failing {
+  paths: ReadonlySet<string>;
+  more: boolean;
+}
+
+/**
+ * Counts the failing provider rotations on every navigation and whenever a page says it changed
+ * one. Not on a timer: each list call is an audited read, and a tab left open should not fill the
+ * audit log. A token that may not list rotations simply shows no counter.
+ */
+function useFailingRotations(session: Session, loc: unknown) {
+  const [failing, setFailing] = useState<Failing>();
+  const [changes, setChanges] = useState(0);
+  const rotationChanged = useCallback(() => setChanges((n) => n + 1), []);
+  useEffect(() => {
+    let live = true;
+    session.client.rotation.listSecretRotations({ status: "failing", limit: 100 }).then(
+      (res) => live && setFailing({ paths: new Set(res.data.map((b) => b.path)), more: res.hasMore }),
+      () => live && setFailing(undefined),
+    );
+    return () => {
+      live = false;
+    };
+  }, [session, loc, changes]);
+  return { failing, rotationChanged };
+}
+
+function FailingCounter({ failing }: { failing: Failing | undefined }) {
+  const n = failing?.paths.size ?? 0;
+  return (
+    <span class="failing-slot" role="status" aria-live="polite">
+      {n > 0 && (
+        <a class="failing-count" href={href("/rotation/secrets", { status: "failing" })}>
+          {n}
+          {failing!.more ? "+" : ""} failing rotation{n === 1 && !failing!.more ? "" : "s"}
+        </a>
+      )}
+    </span>
+  );
+}
+
 function Shell({ session, setSession, signOut }: { session: Session; setSession: (s: Session) => void; signOut: (reason?: string) => void }) {
   const loc = useLocation();
   const route = routes.find((r) => r.path === loc.path);
   const active = route?.section ?? route?.path;
-  const ctx = useMemo<AppContext>(() => ({ session, signOut }), [session, signOut]);
+  const { failing, rotationChanged } = useFailingRotations(session, loc);
+  const failingRotations = failing?.paths;
+  const ctx = useMemo<AppContext>(() => ({ session, signOut, failingRotations, rotationChanged }), [session, signOut, failingRotations, rotationChanged]);
   const main = useRef<HTMLElement>(null);
   // Moves focus to the page on navigation, so keyboard and screen-reader users start at its top.
   useEffect(() => main.current?.focus(), [loc.path]);
@@ -141,6 +185,7 @@ function Shell({ session, setSession, signOut }: { session: Session; setSession:
               ))}
           </ul>
         </nav>
+        <FailingCounter failing={failing} />
         <WhoAmI
           session={session}
           onTenant={(t) => setSession(openSession(session.token, t && t !== session.identity.tenantId ? t : undefined))}

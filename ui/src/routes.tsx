@@ -1,5 +1,6 @@
 import type { JSX } from "preact";
 import { AuditPage } from "./pages/audit.js";
+import { RotationBindingsPage } from "./pages/rotation-bindings.js";
 import { DuePage, RotationPoliciesPage, RotationPolicyPage } from "./pages/rotation.js";
 import { SecretEditPage } from "./pages/secret-edit.js";
 import { SecretPage } from "./pages/secret.js";
@@ -27,6 +28,7 @@ export const routes: RouteEntry[] = [
   { path: "/secret/edit", section: "/secrets", render: (q) => <SecretEditPage path={q.get("path") ?? ""} /> },
   { path: "/rotation", nav: "Rotation policies", render: () => <RotationPoliciesPage /> },
   { path: "/rotation/policy", section: "/rotation", render: (q) => <RotationPolicyPage id={q.get("id") ?? ""} /> },
+  { path: "/rotation/secrets", nav: "Provider rotations", render: (q) => <RotationBindingsPage query={q} /> },
   { path: "/rotation/due", nav: "Due rotations", render: () => <DuePage /> },
   { path: "/webhooks", nav: "Webhooks", render: () => <WebhooksPage /> },
   { path: "/webhook", section: "/webhooks", render: (q) => <WebhookPage id={q.get("id") ?? ""} /> },

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import type { JsonValue, Secret } from "../api.js";
+import type { JsonValue, Secret, Timestamp } from "../api.js";
 import { useApp } from "../app-context.js";
 import { Badge, Empty, ErrorBox, Loading, useCall, useLoad, when } from "../components.js";
 import { href, navigate } from "../router.js";
@@ -10,9 +10,26 @@ export function valueText(v: JsonValue | undefined): string {
   return typeof v === "string" ? v : JSON.stringify(v);
 }
 
+/**
+ * A version's stage: `current`, `pending` (issued by a provider rotation, not yet promoted),
+ * `previous` (readable through the grace period) or `deprecated` (older).
+ */
+function VersionStage({ stage, readableUntil }: { stage: string; readableUntil: Timestamp | undefined }) {
+  switch (stage) {
+    case "current":
+      return <Badge tone="ok">current</Badge>;
+    case "pending":
+      return <Badge tone="info">pending</Badge>;
+    case "previous":
+      return <Badge tone="info">previous{readableUntil ? `, readable until ${when(readableUntil)}` : ""}</Badge>;
+    default:
+      return <Badge tone="off">{stage || "older"}</Badge>;
+  }
+}
+
 /** One secret: metadata, versions, masked values (each Reveal is a normal, audited read), actions. */
 export function SecretPage({ path }: { path: string }) {
-  const { session } = useApp();
+  const { session, failingRotations } = useApp();
   const client = session.client;
   const { data, error, loading, reload } = useLoad(async () => {
     const [metadata, versions] = await Promise.all([client.secrets.getSecretMetadata({ path }), client.secrets.listSecretVersions({ path })]);
@@ -69,7 +86,9 @@ export function SecretPage({ path }: { path: string }) {
         <a href={href("/secrets", { prefix: path.includes("/") ? path.slice(0, path.lastIndexOf("/") + 1) : "" })}>← Secrets</a>
       </p>
       <div class="page-head">
-        <h1 id="secret-title" class="path-title">{path}</h1>
+        <h1 id="secret-title" class="path-title">
+          {path} {failingRotations?.has(path) && <Badge tone="bad">rotation failing</Badge>}
+        </h1>
         {m && !deleted && (
           <div class="actions">
             <a class="button" href={href("/secret/edit", { path })}>
@@ -201,14 +220,8 @@ export function SecretPage({ path }: { path: string }) {
                   {data.versions.map((v) => (
                     <tr key={v.version}>
                       <td>{v.version}</td>
-                      <td>
-                        {v.isCurrent ? (
-                          <Badge tone="ok">current</Badge>
-                        ) : v.readableUntil ? (
-                          <Badge tone="info">previous, readable until {when(v.readableUntil)}</Badge>
-                        ) : (
-                          <Badge tone="off">older</Badge>
-                        )}
+                      <td class="version-stage">
+                        <VersionStage stage={v.stage || (v.isCurrent ? "current" : "")} readableUntil={v.readableUntil} />
                       </td>
                       <td>{when(v.createdAt)}</td>
                       <td class="row-actions">

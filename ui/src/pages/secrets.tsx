@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { Empty, ErrorBox, Field, Loading, Pager, splitList, useKeysetPages, useLoad, when } from "../components.js";
+import { Badge, Empty, ErrorBox, Field, Loading, Pager, splitList, useKeysetPages, useLoad, when } from "../components.js";
 import { useApp } from "../app-context.js";
 import { href, navigate } from "../router.js";
 
@@ -9,7 +9,7 @@ export const secretTypes = ["kv", "json", "certificate", "ssh_key", "api_key"];
 
 /** Secrets under a path prefix, one keyset page at a time (never the whole tenant). */
 export function SecretsPage({ query }: { query: URLSearchParams }) {
-  const { session } = useApp();
+  const { session, failingRotations } = useApp();
   const prefix = query.get("prefix") ?? "";
   const tags = query.get("tags") ?? "";
   const type = query.get("type") ?? "";
@@ -108,6 +108,14 @@ export function SecretsPage({ query }: { query: URLSearchParams }) {
                     <tr key={s.path}>
                       <td>
                         <a href={href("/secret", { path: s.path })}>{s.path}</a>
+                        {failingRotations?.has(s.path) && (
+                          <>
+                            {" "}
+                            <a class="badge-link" href={href("/rotation/secrets", { status: "failing" })}>
+                              <Badge tone="bad">rotation failing</Badge>
+                            </a>
+                          </>
+                        )}
                       </td>
                       <td>{s.secretType}</td>
                       <td>{s.version}</td>
