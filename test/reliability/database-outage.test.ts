@@ -1,18 +1,15 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { mintToken } from "../../src/auth/mint-token.js";
 import { testDatabaseKind } from "../support/database.js";
 import { grpcClient, reasonOf } from "../support/grpc.js";
+import { startServiceProcess, type ServiceProcess } from "../support/service-process.js";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../support/throwaway-postgres.js";
 import { testJwtSecret } from "../support/vault.js";
-
-const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
 interface Answer {
   kind: "read" | "write" | "grpc";
@@ -21,50 +18,11 @@ interface Answer {
   endedAt: number;
 }
 
-/** The service as its own process (`src/main.ts`), so "the process stays alive" is a real check. */
-async function startService(databaseUrl: string, dataDir: string): Promise<{ child: ChildProcess; port: number; output: string[] }> {
-  const output: string[] = [];
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      PORT: "0",
-      HOST: "127.0.0.1",
-      DATABASE_URL: databaseUrl,
-      SCAIVAULT_DATA_DIR: dataDir,
-      SCAIVAULT_JWT_SECRET: testJwtSecret,
-      SCAIVAULT_ACCESS_FLUSH_MS: "200",
-      SCAIVAULT_SCHEDULER_TICK: "1s",
-      SCAIVAULT_WEBHOOK_POLL: "1s",
-      SCAIVAULT_DB_CONNECT_TIMEOUT: "2s",
-      SCAIVAULT_LOG_LEVEL: "info", // the "listening" line carries the port
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = "";
-    let listening = false;
-    child.stdout!.on("data", (chunk: Buffer) => {
-      output.push(chunk.toString());
-      if (output.length > 200) output.shift(); // one line per call: keep the last ones for a failure report
-      if (listening) return;
-      buffered += chunk.toString();
-      const line = buffered.split("\n").find((l) => l.includes('"msg":"scaivault listening"'));
-      if (line) {
-        listening = true;
-        resolve(JSON.parse(line).port);
-      }
-    });
-    child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-    child.once("exit", (code) => reject(new Error(`service exited (${code}) before listening: ${output.join("")}`)));
-  });
-  return { child, port, output };
-}
-
 // Needs PostgreSQL tools; it runs on the PostgreSQL pass of the suite, with a cluster of its own.
 describe.runIf(testDatabaseKind === "postgres")("surviving PostgreSQL restarts", () => {
   let cluster: ThrowawayPostgres;
-  let service: { child: ChildProcess; port: number; output: string[] };
+  // The service as its own process, so "the process stays alive" is a real check.
+  let service: ServiceProcess;
   let dataDir: string;
   let token: string;
   let operator: string;
@@ -74,7 +32,11 @@ describe.runIf(testDatabaseKind === "postgres")("surviving PostgreSQL restarts",
   beforeAll(async () => {
     cluster = await startThrowawayPostgres();
     dataDir = await mkdtemp(join(tmpdir(), "scaivault-outage-"));
-    service = await startService(cluster.url, dataDir);
+    service = await startServiceProcess({
+      databaseUrl: cluster.url,
+      dataDir,
+      env: { SCAIVAULT_ACCESS_FLUSH_MS: "200", SCAIVAULT_SCHEDULER_TICK: "1s", SCAIVAULT_WEBHOOK_POLL: "1s", SCAIVAULT_DB_CONNECT_TIMEOUT: "2s" },
+    });
     token = await mintToken(testJwtSecret, { tenantId: "outage", scopes: ["admin", "audit:read"], sub: "load" });
     operator = await mintToken(testJwtSecret, { tenantId: "ops", scopes: ["platform:admin"] });
     grpcSecrets = grpcClient(service.port, "SecretsService", "secrets.proto");
@@ -82,10 +44,7 @@ describe.runIf(testDatabaseKind === "postgres")("surviving PostgreSQL restarts",
 
   afterAll(async () => {
     grpcSecrets?.close();
-    if (service?.child.exitCode === null) {
-      service.child.kill("SIGTERM");
-      await new Promise((resolve) => service.child.once("exit", resolve));
-    }
+    await service?.stop();
     await cluster?.stop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
