@@ -1,58 +1,22 @@
 import { sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
-import type { CallContext } from "../../src/auth/principal.js";
 import { createManualClock } from "../../src/clock.js";
-import { createEnvelope } from "../../src/crypto/envelope.js";
-import { loadMasterKey } from "../../src/crypto/master-key.js";
-import { connectPostgres, type DatabaseHandle } from "../../src/db/database.js";
-import { createLogger, silentLogger } from "../../src/log.js";
-import { createRotationEngine } from "../../src/rotation/rotation-engine.js";
-import { createRotationScheduler, type RotationScheduler } from "../../src/rotation/rotation-scheduler.js";
-import { createSecretReadCache } from "../../src/secrets/secret-read-cache.js";
 import { testDatabaseKind } from "../support/database.js";
 import type { TestVault } from "../support/vault.js";
 import { HOUR, startRotationVault } from "./rotation-fixtures.js";
+import { schedulerReplicas, seedCall } from "./scheduler-replicas.js";
 
 const SECRETS = 1000;
 const TENANT = "replicas";
 
-/** A call context for seeding through the secrets service directly (no HTTP), as an admin of the tenant. */
-function seedCall(): CallContext {
-  return {
-    principal: { subject: "seeder", tenantId: TENANT, scopes: new Set(["admin"]), partnerAdmin: false },
-    tenantId: TENANT,
-    requestId: "seed",
-    action: "PutSecret",
-    audited: false,
-  };
-}
-
 describe("exactly once across replicas", () => {
   const clock = createManualClock("2026-01-01T00:00:00Z");
   let tv: TestVault | undefined;
-  const pools: DatabaseHandle[] = [];
-  const logs: string[] = [];
+  const replicas = schedulerReplicas(clock);
   afterAll(async () => {
-    for (const p of pools) await p.close();
+    await replicas.close();
     await tv?.close();
   });
-
-  /** Another replica's scheduler: its own pool on the same database, the same master key (data dir). */
-  async function replicaScheduler(databaseUrl: string, dataDir: string): Promise<RotationScheduler> {
-    const database = connectPostgres(databaseUrl, 10);
-    pools.push(database);
-    const envelope = createEnvelope(await loadMasterKey({ dataDir, logger: silentLogger }), database.db);
-    return createRotationScheduler({
-      db: database.db,
-      envelope,
-      engine: createRotationEngine({ envelope }),
-      readCache: createSecretReadCache(),
-      clock,
-      logger: createLogger({ level: "debug", write: (l) => logs.push(l) }),
-      tickSeconds: 30,
-      batchSize: 50,
-    });
-  }
 
   it.skipIf(testDatabaseKind === "embedded")(
     `three replicas on one PostgreSQL rotate ${SECRETS} secrets due at once exactly once each`,
@@ -61,7 +25,7 @@ describe("exactly once across replicas", () => {
       const token = await tv.token({ tenantId: TENANT, ttlSeconds: 30 * 86400 });
       expect((await tv.rest("POST", "/v1/rotation/policies", { token, body: { name: "daily", interval: "24h", auto_generate: true } })).status).toBe(201);
 
-      const call = seedCall();
+      const call = seedCall(TENANT);
       for (let i = 0; i < SECRETS; i += 50) {
         await Promise.all(
           Array.from({ length: 50 }, (_, j) =>
@@ -72,7 +36,7 @@ describe("exactly once across replicas", () => {
 
       clock.advance(25 * HOUR);
       const now = clock.now();
-      const schedulers = [tv.vault.scheduler, await replicaScheduler(tv.databaseUrl!, tv.dataDir), await replicaScheduler(tv.databaseUrl!, tv.dataDir)];
+      const schedulers = [tv.vault.scheduler, await replicas.start(tv.databaseUrl!, tv.dataDir), await replicas.start(tv.databaseUrl!, tv.dataDir)];
       // each replica's clock a little off from the others
       const jitterMs = [0, -1500, 2000];
       const began = performance.now();
@@ -112,7 +76,7 @@ describe("exactly once across replicas", () => {
         .where("event_type", "=", "rotation.completed")
         .executeTakeFirstOrThrow();
       expect(events.n).toBe(SECRETS);
-      expect([...tv.logs, ...logs].filter((l) => l.includes('"level":"error"') || l.includes("stale rotation claim"))).toEqual([]);
+      expect([...tv.logs, ...replicas.logs].filter((l) => l.includes('"level":"error"') || l.includes("stale rotation claim"))).toEqual([]);
     },
     240_000,
   );
