@@ -122,6 +122,37 @@ export function Pager({ page, hasMore, nextCursor, pages }: { page: number; hasM
   );
 }
 
+/** One keyset page as a table (column headings, a row per item) with its pager below. */
+export function PagedTable<T>(props: {
+  headings: ComponentChildren[];
+  items: readonly T[];
+  row: (item: T) => ComponentChildren;
+  page: { hasMore: boolean; cursor?: string };
+  pages: ReturnType<typeof useKeysetPages>;
+  tableClass?: string;
+}) {
+  const { headings, items, row, page, pages, tableClass } = props;
+  return (
+    <>
+      <div class="table-wrap">
+        <table class={tableClass}>
+          <thead>
+            <tr>
+              {headings.map((heading, i) => (
+                <th scope="col" key={i}>
+                  {heading}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>{items.map(row)}</tbody>
+        </table>
+      </div>
+      <Pager page={pages.page} hasMore={page.hasMore} nextCursor={page.cursor} pages={pages} />
+    </>
+  );
+}
+
 /** A labelled form field. */
 export function Field({ label, children, hint }: { label: string; children: ComponentChildren; hint?: string }) {
   return (

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { timestampFromDate, type AuditEvent } from "../api.js";
 import { useApp } from "../app-context.js";
-import { Empty, ErrorBox, Field, Loading, Pager, useKeysetPages, useLoad, when } from "../components.js";
+import { Empty, ErrorBox, Field, Loading, PagedTable, useKeysetPages, useLoad, when } from "../components.js";
 import { navigate } from "../router.js";
 
 const filterNames = ["path", "action", "actor", "since", "until"] as const;
@@ -96,35 +96,26 @@ export function AuditPage({ query }: { query: URLSearchParams }) {
       ) : (
         data && (
           <>
-            <div class="table-wrap">
-              <table class="audit-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Time</th>
-                    <th scope="col">Action</th>
-                    <th scope="col">Path</th>
-                    <th scope="col">Actor</th>
-                    <th scope="col">Outcome</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {data.data.map((ev) => (
-                    <tr key={ev.id}>
-                      <td>
-                        <button type="button" class="link" onClick={() => setDetail(ev)}>
-                          {when(ev.time)}
-                        </button>
-                      </td>
-                      <td class="audit-action">{ev.action}</td>
-                      <td>{ev.path ?? ""}</td>
-                      <td>{ev.actor}</td>
-                      <td>{ev.outcome}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager page={pages.page} hasMore={data.hasMore} nextCursor={data.cursor} pages={pages} />
+            <PagedTable
+              headings={["Time", "Action", "Path", "Actor", "Outcome"]}
+              tableClass="audit-table"
+              items={data.data}
+              page={data}
+              pages={pages}
+              row={(ev) => (
+                <tr key={ev.id}>
+                  <td>
+                    <button type="button" class="link" onClick={() => setDetail(ev)}>
+                      {when(ev.time)}
+                    </button>
+                  </td>
+                  <td class="audit-action">{ev.action}</td>
+                  <td>{ev.path ?? ""}</td>
+                  <td>{ev.actor}</td>
+                  <td>{ev.outcome}</td>
+                </tr>
+              )}
+            />
           </>
         )
       )}

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import type { RotationRun, SecretRotation } from "../api.js";
 import { useApp } from "../app-context.js";
-import { Badge, Empty, ErrorBox, Field, Loading, Pager, useKeysetPages, useLoad, when } from "../components.js";
+import { Badge, Empty, ErrorBox, Field, Loading, PagedTable, useKeysetPages, useLoad, when } from "../components.js";
 import { href, navigate } from "../router.js";
 import { providerNames } from "./rotation-providers.js";
 
@@ -96,41 +96,31 @@ export function RotationBindingsPage({ query }: { query: URLSearchParams }) {
       ) : (
         data && (
           <>
-            <div class="table-wrap">
-              <table class="bindings-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Secret</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Provider</th>
-                    <th scope="col">Last run</th>
-                    <th scope="col">Schedule</th>
-                    <th scope="col">Next rotation</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {data.data.map((b) => (
-                    <tr key={b.path} class={b.status === "failing" ? "row-failing" : undefined}>
-                      <td>
-                        <a href={href("/secret", { path: b.path })}>{b.path}</a>
-                      </td>
-                      <td>
-                        <BindingStatus status={b.status} />
-                      </td>
-                      <td>{b.provider}</td>
-                      <td>
-                        <RunSummary run={b.lastRun} />
-                      </td>
-                      <td>
-                        <Schedule binding={b} />
-                      </td>
-                      <td>{when(b.nextRotationAt)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager page={pages.page} hasMore={data.hasMore} nextCursor={data.cursor} pages={pages} />
+            <PagedTable
+              headings={["Secret", "Status", "Provider", "Last run", "Schedule", "Next rotation"]}
+              tableClass="bindings-table"
+              items={data.data}
+              page={data}
+              pages={pages}
+              row={(b) => (
+                <tr key={b.path} class={b.status === "failing" ? "row-failing" : undefined}>
+                  <td>
+                    <a href={href("/secret", { path: b.path })}>{b.path}</a>
+                  </td>
+                  <td>
+                    <BindingStatus status={b.status} />
+                  </td>
+                  <td>{b.provider}</td>
+                  <td>
+                    <RunSummary run={b.lastRun} />
+                  </td>
+                  <td>
+                    <Schedule binding={b} />
+                  </td>
+                  <td>{when(b.nextRotationAt)}</td>
+                </tr>
+              )}
+            />
           </>
         )
       )}

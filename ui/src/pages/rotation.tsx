@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import type { RotationPolicy } from "../api.js";
 import { useApp } from "../app-context.js";
-import { Badge, Empty, ErrorBox, Field, Loading, Pager, useCall, useKeysetPages, useLoad, when } from "../components.js";
+import { Badge, Empty, ErrorBox, Field, Loading, PagedTable, Pager, useCall, useKeysetPages, useLoad, when } from "../components.js";
 import { href, navigate } from "../router.js";
 
 // Rotation policies (schedule, grace period, generation) and the secrets due. Per-secret provider
@@ -110,33 +110,23 @@ export function RotationPoliciesPage() {
       ) : (
         data && (
           <>
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Interval</th>
-                    <th scope="col">Grace</th>
-                    <th scope="col">Secrets</th>
-                    <th scope="col">Status</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {data.data.map((p) => (
-                    <tr key={p.id}>
-                      <td>
-                        <a href={href("/rotation/policy", { id: p.id })}>{p.name}</a>
-                      </td>
-                      <td>{p.interval}</td>
-                      <td>{p.gracePeriod}</td>
-                      <td>{p.secretsCount}</td>
-                      <td>{p.isActive ? <Badge tone="ok">enabled</Badge> : <Badge tone="off">disabled</Badge>}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager page={pages.page} hasMore={data.hasMore} nextCursor={data.cursor} pages={pages} />
+            <PagedTable
+              headings={["Name", "Interval", "Grace", "Secrets", "Status"]}
+              items={data.data}
+              page={data}
+              pages={pages}
+              row={(p) => (
+                <tr key={p.id}>
+                  <td>
+                    <a href={href("/rotation/policy", { id: p.id })}>{p.name}</a>
+                  </td>
+                  <td>{p.interval}</td>
+                  <td>{p.gracePeriod}</td>
+                  <td>{p.secretsCount}</td>
+                  <td>{p.isActive ? <Badge tone="ok">enabled</Badge> : <Badge tone="off">disabled</Badge>}</td>
+                </tr>
+              )}
+            />
           </>
         )
       )}

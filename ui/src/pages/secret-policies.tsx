@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import type { SecretPolicy } from "../api.js";
 import { useApp } from "../app-context.js";
-import { Empty, ErrorBox, Field, Loading, Pager, splitList, useCall, useKeysetPages, useLoad } from "../components.js";
+import { Empty, ErrorBox, Field, Loading, PagedTable, splitList, useCall, useKeysetPages, useLoad } from "../components.js";
 
 interface PolicyForm {
   name: string;
@@ -131,40 +131,28 @@ export function SecretPoliciesPage() {
       ) : (
         data && (
           <>
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Length</th>
-                    <th scope="col">Charset</th>
-                    <th scope="col">Fields</th>
-                    <th scope="col">
-                      <span class="visually-hidden">Actions</span>
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {data.data.map((p) => (
-                    <tr key={p.id}>
-                      <td>{p.name}</td>
-                      <td>{p.length}</td>
-                      <td>{p.charset}</td>
-                      <td>{p.fields.join(", ")}</td>
-                      <td class="row-actions">
-                        <button type="button" onClick={() => setEditing({ id: p.id, form: formOf(p) })}>
-                          Edit<span class="visually-hidden"> {p.name}</span>
-                        </button>
-                        <button type="button" class="danger" onClick={() => remove(p)}>
-                          Delete<span class="visually-hidden"> {p.name}</span>
-                        </button>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager page={pages.page} hasMore={data.hasMore} nextCursor={data.cursor} pages={pages} />
+            <PagedTable
+              headings={["Name", "Length", "Charset", "Fields", <span class="visually-hidden">Actions</span>]}
+              items={data.data}
+              page={data}
+              pages={pages}
+              row={(p) => (
+                <tr key={p.id}>
+                  <td>{p.name}</td>
+                  <td>{p.length}</td>
+                  <td>{p.charset}</td>
+                  <td>{p.fields.join(", ")}</td>
+                  <td class="row-actions">
+                    <button type="button" onClick={() => setEditing({ id: p.id, form: formOf(p) })}>
+                      Edit<span class="visually-hidden"> {p.name}</span>
+                    </button>
+                    <button type="button" class="danger" onClick={() => remove(p)}>
+                      Delete<span class="visually-hidden"> {p.name}</span>
+                    </button>
+                  </td>
+                </tr>
+              )}
+            />
           </>
         )
       )}

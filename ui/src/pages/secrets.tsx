@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { Badge, Empty, ErrorBox, Field, Loading, Pager, splitList, useKeysetPages, useLoad, when } from "../components.js";
+import { Badge, Empty, ErrorBox, Field, Loading, PagedTable, splitList, useKeysetPages, useLoad, when } from "../components.js";
 import { useApp } from "../app-context.js";
 import { href, navigate } from "../router.js";
 
@@ -91,43 +91,33 @@ export function SecretsPage({ query }: { query: URLSearchParams }) {
         data && (
           <>
             <p class="count">{data.totalCount} secrets match</p>
-            <div class="table-wrap">
-              <table class="secrets-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Path</th>
-                    <th scope="col">Type</th>
-                    <th scope="col">Version</th>
-                    <th scope="col">Tags</th>
-                    <th scope="col">Updated</th>
-                    <th scope="col">Expires</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {data.secrets.map((s) => (
-                    <tr key={s.path}>
-                      <td>
-                        <a href={href("/secret", { path: s.path })}>{s.path}</a>
-                        {failingRotations?.has(s.path) && (
-                          <>
-                            {" "}
-                            <a class="badge-link" href={href("/rotation/secrets", { status: "failing" })}>
-                              <Badge tone="bad">rotation failing</Badge>
-                            </a>
-                          </>
-                        )}
-                      </td>
-                      <td>{s.secretType}</td>
-                      <td>{s.version}</td>
-                      <td>{s.tags.join(", ")}</td>
-                      <td>{when(s.updatedAt)}</td>
-                      <td>{when(s.expiresAt)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager page={pages.page} hasMore={data.hasMore} nextCursor={data.cursor} pages={pages} />
+            <PagedTable
+              headings={["Path", "Type", "Version", "Tags", "Updated", "Expires"]}
+              tableClass="secrets-table"
+              items={data.secrets}
+              page={data}
+              pages={pages}
+              row={(s) => (
+                <tr key={s.path}>
+                  <td>
+                    <a href={href("/secret", { path: s.path })}>{s.path}</a>
+                    {failingRotations?.has(s.path) && (
+                      <>
+                        {" "}
+                        <a class="badge-link" href={href("/rotation/secrets", { status: "failing" })}>
+                          <Badge tone="bad">rotation failing</Badge>
+                        </a>
+                      </>
+                    )}
+                  </td>
+                  <td>{s.secretType}</td>
+                  <td>{s.version}</td>
+                  <td>{s.tags.join(", ")}</td>
+                  <td>{when(s.updatedAt)}</td>
+                  <td>{when(s.expiresAt)}</td>
+                </tr>
+              )}
+            />
           </>
         )
       )}

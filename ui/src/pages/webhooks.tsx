@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import type { Webhook } from "../api.js";
 import { useApp } from "../app-context.js";
-import { Badge, Empty, ErrorBox, Field, Loading, Pager, splitList, useCall, useKeysetPages, useLoad, when } from "../components.js";
+import { Badge, Empty, ErrorBox, Field, Loading, PagedTable, Pager, splitList, useCall, useKeysetPages, useLoad, when } from "../components.js";
 import { href, navigate } from "../router.js";
 
 interface HookForm {
@@ -83,31 +83,22 @@ export function WebhooksPage() {
       ) : (
         data && (
           <>
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">URL</th>
-                    <th scope="col">Events</th>
-                    <th scope="col">Status</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {data.data.map((w) => (
-                    <tr key={w.id}>
-                      <td>
-                        <a href={href("/webhook", { id: w.id })}>{w.name}</a>
-                      </td>
-                      <td class="url">{w.url}</td>
-                      <td>{w.events.join(", ") || "all"}</td>
-                      <td>{w.isActive ? <Badge tone="ok">active</Badge> : <Badge tone="off">paused</Badge>}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager page={pages.page} hasMore={data.hasMore} nextCursor={data.cursor} pages={pages} />
+            <PagedTable
+              headings={["Name", "URL", "Events", "Status"]}
+              items={data.data}
+              page={data}
+              pages={pages}
+              row={(w) => (
+                <tr key={w.id}>
+                  <td>
+                    <a href={href("/webhook", { id: w.id })}>{w.name}</a>
+                  </td>
+                  <td class="url">{w.url}</td>
+                  <td>{w.events.join(", ") || "all"}</td>
+                  <td>{w.isActive ? <Badge tone="ok">active</Badge> : <Badge tone="off">paused</Badge>}</td>
+                </tr>
+              )}
+            />
           </>
         )
       )}
