@@ -80,6 +80,29 @@ function startRuntime(runtime: "deno" | "bun", env: Record<string, string>): Chi
   return child;
 }
 
+/**
+ * The Node.js the service and the floor servers run on: this node when package.json's engines
+ * admit it, else the newest release CI tests (.ci/node-releases); BENCH_SERVICE_NODE names another
+ * release (from the npm registry's `node` package). A service is measured on a
+ * release it supports; the floor runs on the same one so the ratios compare like with like.
+ */
+function serverNode(): { node: string; version: string } {
+  const asked = process.env.BENCH_SERVICE_NODE;
+  if (asked) {
+    const node = nodeBinaryOf(asked);
+    return { node, version: execFileSync(node, ["--version"], { encoding: "utf8" }).trim() };
+  }
+  const range: string = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).engines.node;
+  const min = /^>=(\d+)\.(\d+)\.(\d+)$/.exec(range);
+  if (!min) throw new Error(`bench reads engines.node as ">=x.y.z", found ${range}`);
+  const [major, minor, patch] = process.versions.node.split(".").map(Number) as [number, number, number];
+  const [wantMajor, wantMinor, wantPatch] = min.slice(1).map(Number) as [number, number, number];
+  const admitted = major !== wantMajor ? major > wantMajor : minor !== wantMinor ? minor > wantMinor : patch >= wantPatch;
+  if (admitted) return { node: process.execPath, version: process.version };
+  const node = nodeBinaryOf(testedNodeReleases().at(-1)!);
+  return { node, version: execFileSync(node, ["--version"], { encoding: "utf8" }).trim() };
+}
+
 /** BENCH_LOAD_ARGS: extra node flags for the load generators (e.g. --cpu-prof). */
 const loadArgs = (process.env.BENCH_LOAD_ARGS ?? "").split(" ").filter(Boolean);
 
@@ -172,6 +195,8 @@ function loadRow(name: string, r: Load, versus?: { name: string; rps: number }) 
 async function main() {
   log("building the service (npm run build)");
   execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+  const server = serverNode();
+  if (server.node !== process.execPath) notes.push(`the service and the floor servers ran on Node.js ${server.version}: ${process.env.BENCH_SERVICE_NODE ? "BENCH_SERVICE_NODE" : `this machine's ${process.version} is below package.json's engines`}`);
   const dbName = `sv_bench_${randomBytes(4).toString("hex")}`;
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
@@ -191,7 +216,7 @@ async function main() {
     const port = await freePort();
     // BENCH_SERVICE_ARGS: extra node flags for the service (e.g. --cpu-prof while looking for where time goes).
     const serviceArgs = [...startFlags(), ...(process.env.BENCH_SERVICE_ARGS ?? "").split(" ").filter(Boolean)];
-    const service = startNode("dist/src/main.js", { ...env, PORT: String(port), HOST: "127.0.0.1" }, [], serviceArgs);
+    const service = startNode("dist/src/main.js", { ...env, PORT: String(port), HOST: "127.0.0.1" }, [], serviceArgs, server.node);
     service.stdout!.resume();
     const api = `http://127.0.0.1:${port}`;
     await waitReady(`${api}/readyz`);
@@ -215,7 +240,7 @@ async function main() {
     const fixedFile = join(env.SCAIVAULT_DATA_DIR, "fixed.txt");
     await writeFile(fixedFile, "/fixed");
 
-    const floor = startNode("bench/floor-server.ts", env);
+    const floor = startNode("bench/floor-server.ts", env, [], [], server.node);
     const { port: floorPort, grpcPort: grpcCeilingPort } = await new Promise<{ port: number; grpcPort: number }>((resolve) =>
       floor.stdout!.once("data", (d) => resolve(JSON.parse(String(d)))),
     );
@@ -224,9 +249,21 @@ async function main() {
     const http = (url: string, file: string, method = "GET", body?: string) =>
       runJson<Load>("bench/load-http.ts", [url, token, file, String(connections), String(seconds), method, ...(body ? [body] : [])]);
 
+    /** Reads each seeded secret once, so a replica's ciphertext cache holds what a replica in steady state holds. */
+    const readEverySecretOnce = (apiUrl: string) =>
+      inBatches(paths, connections, async (p) => {
+        const res = await fetch(apiUrl + p, { headers: { authorization: `Bearer ${token}` } });
+        if (res.status !== 200) throw new Error(`warm-up GET ${p}: ${res.status}`);
+        await res.arrayBuffer();
+      });
+
     let restRead: Load | undefined;
     if (parts.has("read")) {
-      log("warm-up");
+      // A replica in steady state has read its secrets before: every seeded secret is read once
+      // (the cold case is the ablation row without the ciphertext cache), then a short random run
+      // warms the JIT.
+      log("warm-up: every secret read once");
+      await readEverySecretOnce(api);
       await runJson<Load>("bench/load-http.ts", [api, token, pathsFile, String(connections), "3"]);
       await runJson<Load>("bench/load-http.ts", [floorUrl, token, pathsFile, String(connections), "3"]);
 
@@ -299,10 +336,11 @@ async function main() {
       ] as const) {
         log(`REST read ${name}`);
         const alternatePort = await freePort();
-        const alternate = startNode("dist/src/main.js", { ...env, ...setting, PORT: String(alternatePort), HOST: "127.0.0.1" }, [], startFlags());
+        const alternate = startNode("dist/src/main.js", { ...env, ...setting, PORT: String(alternatePort), HOST: "127.0.0.1" }, [], startFlags(), server.node);
         alternate.stdout!.resume();
         const alternateApi = `http://127.0.0.1:${alternatePort}`;
         await waitReady(`${alternateApi}/readyz`);
+        await readEverySecretOnce(alternateApi);
         await runJson<Load>("bench/load-http.ts", [alternateApi, token, pathsFile, String(connections), "3"]);
         const load = await withCpu(alternate.pid!, () => http(alternateApi, pathsFile));
         loadRow(`REST read ${name} (${Object.entries(setting).map(([k, v]) => `${k}=${v}`).join(" ")})`, load, { name: "REST read", rps: restRead.rps });
@@ -323,9 +361,10 @@ async function main() {
         onRelease.stdout!.resume();
         const releaseApi = `http://127.0.0.1:${releasePort}`;
         await waitReady(`${releaseApi}/readyz`);
+        await readEverySecretOnce(releaseApi);
         await runJson<Load>("bench/load-http.ts", [releaseApi, token, pathsFile, String(connections), "3"]);
         const rest = await withCpu(onRelease.pid!, () => http(releaseApi, pathsFile));
-        loadRow(`REST read, service on Node.js ${version}`, rest, { name: `REST read on ${process.version}`, rps: restRead.rps });
+        loadRow(`REST read, service on Node.js ${version}`, rest, { name: `REST read on ${server.version}`, rps: restRead.rps });
         const grpc = await withCpu(onRelease.pid!, () =>
           runJson<Load>("bench/load-grpc.ts", [String(releasePort), token, pathsFile, String(connections), String(seconds)], {}, loadArgs),
         );
@@ -429,7 +468,7 @@ async function main() {
     await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => {});
     await admin.end();
   }
-  await report();
+  await report(server.version);
 }
 
 /** The Node.js releases CI runs the suite on besides the machine's own (.ci/node-releases). */
@@ -580,7 +619,7 @@ async function listDepth(api: string, url: string, jwtSecret: string) {
   return { first: await time("limit=50"), deep: await time(`limit=50&cursor=${cursor}`) };
 }
 
-async function report() {
+async function report(serverVersion: string) {
   const header = ["measurement", "requests/s", "p50 ms", "p99 ms", "errors", "server CPU µs/request", "ratio"];
   const lines = [
     `| ${header.join(" | ")} |`,
@@ -590,7 +629,7 @@ async function report() {
   const md = [
     `# ScaiVault benchmark`,
     ``,
-    `${new Date().toISOString()} · ${connections} connections · ${seconds} s per run · Node ${process.version} · PostgreSQL, one machine`,
+    `${new Date().toISOString()} · ${connections} connections · ${seconds} s per run · service on Node ${serverVersion}, load from Node ${process.version} · PostgreSQL, one machine`,
     ``,
     ...lines,
     ``,

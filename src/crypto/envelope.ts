@@ -1,5 +1,5 @@
 import { BoundedMap } from "../bounded-map.js";
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from "node:crypto";
 import { sql } from "kysely";
 import type { Db, Executor } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
@@ -21,8 +21,15 @@ export function secretAad(tenantId: string, path: string, version: number): Buff
   return Buffer.from(JSON.stringify(["scaivault.secret.v1", tenantId, path, version]));
 }
 
+/**
+ * A key as the cipher functions take it. Data keys are kept as KeyObjects: their bytes live
+ * outside the JavaScript heap, and Node 24 checks a raw Buffer key on every cipher it creates
+ * (about 9 µs per call, a tenth of a cached read's CPU there).
+ */
+export type CipherKey = Buffer | KeyObject;
+
 /** AES-256-GCM with a random 96-bit nonce. */
-export function seal(key: Buffer, plaintext: Uint8Array, aad: Uint8Array): { nonce: Buffer; ciphertext: Buffer } {
+export function seal(key: CipherKey, plaintext: Uint8Array, aad: Uint8Array): { nonce: Buffer; ciphertext: Buffer } {
   const nonce = randomBytes(NONCE_BYTES);
   const cipher = createCipheriv("aes-256-gcm", key, nonce);
   cipher.setAAD(aad);
@@ -31,7 +38,7 @@ export function seal(key: Buffer, plaintext: Uint8Array, aad: Uint8Array): { non
 }
 
 /** Opens what `seal` produced; throws on any tampering or mismatched AAD. */
-export function open(key: Buffer, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Buffer {
+export function open(key: CipherKey, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Buffer {
   if (nonce.length !== NONCE_BYTES || ciphertext.length < TAG_BYTES) throw new Error("malformed ciphertext");
   const decipher = createDecipheriv("aes-256-gcm", key, nonce);
   decipher.setAAD(aad);
@@ -69,10 +76,10 @@ export interface Envelope {
  */
 export function createEnvelope(master: MasterKey, db: Db, options: { maxCachedKeys?: number } = {}): Envelope & { cachedKeys(): number } {
   const maxCachedKeys = options.maxCachedKeys ?? 10_000;
-  const keys = new BoundedMap<string, Buffer>(maxCachedKeys);
+  const keys = new BoundedMap<string, KeyObject>(maxCachedKeys);
   const newest = new BoundedMap<string, number>(maxCachedKeys);
 
-  async function loadKey(exec: Executor, tenantId: string, keyId: number): Promise<Buffer> {
+  async function loadKey(exec: Executor, tenantId: string, keyId: number): Promise<KeyObject> {
     const cacheKey = `${tenantId}\0${keyId}`;
     const cached = keys.get(cacheKey);
     if (cached) return cached;
@@ -88,7 +95,9 @@ export function createEnvelope(master: MasterKey, db: Db, options: { maxCachedKe
         cause: new Error(`data key wrapped by master key ${row.master_key_id}, this replica has ${master.id}`),
       });
     }
-    const key = unwrapDataKey(master, tenantId, keyId, row.wrapped_key);
+    const unwrapped = unwrapDataKey(master, tenantId, keyId, row.wrapped_key);
+    const key = createSecretKey(unwrapped);
+    unwrapped.fill(0);
     keys.set(cacheKey, key);
     return key;
   }
