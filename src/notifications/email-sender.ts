@@ -1,6 +1,6 @@
 // One email per attempt through nodemailer's SMTP transport (TLS, auth, SMTP replies handled by a
 // well-kept library rather than our own SMTP client).
-import nodemailer from "nodemailer";
+import type { Transporter } from "nodemailer";
 import { performance } from "node:perf_hooks";
 
 export interface EmailMessage {
@@ -25,20 +25,23 @@ export interface EmailSender {
 
 /** Creates the sender for SCAIVAULT_SMTP_URL; without one every attempt fails with a message saying so. */
 export function createEmailSender(options: { smtpUrl?: string; from: string; timeoutMs: number }): EmailSender {
-  const transport = options.smtpUrl
-    ? nodemailer.createTransport(options.smtpUrl, {
+  // nodemailer (about 18 MiB once loaded) is loaded with the first email, not at start.
+  let transport: Promise<Transporter> | undefined;
+  const transportOf = (smtpUrl: string) =>
+    (transport ??= import("nodemailer").then(({ default: nodemailer }) =>
+      nodemailer.createTransport(smtpUrl, {
         connectionTimeout: options.timeoutMs,
         greetingTimeout: options.timeoutMs,
         socketTimeout: options.timeoutMs,
-      } as never)
-    : undefined;
+      } as never),
+    ));
   return {
     async send(message) {
       const started = performance.now();
       const elapsed = () => Math.round(performance.now() - started);
-      if (!transport) return { error: "SCAIVAULT_SMTP_URL is not set", latencyMs: 0 };
+      if (!options.smtpUrl) return { error: "SCAIVAULT_SMTP_URL is not set", latencyMs: 0 };
       try {
-        const info = await transport.sendMail({
+        const info = await (await transportOf(options.smtpUrl)).sendMail({
           from: options.from,
           to: message.to,
           subject: message.subject,
@@ -53,6 +56,6 @@ export function createEmailSender(options: { smtpUrl?: string; from: string; tim
         return { statusCode: e.responseCode, error: e.message || e.code || "sending failed", latencyMs: elapsed() };
       }
     },
-    close: () => transport?.close(),
+    close: () => void transport?.then((t) => t.close(), () => {}),
   };
 }

@@ -1,11 +1,4 @@
-import {
-  CreateAccessKeyCommand,
-  DeleteAccessKeyCommand,
-  GetUserCommand,
-  IAMClient,
-  ListAccessKeysCommand,
-  UpdateAccessKeyCommand,
-} from "@aws-sdk/client-iam";
+import type { IAMClient } from "@aws-sdk/client-iam";
 import { ScaiVaultError } from "../../errors.js";
 import type { AllowList } from "../../webhooks/ssrf-guard.js";
 import { createGuardedAgents, refuseGuardedHost } from "./guarded-http.js";
@@ -38,6 +31,10 @@ interface AccessKey {
   secretAccessKey: string;
 }
 
+/** The AWS SDK (about 30 MiB once loaded) is loaded when the first aws_iam step runs, not at start. */
+let iamSdk: Promise<typeof import("@aws-sdk/client-iam")> | undefined;
+const loadIamSdk = () => (iamSdk ??= import("@aws-sdk/client-iam"));
+
 const userNamePattern = /^[\w+=,.@-]{1,64}$/;
 /** IAM's answer when a key is valid but lacks the permission: the key itself was accepted. */
 const accessDeniedNames = new Set(["AccessDenied", "AccessDeniedException"]);
@@ -53,8 +50,8 @@ export function createAwsIamProvider(deps: AwsIamProviderDeps): RotationProvider
   const agents = createGuardedAgents(deps.allow);
   const parseConfig = (config: Record<string, unknown>) => parseIamConfig(config, deps.allow);
 
-  const clientFor = (config: AwsIamConfig, key: AccessKey) =>
-    new IAMClient({
+  const clientFor = async (config: AwsIamConfig, key: AccessKey) =>
+    new (await loadIamSdk()).IAMClient({
       region: config.region,
       endpoint: config.endpoint,
       maxAttempts,
@@ -74,7 +71,7 @@ export function createAwsIamProvider(deps: AwsIamProviderDeps): RotationProvider
 
   const withClient = async <T>(call: ProviderCall, key: AccessKey, use: (iam: IAMClient, config: AwsIamConfig) => Promise<T>): Promise<T> => {
     const config = parseConfig(call.config);
-    const iam = clientFor(config, key);
+    const iam = await clientFor(config, key);
     try {
       return await use(iam, config);
     } finally {
@@ -85,7 +82,7 @@ export function createAwsIamProvider(deps: AwsIamProviderDeps): RotationProvider
   /** Deactivates then deletes a key; a key IAM no longer has counts as done, so a repeated step is harmless. */
   const deactivateAndDelete = async (iam: IAMClient, config: AwsIamConfig, accessKeyId: string, signal: AbortSignal): Promise<string> => {
     try {
-      await iam.send(new UpdateAccessKeyCommand({ UserName: config.iamUserName, AccessKeyId: accessKeyId, Status: "Inactive" }), { abortSignal: signal });
+      await iam.send(new (await loadIamSdk()).UpdateAccessKeyCommand({ UserName: config.iamUserName, AccessKeyId: accessKeyId, Status: "Inactive" }), { abortSignal: signal });
     } catch (err) {
       if (notFoundNames.has(errorName(err))) return "UpdateAccessKey NoSuchEntity (already deleted)";
       throw iamFailure("UpdateAccessKey", err);
@@ -109,7 +106,7 @@ export function createAwsIamProvider(deps: AwsIamProviderDeps): RotationProvider
         const signal = call.signal;
         let listed;
         try {
-          listed = await iam.send(new ListAccessKeysCommand({ UserName: config.iamUserName }), { abortSignal: signal });
+          listed = await iam.send(new (await loadIamSdk()).ListAccessKeysCommand({ UserName: config.iamUserName }), { abortSignal: signal });
         } catch (err) {
           throw iamFailure("ListAccessKeys", err);
         }
@@ -130,7 +127,7 @@ export function createAwsIamProvider(deps: AwsIamProviderDeps): RotationProvider
         }
         let created;
         try {
-          created = await iam.send(new CreateAccessKeyCommand({ UserName: config.iamUserName }), { abortSignal: signal });
+          created = await iam.send(new (await loadIamSdk()).CreateAccessKeyCommand({ UserName: config.iamUserName }), { abortSignal: signal });
         } catch (err) {
           throw iamFailure("CreateAccessKey", err);
         }
@@ -151,7 +148,7 @@ export function createAwsIamProvider(deps: AwsIamProviderDeps): RotationProvider
         let lastError: unknown;
         for (let tries = 1; ; tries++) {
           try {
-            await iam.send(new GetUserCommand({}), { abortSignal: call.signal });
+            await iam.send(new (await loadIamSdk()).GetUserCommand({}), { abortSignal: call.signal });
             return { summary: `GetUser signed with the new key 200 (try ${tries})` };
           } catch (err) {
             // AccessDenied comes after authentication: IAM knows the key, it only lacks iam:GetUser.
@@ -191,7 +188,7 @@ export function createAwsIamProvider(deps: AwsIamProviderDeps): RotationProvider
 
 async function deleteKey(iam: IAMClient, config: AwsIamConfig, accessKeyId: string, signal: AbortSignal): Promise<void> {
   try {
-    await iam.send(new DeleteAccessKeyCommand({ UserName: config.iamUserName, AccessKeyId: accessKeyId }), { abortSignal: signal });
+    await iam.send(new (await loadIamSdk()).DeleteAccessKeyCommand({ UserName: config.iamUserName, AccessKeyId: accessKeyId }), { abortSignal: signal });
   } catch (err) {
     if (notFoundNames.has(errorName(err))) return;
     throw iamFailure("DeleteAccessKey", err);

@@ -1,5 +1,5 @@
 import { constants, generateKeyPairSync, privateDecrypt, randomUUID } from "node:crypto";
-import Stripe from "stripe";
+import type Stripe from "stripe";
 import { ScaiVaultError } from "../../errors.js";
 import type { AllowList } from "../../webhooks/ssrf-guard.js";
 import { createGuardedAgents, refuseGuardedHost } from "./guarded-http.js";
@@ -26,13 +26,19 @@ interface StripeConfig {
   protocol: "http" | "https" | undefined;
   /** app_managed: the connected account the keys belong to, sent as Stripe-Context. */
   account: string | undefined;
-  /** app_managed: the preview Stripe-Version of the v2 API keys endpoints. */
-  apiVersion: string;
+  /** app_managed: the preview Stripe-Version of the v2 API keys endpoints (the SDK's preview when undefined). */
+  apiVersion: string | undefined;
   keyName: string | undefined;
 }
 
+/** Stripe's SDK (about 35 MiB once loaded) is loaded when the first stripe step runs, not at start. */
+let stripeSdk: Promise<typeof import("stripe")> | undefined;
+const loadStripeSdk = () => (stripeSdk ??= import("stripe"));
+
 /** The preview version of the v2 API keys endpoints: the SDK's API date with `.preview`. */
-export const defaultStripePreviewVersion = `${Stripe.API_VERSION.split(".")[0]}.preview`;
+export async function defaultStripePreviewVersion(): Promise<string> {
+  return `${(await loadStripeSdk()).default.API_VERSION.split(".")[0]}.preview`;
+}
 
 const livePrefixes = ["sk_live_", "rk_live_"];
 const testPrefixes = ["sk_test_", "rk_test_"];
@@ -50,8 +56,8 @@ const testPrefixes = ["sk_test_", "rk_test_"];
 export function createStripeProvider(deps: StripeProviderDeps): RotationProvider {
   const agents = createGuardedAgents(deps.allow);
   const parseConfig = (config: Record<string, unknown>) => parseStripeConfig(config, deps.allow);
-  const clientFor = (config: StripeConfig, apiKey: string) =>
-    new Stripe(apiKey, {
+  const clientFor = async (config: StripeConfig, apiKey: string) =>
+    new (await loadStripeSdk()).default(apiKey, {
       host: config.host,
       port: config.port,
       protocol: config.protocol,
@@ -63,10 +69,11 @@ export function createStripeProvider(deps: StripeProviderDeps): RotationProvider
     });
 
   /** The v2 API keys endpoints, as the App: preview version and the account's context on every call. */
-  const v2 = (call: ProviderCall, config: StripeConfig) => {
+  const v2 = async (call: ProviderCall, config: StripeConfig) => {
     const appKey = parseAppKey(call.credentials);
-    const stripe = clientFor(config, appKey);
-    const options = (idempotencyKey?: string) => ({ apiVersion: config.apiVersion, stripeContext: config.account, ...(idempotencyKey ? { idempotencyKey } : {}) });
+    const stripe = await clientFor(config, appKey);
+    const apiVersion = config.apiVersion ?? (await defaultStripePreviewVersion());
+    const options = (idempotencyKey?: string) => ({ apiVersion, stripeContext: config.account, ...(idempotencyKey ? { idempotencyKey } : {}) });
     return {
       get: (path: string): Promise<ApiKeyObject> => stripe.rawRequest("GET", path, undefined, options()).catch((err: unknown) => Promise.reject(stripeFailure(`GET ${path}`, err))),
       post: (path: string, body: Record<string, unknown>, idempotencyKey: string): Promise<ApiKeyObject> =>
@@ -76,7 +83,7 @@ export function createStripeProvider(deps: StripeProviderDeps): RotationProvider
 
   /** Expires an API key unless it already is; a repeated step finds it expired and is done. */
   const expireKey = async (call: ProviderCall, config: StripeConfig, id: string): Promise<string> => {
-    const api = v2(call, config);
+    const api = await v2(call, config);
     const path = `/v2/iam/api_keys/${encodeURIComponent(id)}`;
     const existing = await api.get(path);
     if (existing.status === "expired") return `${id} already expired`;
@@ -102,7 +109,7 @@ export function createStripeProvider(deps: StripeProviderDeps): RotationProvider
       if (config.mode === "supplied") {
         throw new ScaiVaultError("invalid_request", "stripe provider in supplied mode needs new_value");
       }
-      const api = v2(call, config);
+      const api = await v2(call, config);
       const name = keyNameOf(call, config);
       const currentId = call.current?.api_key_id;
       const steps: string[] = [];
@@ -211,9 +218,9 @@ function secretOf(created: ApiKeyObject, privateKey: ReturnType<typeof generateK
   }
 }
 
-async function testKey(clientFor: (config: StripeConfig, apiKey: string) => Stripe, config: StripeConfig, apiKey: string): Promise<StepOutcome> {
+async function testKey(clientFor: (config: StripeConfig, apiKey: string) => Promise<Stripe>, config: StripeConfig, apiKey: string): Promise<StepOutcome> {
   checkPrefix(apiKey, config.livemode, "the new key");
-  const stripe = clientFor(config, apiKey);
+  const stripe = await clientFor(config, apiKey);
   try {
     const balance = await stripe.balance.retrieve();
     if (balance.livemode !== config.livemode) {
@@ -263,7 +270,7 @@ function parseStripeConfig(config: Record<string, unknown>, allow: AllowList | u
   if (mode === "app_managed" && (!account || !/^acct_\w+$/.test(account))) {
     throw new ScaiVaultError("invalid_request", "config.account (acct_…, sent as Stripe-Context) is required in app_managed mode");
   }
-  const apiVersion = optionalString(config, "api_version", "config") ?? defaultStripePreviewVersion;
+  const apiVersion = optionalString(config, "api_version", "config");
   const keyName = optionalString(config, "key_name", "config");
   return { mode, livemode: config.livemode, host, port, protocol, account, apiVersion, keyName };
 }

@@ -59,7 +59,7 @@ describe("stripe provider, app_managed (v2 API keys endpoints through the offici
     expect(v2Calls.map((r) => `${r.method} ${r.path}`)).toEqual(["GET /v2/iam/api_keys", "POST /v2/iam/api_keys"]);
     for (const r of v2Calls) {
       expect(r.headers.authorization).toBe(`Bearer ${app.token}`);
-      expect(r.headers["stripe-version"]).toBe(defaultStripePreviewVersion);
+      expect(r.headers["stripe-version"]).toBe(await defaultStripePreviewVersion());
       expect(r.headers["stripe-context"]).toBe(stripe.account);
     }
     const createCall = v2Calls[1]!;
