@@ -315,11 +315,19 @@ async function main() {
           runJson<Load>("bench/load-h2load.ts", [url, String(connections), String(seconds), mode, ...extra]);
         log("h2load: floor, REST read, gRPC read");
         await h2(`${api}${paths[0]}`, "h1", "", "--", auth); // warm-up
+        // What Node's own HTTP/1.1 and HTTP/2 servers cost under this client when they do nothing:
+        // the highest gRPC/REST ratio any Node server can reach here.
+        const ceilingH2 = await withCpu(floor.pid!, () => h2(`${floorUrl}/fixed`, "h1", "", "--", auth));
+        const grpcCeilingH2 = await withCpu(floor.pid!, () =>
+          h2(`http://127.0.0.1:${grpcCeilingPort}/scaivault.v1.SecretsService/GetSecret`, "grpc", grpcBody, "--", auth, "content-type: application/grpc", "te: trailers"),
+        );
         const floorH2 = await withCpu(floor.pid!, () => h2(`${floorUrl}${paths[0]}`, "h1", "", "--", auth));
         const restH2 = await withCpu(service.pid!, () => h2(`${api}${paths[0]}`, "h1", "", "--", auth));
         const grpcH2 = await withCpu(service.pid!, () =>
           h2(grpcUrl, "grpc", grpcBody, "--", auth, "content-type: application/grpc", "te: trailers"),
         );
+        loadRow("h2load ceiling: node:http fixed JSON (--h1)", ceilingH2);
+        loadRow("h2load gRPC ceiling: node:http2 fixed answer (h2c)", grpcCeilingH2, { name: "h2load ceiling", rps: ceilingH2.rps });
         loadRow("h2load floor (--h1, one secret)", floorH2);
         loadRow("h2load REST read (--h1, one secret)", restH2, { name: "h2load floor", rps: floorH2.rps });
         loadRow("h2load gRPC read GetSecret (h2c, one secret)", grpcH2, { name: "h2load REST read", rps: restH2.rps });
