@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import { sql } from "kysely";
 import type { Executor } from "../db/database.js";
+import { ScaiVaultError } from "../errors.js";
 
 /** The event types of the contract. */
 export const eventTypes = [
@@ -33,15 +35,17 @@ export function newEventId(): string {
 
 /**
  * Appends events in the caller's transaction, so they exist if and only if the change commits.
- * Each tenant's events are numbered under a transaction lock of that tenant, so within a tenant
- * `seq` order is commit order: a watcher that resumes after seq N can never miss an event that
- * committed later with a smaller number. Tenants are locked in sorted order (no deadlock between
- * batches that span tenants).
+ * `seq` is handed out at the insert, so within a tenant a smaller seq may commit after a larger
+ * one. Watchers still never miss an event that commits late: they read only up to
+ * `tenantEventHorizon`, which relies on every writer holding its tenant's writers lock from before
+ * its rows get their seq until it ends. The lock is shared, so writers of a tenant never wait for
+ * each other; it only shows readers which transactions may still commit events. Tenants are
+ * locked in sorted order.
  */
 export async function appendEvents(exec: Executor, events: OutboxEvent[]): Promise<string[]> {
   if (events.length === 0) return [];
   for (const tenantId of [...new Set(events.map((e) => e.tenantId))].sort()) {
-    await sql`select pg_advisory_xact_lock(hashtextextended(${"scaivault.events:" + tenantId}, 0))`.execute(exec);
+    await sql`select pg_advisory_xact_lock_shared(hashtextextended(${writersLockName(tenantId)}, 0))`.execute(exec);
   }
   const ids = events.map(() => newEventId());
   await exec
@@ -82,25 +86,89 @@ export interface WatchedEventRow {
   created_at: Date;
 }
 
-/** A tenant's events of the given types after `afterSeq`, in seq (= commit) order; `prefix` filters paths. */
+/**
+ * A tenant's events of the given types with `afterSeq < seq <= upToSeq`, in seq order; `prefix`
+ * filters paths. `upToSeq` must be a horizon (`tenantEventHorizon`): below it no event can still appear.
+ */
 export async function readTenantEvents(
   exec: Executor,
-  q: { tenantId: string; afterSeq: number; types: readonly string[]; prefix?: string; limit: number },
+  q: { tenantId: string; afterSeq: number; upToSeq: number; types: readonly string[]; prefix?: string; limit: number },
 ): Promise<WatchedEventRow[]> {
   let query = exec
     .selectFrom("events")
     .select(["seq", "id", "event_type", "path", "data", "created_at"])
     .where("tenant_id", "=", q.tenantId)
     .where("seq", ">", q.afterSeq)
+    .where("seq", "<=", q.upToSeq)
     .where("event_type", "in", [...q.types]);
   if (q.prefix) query = query.where(sql<boolean>`left(path, ${q.prefix.length}) = ${q.prefix}`);
   return query.orderBy("seq").limit(q.limit).execute() as Promise<WatchedEventRow[]>;
 }
 
-/** The newest seq of a tenant's events (0 when it has none). */
-export async function latestTenantSeq(exec: Executor, tenantId: string): Promise<number> {
-  const row = await exec.selectFrom("events").select((eb) => eb.fn.max("seq").as("seq")).where("tenant_id", "=", tenantId).executeTakeFirst();
-  return Number(row?.seq ?? 0);
+/** How long `tenantEventHorizon` waits for a tenant's writers in flight before it gives up. */
+const writersWaitCapMs = 30_000;
+
+/**
+ * The seq up to which a tenant's events are settled: each event with a seq up to it has committed
+ * (and is visible to the next read) or rolled back, so a watcher that has read that far and goes
+ * on after it can never miss an event. `seq` is allocated out of commit order, so this is read as:
+ * 1. the largest seq allocated so far by anyone, committed or not (the sequence is not transactional);
+ * 2. the transactions that hold a tenant's writers lock right after that. A writer locks before
+ *    its rows get their seq, so one with a seq up to the horizon has either finished by then or
+ *    is in that list; a writer that locks later gets a larger seq;
+ * 3. a wait until each listed transaction has committed or rolled back.
+ * Call it on the database, outside a transaction (whose snapshot would not see those commits).
+ * Fails `unavailable` when the writers are still open after 30 s.
+ */
+export async function tenantEventHorizon(exec: Executor, tenantId: string): Promise<number> {
+  const horizon = await lastAllocatedEventSeq(exec);
+  const writers = await writersInFlight(exec, tenantId);
+  if (writers.length > 0) await waitUntilFinished(exec, tenantId, writers);
+  return horizon;
+}
+
+/** The name of a tenant's writers lock (an advisory lock on its 64-bit hash). */
+function writersLockName(tenantId: string): string {
+  return `scaivault.events:${tenantId}`;
+}
+
+/**
+ * The largest seq handed out, including to transactions still open. `events_seq_seq`, the
+ * identity sequence of `events.seq` (migration 0001), has CACHE 1, so a value is written to it as it is handed out;
+ * before the first one (`is_called` false) its `last_value` is the first value to come.
+ */
+async function lastAllocatedEventSeq(exec: Executor): Promise<number> {
+  const { rows } = await sql<{ last_value: number; is_called: boolean }>`select last_value, is_called from events_seq_seq`.execute(exec);
+  const row = rows[0]!;
+  return Number(row.last_value) - (row.is_called ? 0 : 1);
+}
+
+/**
+ * The open transactions (virtual transaction ids) of other sessions holding a tenant's writers
+ * lock. pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits)
+ * with objsubid 1; `<<` on bigint wraps, so the two give back the signed key. Always empty on the
+ * embedded database: it has one session.
+ */
+async function writersInFlight(exec: Executor, tenantId: string): Promise<string[]> {
+  const { rows } = await sql<{ virtualtransaction: string }>`
+    select virtualtransaction from pg_locks
+    where locktype = 'advisory' and granted and objsubid = 1
+      and ((classid::bigint << 32) | objid::bigint) = hashtextextended(${writersLockName(tenantId)}, 0)
+      and pid is distinct from pg_backend_pid()`.execute(exec);
+  return rows.map((r) => r.virtualtransaction);
+}
+
+/** Polls (2 ms doubling to 50 ms) until none of `writers` holds the tenant's writers lock. */
+async function waitUntilFinished(exec: Executor, tenantId: string, writers: string[]): Promise<void> {
+  const deadline = performance.now() + writersWaitCapMs;
+  for (let pauseMs = 2; writers.length > 0; pauseMs = Math.min(pauseMs * 2, 50)) {
+    if (performance.now() >= deadline) {
+      throw new ScaiVaultError("unavailable", `${writers.length} transactions writing this tenant's events are still open after ${writersWaitCapMs / 1000} s; try again`);
+    }
+    await delay(pauseMs);
+    const open = new Set(await writersInFlight(exec, tenantId));
+    writers = writers.filter((w) => open.has(w));
+  }
 }
 
 /** The seq of one of a tenant's events, by id; undefined when there is no such event (never written, or another tenant's). */

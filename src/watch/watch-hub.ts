@@ -1,9 +1,11 @@
 // One per replica: turns the outbox's `scaivault_events` notices into per-tenant batches of new
 // events for the watchers on this replica. A notice only names a tenant; the hub then reads that
 // tenant's events after the last seq it saw, once for all its watchers, so 1,000 watchers of one
-// tenant cost one query per change, not 1,000.
+// tenant cost one query per change, not 1,000. It reads only up to the tenant's event horizon,
+// so it never moves past an event that has its seq but has not committed yet.
 import type { Db, Listen } from "../db/database.js";
-import { latestTenantSeq, readTenantEvents, type WatchedEventRow } from "../events/outbox-store.js";
+import { ScaiVaultError } from "../errors.js";
+import { readTenantEvents, tenantEventHorizon, type WatchedEventRow } from "../events/outbox-store.js";
 import type { Logger } from "../log.js";
 
 /** The channel the outbox trigger notifies (migration 0040), with the tenant id as payload. */
@@ -20,12 +22,13 @@ export interface HubSubscriber {
 }
 
 export interface HubSubscription {
-  /** Every event with a larger seq reaches the subscriber; every one up to it is in the table already. */
+  /** Every event with a larger seq reaches the subscriber; every one up to it has committed (or rolled back) already. */
   startSeq: number;
   unsubscribe(): void;
 }
 
 interface TenantFeed {
+  /** Everything up to here was delivered, and no event up to here can still appear (a horizon, or below one). */
   lastSeq: number;
   subscribers: Set<HubSubscriber>;
   ready: Promise<void>;
@@ -34,6 +37,8 @@ interface TenantFeed {
 }
 
 const pageSize = 500;
+/** When a read gave up on writers still in flight, it runs again after this long (a rollback notifies no one). */
+const retryMs = 1_000;
 
 /** Creates the hub; `start` begins listening, `close` ends every subscriber and stops listening. */
 export function createWatchHub(deps: { db: Db; listen: Listen; logger: Logger }) {
@@ -52,18 +57,22 @@ export function createWatchHub(deps: { db: Db; listen: Listen; logger: Logger })
       await feed.ready;
       do {
         feed.again = false;
+        const horizon = await tenantEventHorizon(db, tenantId);
         for (;;) {
-          const rows = await readTenantEvents(db, { tenantId, afterSeq: feed.lastSeq, types: watchedEventTypes, limit: pageSize });
+          const rows = await readTenantEvents(db, { tenantId, afterSeq: feed.lastSeq, upToSeq: horizon, types: watchedEventTypes, limit: pageSize });
           if (rows.length === 0) break;
           feed.lastSeq = rows[rows.length - 1]!.seq;
           for (const s of feed.subscribers) s.deliver(rows);
           if (rows.length < pageSize) break;
         }
+        feed.lastSeq = Math.max(feed.lastSeq, horizon);
       } while (feed.again && feeds.get(tenantId) === feed);
     })()
       .catch((err) => {
         // Left for the next notice (or the listener's reset) to pick up: lastSeq did not move past what was delivered.
         logger.error("watch hub could not read events", { tenant_id: tenantId, err });
+        // The horizon gave up on writers still open (its ScaiVaultError): if they roll back, no notice comes, so try again.
+        if (err instanceof ScaiVaultError) setTimeout(() => feeds.get(tenantId) === feed && read(tenantId, feed), retryMs).unref();
       })
       .finally(() => {
         feed.reading = undefined;
@@ -91,7 +100,7 @@ export function createWatchHub(deps: { db: Db; listen: Listen; logger: Logger })
       let feed = feeds.get(tenantId);
       if (!feed) {
         const created: TenantFeed = { lastSeq: 0, subscribers: new Set(), ready: Promise.resolve(), reading: undefined, again: false };
-        created.ready = latestTenantSeq(db, tenantId).then((seq) => {
+        created.ready = tenantEventHorizon(db, tenantId).then((seq) => {
           created.lastSeq = seq;
         });
         feeds.set(tenantId, (feed = created));

@@ -81,14 +81,15 @@ export function createWatchService(deps: WatchServiceDeps) {
       await auditAllowed(db, clock, call, { path: prefix || undefined });
       // The first message says the stream is live: every change from here on will arrive.
       yield heartbeat();
-      // Everything up to startSeq is in the table; everything after it comes through the hub.
-      let delivered = cursorSeq ?? subscription.startSeq;
-      while (cursorSeq !== undefined && delivered < subscription.startSeq) {
-        const rows = await readTenantEvents(db, { tenantId, afterSeq: delivered, types: watchedEventTypes, prefix, limit: replayPage });
-        const due = rows.filter((r) => r.seq <= subscription!.startSeq);
-        for (const row of due) yield watchEventOf(row);
-        if (due.length < replayPage) break;
-        delivered = due[due.length - 1]!.seq;
+      // startSeq is the hub's event horizon: everything up to it is in the table (nothing below it
+      // can still commit), everything after it comes through the hub.
+      const upToSeq = subscription.startSeq;
+      let delivered = cursorSeq ?? upToSeq;
+      while (cursorSeq !== undefined && delivered < upToSeq) {
+        const rows = await readTenantEvents(db, { tenantId, afterSeq: delivered, upToSeq, types: watchedEventTypes, prefix, limit: replayPage });
+        for (const row of rows) yield watchEventOf(row);
+        if (rows.length < replayPage) break;
+        delivered = rows[rows.length - 1]!.seq;
       }
       delivered = Math.max(delivered, subscription.startSeq);
       for (;;) {
