@@ -2,6 +2,7 @@
 // when the client leaves mid-call, and nothing but "the call ended" once it is answered, as
 // Connect's own handlers do (Node's adapter and Deno's legacy Deno.serve abort their own request
 // signals after a success; that must never reach the call as a cancellation).
+import * as http2 from "node:http2";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../../src/log.js";
@@ -58,5 +59,42 @@ describe.each(runtimes)("the call's abort signal under $name", ({ start, runtime
     client.abort();
     expect(await pending).toBeInstanceOf(Error);
     await vi.waitFor(async () => expect(await report("h1")).toMatchObject({ callAborted: true, callCode: Code.Canceled, callReason: "the client went away" }), { timeout: 20_000, interval: 100 });
+  });
+});
+
+describe("the call's abort signal over HTTP/2 under Node", () => {
+  let probe: Pick<RuntimeProcess, "baseUrl" | "stop">;
+  let session: http2.ClientHttp2Session;
+  const report = async (id: string): Promise<SignalReport> => {
+    const res = await fetch(`${probe.baseUrl}/v1/secrets/report/${id}`);
+    return JSON.parse(((await res.json()) as { path: string }).path) as SignalReport;
+  };
+  beforeAll(async () => {
+    probe = await startNodeProbe();
+    session = http2.connect(probe.baseUrl);
+  });
+  afterAll(async () => {
+    session?.close();
+    await probe?.stop("SIGKILL");
+  });
+
+  it("stays quiet after a successful answer", async () => {
+    const stream = session.request({ ":path": "/v1/secrets/quick/h2q" });
+    const status = await new Promise<number>((resolve) => stream.once("response", (headers) => resolve(Number(headers[":status"]))));
+    stream.resume();
+    await new Promise((resolve) => stream.once("close", resolve));
+    expect(status).toBe(200);
+    // The stream has closed on both sides; the call's signal saw at most the invoker's own end.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const after = await report("h2q");
+    if (after.callAborted) expect(after).toMatchObject({ callCode: Code.Canceled, callReason: "the call ended" });
+  });
+
+  it("aborts with Canceled when the client resets the stream mid-call", async () => {
+    const stream = session.request({ ":path": "/v1/secrets/hold/h2h" });
+    stream.on("error", () => {});
+    await vi.waitFor(async () => expect((await report("h2h")).holding).toBe(true), { timeout: 20_000, interval: 50 });
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+    await vi.waitFor(async () => expect(await report("h2h")).toMatchObject({ callAborted: true, callCode: Code.Canceled, callReason: "the client went away" }), { timeout: 20_000, interval: 100 });
   });
 });
