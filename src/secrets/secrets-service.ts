@@ -182,10 +182,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       if (!created) {
         if (opts.cas !== undefined && opts.cas !== secret.current_version) throw versionConflict();
         previous = secret.current_version;
-        // Past any version a provider rotation holds (pending) or discarded: numbers are never reused.
-        version = await store.nextVersionNumber(tx, secret.id);
         const changes = {
-          current_version: version,
           updated_at: now,
           ...(secretType ? { secret_type: secretType } : {}),
           ...metadataChanges(input.metadata),
@@ -194,8 +191,9 @@ export function createSecretsService(deps: SecretsServiceDeps) {
           ...(opts.rotationPolicyId ? { rotation_policy_id: opts.rotationPolicyId } : {}),
           ...(opts.secretPolicyId ? { secret_policy_id: opts.secretPolicyId } : {}),
         };
-        await store.updateSecret(tx, secret.id, changes);
-        secret = { ...secret, ...changes };
+        // Past any version a provider rotation holds (pending) or discarded: numbers are never reused.
+        version = await store.advanceToNextVersion(tx, secret.id, changes);
+        secret = { ...secret, ...changes, current_version: version };
       }
       await writeVersion(tx, secret, version, data, call.principal.subject, now);
       await store.pruneVersions(tx, secret.id, secret.max_versions);
@@ -456,8 +454,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       }
       const graceSeconds = graceOverride ?? policy?.gracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
       const previous = secret.current_version;
-      const version = await store.nextVersionNumber(tx, secret.id);
-      await store.updateSecret(tx, secret.id, { current_version: version, updated_at: now });
+      const version = await store.advanceToNextVersion(tx, secret.id, { updated_at: now });
       await writeVersion(tx, secret, version, data, call.principal.subject, now);
       const readableUntil = new Date(now.getTime() + graceSeconds * 1000);
       await store.setVersionReadableUntil(tx, secret.id, previous, readableUntil);

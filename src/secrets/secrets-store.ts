@@ -53,6 +53,22 @@ export async function insertVersion(
     .execute();
 }
 
+/**
+ * Makes the secret's next free version number its current one, with `changes`, in one statement,
+ * and returns that number: numbers are never reused, a provider rotation's pending or discarded
+ * ones included. Call it with the secret's row locked: the statement reads the versions after the
+ * lock was granted, so a writer that held it before has committed its version by then.
+ */
+export async function advanceToNextVersion(exec: Executor, secretId: number, changes: Partial<Omit<SecretRow, "id" | "current_version">>): Promise<number> {
+  const row = await exec
+    .updateTable("secrets")
+    .set({ ...changes, current_version: sql<number>`(select coalesce(max(version), 0) + 1 from secret_versions where secret_id = ${secretId})` })
+    .where("id", "=", secretId)
+    .returning("current_version")
+    .executeTakeFirstOrThrow();
+  return row.current_version;
+}
+
 /** The next free version number of a secret: numbers are never reused, a provider rotation's pending or discarded ones included. */
 export async function nextVersionNumber(exec: Executor, secretId: number): Promise<number> {
   const row = await exec

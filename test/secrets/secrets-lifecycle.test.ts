@@ -30,6 +30,21 @@ describe("secrets over time (injected clock)", () => {
     expect(versions.body.versions.map((v: any) => v.version)).toEqual([2]);
   });
 
+  it("gives concurrent writes and rotations of one secret distinct, consecutive versions", async () => {
+    await tv.rest("PUT", "/v1/secrets/race/x", { token, body: { data: { n: 0 } } });
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        i % 3 === 2
+          ? tv.rest("POST", "/v1/secrets/race/x/rotate", { token, body: { reason: "race", new_value: { n: i + 1 } } })
+          : tv.rest("PUT", "/v1/secrets/race/x", { token, body: { data: { n: i + 1 } } }),
+      ),
+    );
+    expect(answers.map((a) => a.status).filter((s) => s !== 200)).toEqual([]);
+    const written = answers.map((a) => a.body.version ?? a.body.new_version).sort((a: number, b: number) => a - b);
+    expect(written).toEqual(Array.from({ length: 12 }, (_, i) => i + 2));
+    expect((await tv.rest("GET", "/v1/secrets/race/x", { token })).body.version).toBe(13);
+  });
+
   it("answers secret_expired (410) after expires_at and hides it from lists unless include_expired", async () => {
     await tv.rest("PUT", "/v1/secrets/exp/soon", { token, body: { data: { a: 1 }, options: { expires_in: "24h" } } });
     expect((await tv.rest("GET", "/v1/secrets/exp/soon", { token })).status).toBe(200);
