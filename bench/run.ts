@@ -6,18 +6,16 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readdir, readFile, writeFile, mkdir } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile, mkdir } from "node:fs/promises";
 import * as http2 from "node:http2";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import pg from "pg";
 import { GetSecretRequestSchema } from "../gen/scaivault/v1/secrets_pb.js";
+import { cpuSecondsOf, freePort, grpcFramed, hasH2load, inBatches, nodeBinaryOf, postgresCpu, root, serverNode, startFlags, testedNodeReleases, waitReady } from "./bench-support.js";
 import { mintToken } from "../src/auth/mint-token.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const secretsCount = Number(process.env.BENCH_SECRETS ?? 10_000);
@@ -35,23 +33,6 @@ const rows: string[][] = [];
 const notes: string[] = [];
 const explains: string[] = [];
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
-
-/** The node flags `npm start` runs the service with (package.json), so the bench measures the service as it is started. */
-function startFlags(): string[] {
-  const start: string = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts.start;
-  const flags = /node ((?:--\S+ )*)dist\/src\/main\.js/.exec(start);
-  if (!flags) throw new Error(`package.json's start script no longer runs dist/src/main.js: ${start}`);
-  return flags[1]!.split(" ").filter(Boolean);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Starts a script: TypeScript through tsx, the service's compiled JavaScript (dist/) as it is deployed.
@@ -80,29 +61,6 @@ function startRuntime(runtime: "deno" | "bun", env: Record<string, string>): Chi
   return child;
 }
 
-/**
- * The Node.js the service and the floor servers run on: this node when package.json's engines
- * admit it, else the newest release CI tests (.ci/node-releases); BENCH_SERVICE_NODE names another
- * release (from the npm registry's `node` package). A service is measured on a
- * release it supports; the floor runs on the same one so the ratios compare like with like.
- */
-function serverNode(): { node: string; version: string } {
-  const asked = process.env.BENCH_SERVICE_NODE;
-  if (asked) {
-    const node = nodeBinaryOf(asked);
-    return { node, version: execFileSync(node, ["--version"], { encoding: "utf8" }).trim() };
-  }
-  const range: string = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).engines.node;
-  const min = /^>=(\d+)\.(\d+)\.(\d+)$/.exec(range);
-  if (!min) throw new Error(`bench reads engines.node as ">=x.y.z", found ${range}`);
-  const [major, minor, patch] = process.versions.node.split(".").map(Number) as [number, number, number];
-  const [wantMajor, wantMinor, wantPatch] = min.slice(1).map(Number) as [number, number, number];
-  const admitted = major !== wantMajor ? major > wantMajor : minor !== wantMinor ? minor > wantMinor : patch >= wantPatch;
-  if (admitted) return { node: process.execPath, version: process.version };
-  const node = nodeBinaryOf(testedNodeReleases().at(-1)!);
-  return { node, version: execFileSync(node, ["--version"], { encoding: "utf8" }).trim() };
-}
-
 /** BENCH_LOAD_ARGS: extra node flags for the load generators (e.g. --cpu-prof). */
 const loadArgs = (process.env.BENCH_LOAD_ARGS ?? "").split(" ").filter(Boolean);
 
@@ -116,18 +74,6 @@ async function runJson<T>(script: string, args: string[], env: Record<string, st
 
 const exited = (c: ChildProcess) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once("exit", resolve)));
 
-async function waitReady(url: string) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} never became ready`);
-}
-
 /** Peak resident memory of a process since the last reset (Linux). */
 async function peakRssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
@@ -137,33 +83,8 @@ async function resetPeakRss(pid: number) {
   await writeFile(`/proc/${pid}/clear_refs`, "5").catch(() => notes.push("could not reset the peak RSS counter; it includes seeding"));
 }
 
-async function inBatches<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
-}
-
 type Load = { rps: number; total: number; p50: number; p99: number; errors: number; non2xx?: number; cpuUs?: number; pgCpuUs?: number };
 
-/** CPU seconds (user + system) a process has used so far (Linux /proc). */
-async function cpuSecondsOf(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-/** CPU seconds of each PostgreSQL process now running. */
-async function postgresCpu(): Promise<Map<number, number>> {
-  const cpu = new Map<number, number>();
-  for (const entry of await readdir("/proc").catch(() => [] as string[])) {
-    if (!/^\d+$/.test(entry)) continue;
-    const comm = await readFile(`/proc/${entry}/comm`, "utf8").catch(() => "");
-    if (comm.startsWith("postgres")) cpu.set(Number(entry), await cpuSecondsOf(Number(entry)));
-  }
-  return cpu;
-}
 /**
  * Runs a load and adds the server side's CPU per request: the server process plus PostgreSQL
  * (processes that ended during the run are not counted), so the floor's SELECT and the
@@ -477,36 +398,6 @@ async function main() {
     await admin.end();
   }
   await report(server.version);
-}
-
-/** The Node.js releases CI runs the suite on besides the machine's own (.ci/node-releases). */
-function testedNodeReleases(): string[] {
-  return readFileSync(join(root, ".ci/node-releases"), "utf8")
-    .split("\n")
-    .map((line) => line.trim())
-    .filter((line) => line && !line.startsWith("#"));
-}
-
-/** The binary of one Node.js release from the npm registry's `node` package (npm caches it after the first run). */
-function nodeBinaryOf(release: string): string {
-  return execFileSync("npm", ["exec", "--yes", `--package=node@${release}`, "--", "node", "-p", "process.execPath"], { cwd: root, encoding: "utf8" }).trim();
-}
-
-/** True when nghttp2's h2load is installed (Debian's nghttp2-client). */
-function hasH2load(): boolean {
-  try {
-    execFileSync("h2load", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** One message in gRPC's length-prefixed framing. */
-function grpcFramed(message: Uint8Array): Buffer {
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt32BE(message.byteLength, 1);
-  return Buffer.concat([prefix, message]);
 }
 
 /** h2load cannot see grpc-status (it arrives with HTTP 200): make sure the body it sends reads the secret. */
