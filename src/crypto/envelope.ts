@@ -1,8 +1,8 @@
 import { BoundedMap } from "../bounded-map.js";
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from "node:crypto";
-import { sql } from "kysely";
 import type { Db, Executor } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
+import { findDataKey, insertDataKeyIfAbsent, lockAllDataKeys, newestDataKeyId, rewrapDataKey } from "./data-keys-store.js";
 import type { MasterKey } from "./master-key.js";
 
 /** A value encrypted under a tenant's data key. */
@@ -83,12 +83,7 @@ export function createEnvelope(master: MasterKey, db: Db, options: { maxCachedKe
     const cacheKey = `${tenantId}\0${keyId}`;
     const cached = keys.get(cacheKey);
     if (cached) return cached;
-    const row = await exec
-      .selectFrom("data_keys")
-      .select(["wrapped_key", "master_key_id"])
-      .where("tenant_id", "=", tenantId)
-      .where("key_id", "=", keyId)
-      .executeTakeFirst();
+    const row = await findDataKey(exec, tenantId, keyId);
     if (!row) throw new ScaiVaultError("internal", "internal error", { cause: new Error(`data key ${keyId} missing`) });
     if (row.master_key_id !== master.id) {
       throw new ScaiVaultError("internal", "internal error", {
@@ -105,15 +100,11 @@ export function createEnvelope(master: MasterKey, db: Db, options: { maxCachedKe
   async function currentKeyId(exec: Executor, tenantId: string): Promise<number> {
     const known = newest.get(tenantId);
     if (known !== undefined) return known;
-    const row = await exec
-      .selectFrom("data_keys")
-      .select(sql<number | null>`max(key_id)`.as("key_id"))
-      .where("tenant_id", "=", tenantId)
-      .executeTakeFirst();
-    if (row?.key_id == null) {
+    const keyId = await newestDataKeyId(exec, tenantId);
+    if (keyId === undefined) {
       throw new ScaiVaultError("internal", "internal error", { cause: new Error("tenant data key not prepared") });
     }
-    return row.key_id;
+    return keyId;
   }
 
   return {
@@ -122,11 +113,7 @@ export function createEnvelope(master: MasterKey, db: Db, options: { maxCachedKe
       // Committed on its own, before the caller's transaction: a rolled-back first write must not
       // leave this process believing in a key that was never stored. Two replicas may race; the
       // loser's insert does nothing and both read the same key.
-      await db
-        .insertInto("data_keys")
-        .values({ tenant_id: tenantId, key_id: 1, wrapped_key: wrapDataKey(master, tenantId, 1, randomBytes(32)), master_key_id: master.id })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
+      await insertDataKeyIfAbsent(db, { tenant_id: tenantId, key_id: 1, wrapped_key: wrapDataKey(master, tenantId, 1, randomBytes(32)), master_key_id: master.id });
       newest.set(tenantId, await currentKeyId(db, tenantId));
     },
     async encrypt(exec, tenantId, aad, plaintext) {
@@ -150,17 +137,12 @@ export function createEnvelope(master: MasterKey, db: Db, options: { maxCachedKe
 /** Re-wraps every data key under a new master key in one transaction; secret rows are not touched. */
 export async function rewrapDataKeys(db: Db, from: MasterKey, to: MasterKey): Promise<number> {
   return db.transaction().execute(async (tx) => {
-    const rows = await tx.selectFrom("data_keys").selectAll().forUpdate().execute();
+    const rows = await lockAllDataKeys(tx);
     for (const row of rows) {
       if (row.master_key_id === to.id) continue;
       if (row.master_key_id !== from.id) throw new Error(`data key of a tenant is wrapped by unknown master key ${row.master_key_id}`);
       const dataKey = unwrapDataKey(from, row.tenant_id, row.key_id, row.wrapped_key);
-      await tx
-        .updateTable("data_keys")
-        .set({ wrapped_key: wrapDataKey(to, row.tenant_id, row.key_id, dataKey), master_key_id: to.id })
-        .where("tenant_id", "=", row.tenant_id)
-        .where("key_id", "=", row.key_id)
-        .execute();
+      await rewrapDataKey(tx, row.tenant_id, row.key_id, wrapDataKey(to, row.tenant_id, row.key_id, dataKey), to.id);
     }
     return rows.length;
   });
