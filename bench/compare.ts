@@ -19,7 +19,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import pg from "pg";
 import { GetSecretRequestSchema } from "../gen/scaivault/v1/secrets_pb.js";
 import { mintToken } from "../src/auth/mint-token.js";
-import { cpuSecondsOf, freePort, grpcFramed, hasH2load, postgresCpu, root, serverNode, startFlags, waitReady } from "./bench-support.js";
+import { cpuSecondsOf, freePort, grpcFramed, hasH2load, inBatches, postgresCpu, root, serverNode, startFlags, waitReady } from "./bench-support.js";
 
 const run = promisify(execFile);
 const baselineDir = process.env.BENCH_BASELINE_DIR;
@@ -63,7 +63,7 @@ async function startService(label: string, checkout: string, node: string, admin
   const api = `http://127.0.0.1:${port}`;
   await waitReady(`${api}/readyz`);
   const token = await mintToken(env.SCAIVAULT_JWT_SECRET, { tenantId: "bench", scopes: ["admin"], sub: "bench", ttlSeconds: 7200 });
-  for (const p of paths) {
+  await inBatches(paths, 10, async (p) => {
     const res = await fetch(api + p, {
       method: "PUT",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
@@ -71,7 +71,7 @@ async function startService(label: string, checkout: string, node: string, admin
     });
     if (res.status !== 201) throw new Error(`${label}: seed PUT ${p} answered ${res.status}`);
     await res.arrayBuffer();
-  }
+  });
   const grpcBody = join(dataDir, "get-secret.grpc");
   await writeFile(grpcBody, grpcFramed(toBinary(GetSecretRequestSchema, create(GetSecretRequestSchema, { path: paths[0]!.slice("/v1/secrets/".length) }))));
   const pathsFile = join(dataDir, "paths.txt");
@@ -82,23 +82,22 @@ async function startService(label: string, checkout: string, node: string, admin
 type LoadName = "REST read (h2load --h1)" | "gRPC read (h2load h2c)" | "REST write PUT (autocannon)";
 const loads: LoadName[] = ["REST read (h2load --h1)", "gRPC read (h2load h2c)", "REST write PUT (autocannon)"];
 
-/** Runs one load against one service; answers the requests completed and failed. */
+const writeBody = JSON.stringify({ data: { username: "svc", password: "rotated-by-bench" } });
+const grpcHeaders = ["content-type: application/grpc", "te: trailers"];
+
+/** Runs one load against one service with the bench's own load scripts; answers the requests completed and failed. */
 async function drive(service: Service, load: LoadName): Promise<{ completed: number; failed: number }> {
+  const script = (file: string, args: string[]) => run(process.execPath, ["--import", "tsx", file, ...args], { cwd: root, maxBuffer: 16 * 1024 * 1024 });
   const auth = `authorization: Bearer ${service.token}`;
-  if (load === "REST write PUT (autocannon)") {
-    const body = JSON.stringify({ data: { username: "svc", password: "rotated-by-bench" } });
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "bench/load-http.ts", service.api, service.token, service.pathsFile, String(connections), String(seconds), "PUT", body], { cwd: root });
-    const result = JSON.parse(stdout.trim().split("\n").pop()!) as { total: number; errors: number; non2xx?: number };
-    return { completed: result.total, failed: result.errors + (result.non2xx ?? 0) };
-  }
-  const args = ["-c", String(connections), "-m", "1", "-D", String(seconds), "-H", auth];
-  if (load === "REST read (h2load --h1)") args.push("--h1", service.api + paths[0]);
-  else args.push("-d", service.grpcBody, "-H", "content-type: application/grpc", "-H", "te: trailers", `${service.api}/scaivault.v1.SecretsService/GetSecret`);
-  const { stdout } = await run("h2load", args, { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 });
-  const count = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? 0);
-  const status = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(stdout);
-  const non2xx = status ? Number(status[2]) + Number(status[3]) + Number(status[4]) : 0;
-  return { completed: count(/(\d+) succeeded/) - non2xx, failed: count(/(\d+) failed/) + count(/(\d+) errored/) + non2xx };
+  const { stdout } =
+    load === "REST write PUT (autocannon)"
+      ? await script("bench/load-http.ts", [service.api, service.token, service.pathsFile, String(connections), String(seconds), "PUT", writeBody])
+      : load === "REST read (h2load --h1)"
+        ? await script("bench/load-h2load.ts", [service.api + paths[0], String(connections), String(seconds), "h1", "", "--", auth])
+        : await script("bench/load-h2load.ts", [`${service.api}/scaivault.v1.SecretsService/GetSecret`, String(connections), String(seconds), "grpc", service.grpcBody, "--", auth, ...grpcHeaders]);
+  const result = JSON.parse(stdout.trim().split("\n").pop()!) as { total: number; errors: number; non2xx?: number };
+  const non2xx = result.non2xx ?? 0;
+  return { completed: result.total - non2xx, failed: result.errors + non2xx };
 }
 
 /** One measured run: requests/s and the server side's CPU per request (the service plus PostgreSQL, per process). */
