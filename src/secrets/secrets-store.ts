@@ -62,7 +62,7 @@ export async function insertVersion(
 export async function advanceToNextVersion(exec: Executor, secretId: number, changes: Partial<Omit<SecretRow, "id" | "current_version">>): Promise<number> {
   const row = await exec
     .updateTable("secrets")
-    .set({ ...changes, current_version: sql<number>`(select coalesce(max(version), 0) + 1 from secret_versions where secret_id = ${secretId})` })
+    .set({ ...changes, current_version: nextFreeVersion(secretId) })
     .where("id", "=", secretId)
     .returning("current_version")
     .executeTakeFirstOrThrow();
@@ -71,12 +71,13 @@ export async function advanceToNextVersion(exec: Executor, secretId: number, cha
 
 /** The next free version number of a secret: numbers are never reused, a provider rotation's pending or discarded ones included. */
 export async function nextVersionNumber(exec: Executor, secretId: number): Promise<number> {
-  const row = await exec
-    .selectFrom("secret_versions")
-    .select(sql<number>`coalesce(max(version), 0)::int`.as("v"))
-    .where("secret_id", "=", secretId)
-    .executeTakeFirstOrThrow();
-  return row.v + 1;
+  const { rows } = await sql<{ v: number }>`select ${nextFreeVersion(secretId)} as v`.execute(exec);
+  return rows[0]!.v;
+}
+
+/** The rule both share, as SQL: one past the largest version the secret ever had. */
+function nextFreeVersion(secretId: number) {
+  return sql<number>`(select coalesce(max(version), 0)::int + 1 from secret_versions where secret_id = ${secretId})`;
 }
 
 /** Reads one version row. */
