@@ -32,8 +32,7 @@ interface AccessKey {
 }
 
 /** The AWS SDK (about 30 MiB once loaded) is loaded when the first aws_iam step runs, not at start. */
-let iamSdk: Promise<typeof import("@aws-sdk/client-iam")> | undefined;
-const loadIamSdk = () => (iamSdk ??= import("@aws-sdk/client-iam"));
+const loadIamSdk = () => import("@aws-sdk/client-iam"); // the module cache keeps it after the first step
 
 const userNamePattern = /^[\w+=,.@-]{1,64}$/;
 /** IAM's answer when a key is valid but lacks the permission: the key itself was accepted. */

@@ -32,8 +32,7 @@ interface StripeConfig {
 }
 
 /** Stripe's SDK (about 35 MiB once loaded) is loaded when the first stripe step runs, not at start. */
-let stripeSdk: Promise<typeof import("stripe")> | undefined;
-const loadStripeSdk = () => (stripeSdk ??= import("stripe"));
+const loadStripeSdk = () => import("stripe"); // the module cache keeps it after the first step
 
 /** The preview version of the v2 API keys endpoints: the SDK's API date with `.preview`. */
 export async function defaultStripePreviewVersion(): Promise<string> {
