@@ -46,7 +46,7 @@ export function createExpiryWarningJob(deps: ExpiryWarningDeps) {
   let job: Cron | undefined;
   let inFlight: Promise<unknown> | undefined;
 
-  /** Records and sends the warnings due at `now`, a batch of secrets per transaction; then drops rows of passed expiries. */
+  /** Records and sends the warnings due at `now`, a batch of secrets per transaction; then drops rows of expiries passed a day ago. */
   async function runOnce(now: Date = clock.now()): Promise<ExpiryWarningRun> {
     const run: ExpiryWarningRun = { sent: 0, recorded: 0 };
     if (thresholds.length === 0) return run;
@@ -63,7 +63,9 @@ export function createExpiryWarningJob(deps: ExpiryWarningDeps) {
       if (ids.length < deps.batchSize) break;
       afterId = ids[ids.length - 1]!;
     }
-    await store.purgePassedWarnings(db, now);
+    // A day late: a replica whose clock runs behind this one's still sees the secret unexpired, and
+    // without its rows it would warn again.
+    await store.purgePassedWarnings(db, new Date(now.getTime() - DAY_MS));
     if (run.recorded > 0) logger.info("secret expiry warnings", { ...run });
     return run;
   }

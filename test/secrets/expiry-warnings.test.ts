@@ -90,6 +90,21 @@ describe("secret.expiring: once per secret, per threshold, per expiry (default 3
     expect(rows).toEqual([]);
   });
 
+  it("a replica whose clock runs behind does not warn again around the expiry another replica has passed", async () => {
+    const token = await tenant("skew");
+    const start = clock.now().getTime();
+    const expiry = start + 2 * DAY;
+    await put(token, "app/skewed", { data: { k: "v" }, options: { expires_at: new Date(expiry).toISOString() } });
+    const job = tv.vault.expiryWarnings;
+    await job.runOnce(new Date(start)); // 7d
+    await job.runOnce(new Date(expiry - DAY)); // 1d
+    // At the expiry: one replica 2 s ahead (past it), then one 1.5 s behind (not yet).
+    await job.runOnce(new Date(expiry + 2000));
+    expect((await job.runOnce(new Date(expiry - 1500))).sent).toBe(0);
+    const events = await tv.vault.db.selectFrom("events").select("data").where("tenant_id", "=", "skew").where("event_type", "=", "secret.expiring").execute();
+    expect(events.map((e) => (typeof e.data === "string" ? JSON.parse(e.data) : (e.data as any)).threshold)).toEqual(["7d", "1d"]);
+  });
+
   it("a deleted secret and an already expired one get none; a changed expires_at gets warnings of its own", async () => {
     const token = await tenant("rearm");
     await put(token, "app/expired", { data: { k: "v" }, options: { expires_in: "1h" } });
