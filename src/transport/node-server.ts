@@ -52,17 +52,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const onRequest = (req: NodeRequest, res: NodeResponse) => {
     if (req.httpVersionMajor === 1) trackH1Request(req.socket, res);
     const contextValues = createContextValues().set(clientAddressKey, req.socket.remoteAddress);
-    let uReq;
+    let call;
     try {
-      uReq = universalRequestOf(req, res, contextValues);
+      call = universalRequestOf(req, res, contextValues);
     } catch (err) {
       logger.debug("unusable request", { err }); // e.g. HTTP/1.0 without a Host header
       res.writeHead(400).end();
       return;
     }
     app
-      .handle(uReq)
+      .handle(call.request)
       .then((uRes) => writeResponse(uRes, res))
+      .then(call.answered)
       .catch((err: unknown) => {
         // Mostly clients that went away mid-response; nothing useful can be sent any more.
         logger.debug("response not completed", { err });
