@@ -39,29 +39,31 @@ export function newEventId(): string {
  * one. Watchers still never miss an event that commits late: they read only up to
  * `tenantEventHorizon`, which relies on every writer holding its tenant's writers lock from before
  * its rows get their seq until it ends. The lock is shared, so writers of a tenant never wait for
- * each other; it only shows readers which transactions may still commit events. Tenants are
- * locked in sorted order.
+ * each other; it only shows readers which transactions may still commit events.
+ *
+ * One statement: the locks are taken by the insert's one-time filter, which PostgreSQL evaluates
+ * before the first row leaves the scan, and so before any row draws its seq (a row's default is
+ * computed as it is inserted); `test/watch/watch-commit-order.test.ts` checks that no seq is drawn while the lock is awaited.
  */
 export async function appendEvents(exec: Executor, events: OutboxEvent[]): Promise<string[]> {
   if (events.length === 0) return [];
-  for (const tenantId of [...new Set(events.map((e) => e.tenantId))].sort()) {
-    await sql`select pg_advisory_xact_lock_shared(hashtextextended(${writersLockName(tenantId)}, 0))`.execute(exec);
-  }
   const ids = events.map(() => newEventId());
-  await exec
-    .insertInto("events")
-    .values(
-      events.map((e, i) => ({
-        id: ids[i]!,
-        tenant_id: e.tenantId,
-        event_type: e.eventType,
-        path: e.path ?? null,
-        policy_id: e.policyId ?? null,
-        data: JSON.stringify(e.data),
-        created_at: e.createdAt,
-      })),
-    )
-    .execute();
+  const rows = events.map((e, i) => ({
+    id: ids[i]!,
+    tenant_id: e.tenantId,
+    event_type: e.eventType,
+    path: e.path,
+    policy_id: e.policyId,
+    data: e.data,
+    created_at: e.createdAt.toISOString(),
+  }));
+  const lockNames = [...new Set(events.map((e) => writersLockName(e.tenantId)))];
+  await sql`
+    insert into events (id, tenant_id, event_type, path, policy_id, data, created_at)
+    select id, tenant_id, event_type, path, policy_id, data, created_at
+    from json_to_recordset(${JSON.stringify(rows)}::json)
+      as event(id text, tenant_id text, event_type text, path text, policy_id text, data jsonb, created_at timestamptz)
+    where (select count(pg_advisory_xact_lock_shared(hashtextextended(name, 0))) from unnest(${lockNames}::text[]) as name) > 0`.execute(exec);
   return ids;
 }
 
@@ -128,7 +130,7 @@ export async function tenantEventHorizon(exec: Executor, tenantId: string): Prom
 }
 
 /** The name of a tenant's writers lock (an advisory lock on its 64-bit hash). */
-function writersLockName(tenantId: string): string {
+export function writersLockName(tenantId: string): string {
   return `scaivault.events:${tenantId}`;
 }
 

@@ -7,7 +7,7 @@
 import { sql } from "kysely";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connectPostgres, type DatabaseHandle, type Db } from "../../src/db/database.js";
-import { appendEvents } from "../../src/events/outbox-store.js";
+import { appendEvents, writersLockName } from "../../src/events/outbox-store.js";
 import { testDatabaseKind } from "../support/database.js";
 import { startTestVault, type TestVault } from "../support/vault.js";
 import { grpcWatch, sseWatch, type Watcher } from "../support/watchers.js";
@@ -138,6 +138,29 @@ describe.skipIf(testDatabaseKind !== "postgres")("watch order while events commi
     const second = await within(5_000, "a second transaction appending events of the same tenant", holdEvent(writers.db, "t3", "parallel/b"));
     expect(second.seq).toBeGreaterThan(first.seq);
     await Promise.all([first.rollback(), second.rollback()]);
+  }, 60_000);
+
+  it("a writer holds its tenant's writers lock before any of its events draws a seq", async () => {
+    // A seq drawn before the lock is held is invisible to the horizon's pg_locks check: a watcher
+    // could move past it while its transaction is still open. Hold the lock exclusively so the
+    // writer has to wait for it, and see that no seq was handed out meanwhile.
+    const lastSeq = async () => {
+      const { rows } = await sql<{ last_value: string; is_called: boolean }>`select last_value, is_called from events_seq_seq`.execute(writers.db);
+      return Number(rows[0]!.last_value) - (rows[0]!.is_called ? 0 : 1);
+    };
+    const blocker = await writers.db.startTransaction().execute();
+    leftOpen.add(() => blocker.rollback().execute());
+    await sql`select pg_advisory_xact_lock(hashtextextended(${writersLockName("t4")}, 0))`.execute(blocker);
+    const before = await lastSeq();
+    let appended = false;
+    const appending = appendEvents(writers.db, [{ tenantId: "t4", eventType: "secret.created", path: "locked/first", data: { version: 1 }, createdAt: new Date() }]).then(() => (appended = true));
+    await pause(quietMs);
+    expect(appended).toBe(false);
+    expect(await lastSeq()).toBe(before);
+    await blocker.rollback().execute();
+    leftOpen.clear();
+    await within(5_000, "the writer once the lock is free", appending);
+    expect(await lastSeq()).toBeGreaterThan(before);
   }, 60_000);
 
   it("the events' seq sequence hands out one value at a time (CACHE 1), as the watch horizon requires", async () => {
