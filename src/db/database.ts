@@ -53,22 +53,14 @@ export function connectPostgres(url: string, poolSize = 10, onIdleError?: (err: 
   // The query in flight fails on its own and the pool drops the client on release.
   pool.on("connect", (client) => client.on("error", (err) => onIdleError?.(err)));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  const listeners = new Set<() => Promise<void>>();
-  const listen: Listen = async (channel, onNotice, onReset) => {
-    const stop = await listenOnDedicatedClient(url, channel, onNotice, onReset, onIdleError);
-    listeners.add(stop);
-    return async () => {
-      listeners.delete(stop);
-      await stop();
-    };
-  };
+  const listener = createSharedListener(url, onIdleError);
   return {
     db,
     kind: "postgres",
-    listen,
+    listen: listener.listen,
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize }),
     close: async () => {
-      await Promise.all([...listeners].map((stop) => stop()));
+      await listener.close();
       await db.destroy();
     },
   };
@@ -114,26 +106,34 @@ export function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<
   return db.transaction().execute(work);
 }
 
+interface Subscriber {
+  onNotice: (payload: string) => void;
+  onReset: () => void;
+}
+
 /**
- * LISTEN on a connection of its own (pooled connections come and go). When it drops, `onReset`
- * runs (notices may have been lost) and it reconnects with backoff until stopped.
+ * LISTEN for every channel of a replica on one connection of its own (pooled connections come
+ * and go). One connection, not one per channel: on every commit that notifies, PostgreSQL wakes
+ * each listening connection of the database whatever channels it listens on, so each more would
+ * cost every write one more process woken. When the connection drops, every subscriber's
+ * `onReset` runs (notices may have been lost) and it reconnects with backoff until closed.
  */
-async function listenOnDedicatedClient(
-  url: string,
-  channel: string,
-  onNotice: (payload: string) => void,
-  onReset: () => void,
-  onError?: (err: Error) => void,
-): Promise<() => Promise<void>> {
-  let stopped = false;
+function createSharedListener(url: string, onError?: (err: Error) => void) {
+  const channels = new Map<string, Set<Subscriber>>();
+  let closed = false;
   let client: pg.Client | undefined;
+  let connecting: Promise<void> | undefined;
   let retry: NodeJS.Timeout | undefined;
   const lost = new WeakSet<pg.Client>();
+  const resetAll = () => {
+    for (const subscribers of channels.values()) for (const s of subscribers) s.onReset();
+  };
+
   const connect = async (delayMs: number): Promise<void> => {
-    if (stopped) return;
+    if (closed) return;
     const c = new pg.Client({ connectionString: url });
     c.on("notification", (n) => {
-      if (n.channel === channel) onNotice(n.payload ?? "");
+      for (const s of channels.get(n.channel) ?? []) s.onNotice(n.payload ?? "");
     });
     c.on("error", (err) => {
       onError?.(err);
@@ -142,9 +142,9 @@ async function listenOnDedicatedClient(
     c.on("end", () => reconnect(c, delayMs));
     try {
       await c.connect();
-      await c.query(`listen ${pg.escapeIdentifier(channel)}`);
+      for (const channel of channels.keys()) await c.query(`listen ${pg.escapeIdentifier(channel)}`);
       client = c;
-      onReset();
+      resetAll();
     } catch (err) {
       onError?.(err as Error);
       reconnect(c, delayMs);
@@ -152,27 +152,57 @@ async function listenOnDedicatedClient(
     }
   };
   const reconnect = (c: pg.Client, delayMs: number) => {
-    if (stopped || lost.has(c)) return;
+    if (closed || lost.has(c)) return;
     lost.add(c);
     if (client === c) client = undefined;
-    onReset();
+    resetAll();
     c.removeAllListeners();
     void c.end().catch(() => {});
     const next = Math.min(delayMs * 2, 2_000); // back within seconds of the database returning
     clearTimeout(retry);
-    retry = setTimeout(() => void connect(next).catch(() => {}), delayMs);
+    retry = setTimeout(() => void (connecting = connect(next).catch(() => {})), delayMs);
     retry.unref();
   };
-  await connect(250);
-  return async () => {
-    stopped = true;
-    clearTimeout(retry);
-    const c = client;
-    client = undefined;
-    if (c) {
-      c.removeAllListeners();
-      c.on("error", () => {});
-      await c.end().catch(() => {});
+
+  const listen: Listen = async (channel, onNotice, onReset) => {
+    const subscriber: Subscriber = { onNotice, onReset };
+    const subscribers = channels.get(channel) ?? new Set<Subscriber>();
+    const isNew = !channels.has(channel);
+    channels.set(channel, subscribers.add(subscriber));
+    if (!client && !connecting && !retry) {
+      // The first subscriber connects, and fails when the database cannot be reached (later
+      // attempts go on in the background).
+      connecting = connect(250);
+      await connecting;
+    } else {
+      await connecting;
+      const c = client;
+      // Not connected now: the reconnection listens on this channel and resets every subscriber.
+      if (c) {
+        if (isNew) await c.query(`listen ${pg.escapeIdentifier(channel)}`).catch((err: Error) => onError?.(err));
+        onReset();
+      }
     }
+    return async () => {
+      subscribers.delete(subscriber);
+      if (subscribers.size > 0 || channels.get(channel) !== subscribers) return;
+      channels.delete(channel);
+      await client?.query(`unlisten ${pg.escapeIdentifier(channel)}`).catch(() => {});
+    };
+  };
+
+  return {
+    listen,
+    async close() {
+      closed = true;
+      clearTimeout(retry);
+      const c = client;
+      client = undefined;
+      if (c) {
+        c.removeAllListeners();
+        c.on("error", () => {});
+        await c.end().catch(() => {});
+      }
+    },
   };
 }
