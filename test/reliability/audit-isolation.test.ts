@@ -53,4 +53,21 @@ describe("one tenant cannot fail another's audited reads", () => {
     const rows = await tv.vault.db.selectFrom("audit_events").select("request_id").where("acting_tenant", "=", "batch-t").execute();
     expect(rows.map((r) => r.request_id).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `good-${i}`).sort());
   });
+
+  it("stores a lone surrogate in a subject, and a NUL in a named path, as U+FFFD", async () => {
+    const writer = createAuditWriter({ db: tv.vault.db, logger: createLogger({ level: "error" }), maxBatch: 500 });
+    await writer.append({
+      time: new Date(),
+      requestId: "odd-text-1",
+      actor: "half\ud800pair",
+      actingTenant: "odd-text-t",
+      targetTenant: "odd-text-t",
+      action: "GetSecret",
+      path: "app/\u0000x\udc00",
+      version: 3,
+      outcome: "not_found",
+    });
+    const row = await tv.vault.db.selectFrom("audit_events").selectAll().where("request_id", "=", "odd-text-1").executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ actor: "half\uFFFDpair", path: "app/\uFFFDx\uFFFD", version: 3, outcome: "not_found", acting_tenant: "odd-text-t" });
+  });
 });
