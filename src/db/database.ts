@@ -169,9 +169,9 @@ function createSharedListener(url: string, onError?: (err: Error) => void) {
     const subscribers = channels.get(channel) ?? new Set<Subscriber>();
     const isNew = !channels.has(channel);
     channels.set(channel, subscribers.add(subscriber));
-    if (!client && !connecting && !retry) {
-      // The first subscriber connects, and fails when the database cannot be reached (later
-      // attempts go on in the background).
+    if (!connecting) {
+      // The first subscriber connects (every later attempt sets `connecting` too), and fails when
+      // the database cannot be reached; attempts then go on in the background.
       connecting = connect(250);
       await connecting;
     } else {

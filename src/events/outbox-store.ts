@@ -43,7 +43,8 @@ export function newEventId(): string {
  *
  * One statement: the locks are taken by the insert's one-time filter, which PostgreSQL evaluates
  * before the first row leaves the scan, and so before any row draws its seq (a row's default is
- * computed as it is inserted); `test/watch/watch-commit-order.test.ts` checks that no seq is drawn while the lock is awaited.
+ * computed as it is inserted). `test/watch/watch-commit-order.test.ts` checks that no seq is
+ * drawn while the lock is awaited.
  */
 export async function appendEvents(exec: Executor, events: OutboxEvent[]): Promise<string[]> {
   if (events.length === 0) return [];

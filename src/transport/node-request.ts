@@ -21,8 +21,8 @@ export interface NodeCall {
 }
 
 /**
- * The universal request of a Node request: connect-node's `universalRequestFromNodeRequest`
- * (headers, the abort signal), with two changes:
+ * A Node request as the app takes it: connect-node's `universalRequestFromNodeRequest` (headers,
+ * the abort signal), with two changes:
  * - the URL as the client sent it. Connect resolves the target with `new URL(target, base)`,
  *   which drops dot segments and reads `//x/...` as a host; routing and path validation must see
  *   the raw target;
@@ -32,7 +32,7 @@ export interface NodeCall {
  *   already parsed, it is taken as is.
  * Throws on a request without a usable authority (answered 400 by the server).
  */
-export function universalRequestOf(req: NodeRequest, res: NodeResponse, contextValues: ContextValues): NodeCall {
+export function nodeCallOf(req: NodeRequest, res: NodeResponse, contextValues: ContextValues): NodeCall {
   const authority = "authority" in req ? req.authority : req.headers.host;
   if (authority === undefined || !saneAuthority.test(authority)) throw new Error("request without a usable authority");
   const target = req.url ?? "";

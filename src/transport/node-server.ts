@@ -4,7 +4,7 @@ import * as net from "node:net";
 import { createContextValues } from "@connectrpc/connect";
 import { clientAddressKey } from "../auth/principal.js";
 import type { Logger } from "../log.js";
-import { universalRequestOf, writeResponse, type NodeRequest, type NodeResponse } from "./node-request.js";
+import { nodeCallOf, writeResponse, type NodeRequest, type NodeResponse } from "./node-request.js";
 import type { UniversalApp } from "./universal-app.js";
 
 export interface ServerOptions {
@@ -54,7 +54,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const contextValues = createContextValues().set(clientAddressKey, req.socket.remoteAddress);
     let call;
     try {
-      call = universalRequestOf(req, res, contextValues);
+      call = nodeCallOf(req, res, contextValues);
     } catch (err) {
       logger.debug("unusable request", { err }); // e.g. HTTP/1.0 without a Host header
       res.writeHead(400).end();
