@@ -128,9 +128,10 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     return { data: await openSecretValue(envelope, exec, secret, row), createdAt: row.created_at };
   }
 
+  /** Stores the secret's new newest version and destroys those beyond its `max_versions`. */
   async function writeVersion(tx: Tx, secret: SecretRow, version: number, data: JsonObject, actor: string, now: Date) {
     const sealed = await envelope.encrypt(tx, secret.tenant_id, secretAad(secret.tenant_id, secret.path, version), serializeData(data));
-    await store.insertVersion(tx, { secretId: secret.id, version, sealed, createdAt: now, createdBy: actor });
+    await store.insertNewestVersion(tx, { secretId: secret.id, version, sealed, createdAt: now, createdBy: actor }, secret.max_versions);
   }
 
   /** Creates the first version or appends the next, under a row lock so versions never collide. */
@@ -196,7 +197,6 @@ export function createSecretsService(deps: SecretsServiceDeps) {
         secret = { ...secret, ...changes, current_version: version };
       }
       await writeVersion(tx, secret, version, data, call.principal.subject, now);
-      await store.pruneVersions(tx, secret.id, secret.max_versions);
       if (opts.rotationPolicyId) await rotation.assign(tx, ownerId, opts.rotationPolicyId, secret, now);
       if (previous !== undefined) {
         const graceSeconds = await rotation.versionWritten(tx, { tenantId: ownerId, secretId: secret.id, path, oldVersion: previous, newVersion: version, now, actor: call.principal.subject, rotation: false });
@@ -458,7 +458,6 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       await writeVersion(tx, secret, version, data, call.principal.subject, now);
       const readableUntil = new Date(now.getTime() + graceSeconds * 1000);
       await store.setVersionReadableUntil(tx, secret.id, previous, readableUntil);
-      await store.pruneVersions(tx, secret.id, secret.max_versions);
       await rotation.recordRotation(tx, {
         tenantId: ownerId,
         policyId: secret.rotation_policy_id,

@@ -33,24 +33,52 @@ export async function updateSecret(exec: Executor, id: number, changes: Partial<
   await exec.updateTable("secrets").set(changes).where("id", "=", id).execute();
 }
 
+/** One version's ciphertext as it is stored. */
+export interface NewVersion {
+  secretId: number;
+  version: number;
+  sealed: SealedValue;
+  createdAt: Date;
+  createdBy: string;
+}
+
+function versionRow(v: NewVersion) {
+  return {
+    secret_id: v.secretId,
+    version: v.version,
+    key_id: v.sealed.keyId,
+    nonce: v.sealed.nonce,
+    ciphertext: v.sealed.ciphertext,
+    created_at: v.createdAt,
+    created_by: v.createdBy,
+    readable_until: null,
+  };
+}
+
 /** Stores one version's ciphertext. */
-export async function insertVersion(
-  exec: Executor,
-  v: { secretId: number; version: number; sealed: SealedValue; createdAt: Date; createdBy: string },
-): Promise<void> {
-  await exec
-    .insertInto("secret_versions")
-    .values({
-      secret_id: v.secretId,
-      version: v.version,
-      key_id: v.sealed.keyId,
-      nonce: v.sealed.nonce,
-      ciphertext: v.sealed.ciphertext,
-      created_at: v.createdAt,
-      created_by: v.createdBy,
-      readable_until: null,
-    })
-    .execute();
+export async function insertVersion(exec: Executor, v: NewVersion): Promise<void> {
+  await exec.insertInto("secret_versions").values(versionRow(v)).execute();
+}
+
+/**
+ * Stores a secret's new newest version and destroys the versions beyond the newest `keep`, in one
+ * statement (a write's round trip less than `insertVersion` then `pruneVersions`). Both parts
+ * read the versions as they were before the statement, so the new one, whose number is larger
+ * than any of them, is kept and `keep - 1` of the others with it. Call it with the secret's row
+ * locked. Returns how many versions were destroyed.
+ */
+export async function insertNewestVersion(exec: Executor, v: NewVersion, keep: number): Promise<number> {
+  const result = await exec
+    .with("inserted", (db) => db.insertInto("secret_versions").values(versionRow(v)).returning("version"))
+    .deleteFrom("secret_versions")
+    .where("secret_id", "=", v.secretId)
+    .where(
+      "version",
+      "not in",
+      exec.selectFrom("secret_versions").select("version").where("secret_id", "=", v.secretId).orderBy("version", "desc").limit(keep - 1),
+    )
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
 
 /**

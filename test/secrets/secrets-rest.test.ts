@@ -198,6 +198,12 @@ describe("secrets over REST: the guide's examples", () => {
     const res = await tv.rest("GET", "/v1/secrets/cap/x/versions", { token });
     expect(res.body.versions.map((v: any) => v.version)).toEqual([4, 3]);
     expect((await tv.rest("GET", "/v1/secrets/cap/x?version=1", { token })).body.error.code).toBe("version_not_found");
+    // One version kept: the write's own, never the ones before it.
+    await tv.rest("PUT", "/v1/secrets/cap/x", { token, body: { data: { i: 4 }, options: { max_versions: 1 } } });
+    expect((await tv.rest("GET", "/v1/secrets/cap/x/versions", { token })).body.versions.map((v: any) => v.version)).toEqual([5]);
+    expect((await tv.rest("GET", "/v1/secrets/cap/x", { token })).body).toMatchObject({ version: 5, data: { i: 4 } });
+    await tv.rest("PUT", "/v1/secrets/cap/x", { token, body: { data: { i: 5 } } });
+    expect((await tv.rest("GET", "/v1/secrets/cap/x/versions", { token })).body.versions.map((v: any) => v.version)).toEqual([6]);
   });
 
   it("answers each error code of the guide's table", async () => {
