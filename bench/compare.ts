@@ -6,7 +6,8 @@
  * run slows both, which two runs minutes apart cannot promise. Prints a table of medians with
  * after/before ratios (also bench/results/compare.md).
  * Loads: h2load REST read (--h1) and gRPC read (h2c) of one secret, autocannon REST writes (PUT)
- * over 200 secrets. BENCH_ROUNDS (default 5) and BENCH_SECONDS (default 5) size it;
+ * over 200 secrets. BENCH_ROUNDS (default 5) and BENCH_SECONDS (default 5) size it; BENCH_LOADS
+ * (a comma-separated list of words: read, grpc, write) runs only the loads whose names contain one;
  * BENCH_SERVICE_NODE picks the Node.js release both run on, as in `npm run bench`.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
@@ -80,7 +81,9 @@ async function startService(label: string, checkout: string, node: string, admin
 }
 
 type LoadName = "REST read (h2load --h1)" | "gRPC read (h2load h2c)" | "REST write PUT (autocannon)";
-const loads: LoadName[] = ["REST read (h2load --h1)", "gRPC read (h2load h2c)", "REST write PUT (autocannon)"];
+const allLoads: LoadName[] = ["REST read (h2load --h1)", "gRPC read (h2load h2c)", "REST write PUT (autocannon)"];
+const loadWords = (process.env.BENCH_LOADS ?? "").split(",").map((w) => w.trim().toLowerCase()).filter(Boolean);
+const loads = loadWords.length === 0 ? allLoads : allLoads.filter((load) => loadWords.some((w) => load.toLowerCase().includes(w)));
 
 const writeBody = JSON.stringify({ data: { username: "svc", password: "rotated-by-bench" } });
 const grpcHeaders = ["content-type: application/grpc", "te: trailers"];
@@ -109,7 +112,8 @@ async function measure(service: Service, load: LoadName) {
   const [service1, pg1] = [await cpuSecondsOf(service.process.pid!), await postgresCpu()];
   let pgSeconds = 0;
   for (const [pid, after] of pg1) pgSeconds += after - (pg0.get(pid) ?? 0);
-  return { rps: completed / Math.min(elapsed, seconds), cpuUs: completed > 0 ? ((service1 - service0 + pgSeconds) * 1e6) / completed : 0, failed };
+  const perRequest = (cpuSeconds: number) => (completed > 0 ? (cpuSeconds * 1e6) / completed : 0);
+  return { rps: completed / Math.min(elapsed, seconds), cpuUs: perRequest(service1 - service0 + pgSeconds), postgresUs: perRequest(pgSeconds), failed };
 }
 
 const median = (values: number[]) => {
@@ -121,6 +125,7 @@ const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFracti
 
 async function main() {
   if (!baselineDir) throw new Error("set BENCH_BASELINE_DIR to a checkout of the baseline, installed with npm ci (e.g. git worktree add /tmp/base <ref> && cd /tmp/base && npm ci)");
+  if (loads.length === 0) throw new Error(`BENCH_LOADS=${process.env.BENCH_LOADS} names none of: ${allLoads.join(", ")}`);
   if (!hasH2load()) throw new Error("h2load is not installed (Debian: apt-get install nghttp2-client)");
   const server = serverNode();
   const admin = new pg.Client({ connectionString: baseUrl });
@@ -141,14 +146,15 @@ async function main() {
         }
       }
     }
-    const header = "| load | before: requests/s | after: requests/s | after/before | before: server CPU µs/request | after: server CPU µs/request | after/before | failed |";
+    const header = "| load | before: requests/s | after: requests/s | after/before | before: server CPU µs/request (PostgreSQL) | after: server CPU µs/request (PostgreSQL) | after/before | failed |";
     const lines = [header, "|---|---|---|---|---|---|---|---|"];
     for (const load of loads) {
       const [before, after] = services.map((s) => results.get(`${load}\0${s.label}`)!);
       const [rpsBefore, rpsAfter] = [median(before!.map((r) => r.rps)), median(after!.map((r) => r.rps))];
       const [cpuBefore, cpuAfter] = [median(before!.map((r) => r.cpuUs)), median(after!.map((r) => r.cpuUs))];
+      const [pgBefore, pgAfter] = [median(before!.map((r) => r.postgresUs)), median(after!.map((r) => r.postgresUs))];
       const failed = [...before!, ...after!].reduce((n, r) => n + r.failed, 0);
-      lines.push(`| ${load} | ${fmt(rpsBefore)} | ${fmt(rpsAfter)} | ${fmt(rpsAfter / rpsBefore, 2)}× | ${fmt(cpuBefore)} | ${fmt(cpuAfter)} | ${fmt(cpuAfter / cpuBefore, 2)}× | ${failed} |`);
+      lines.push(`| ${load} | ${fmt(rpsBefore)} | ${fmt(rpsAfter)} | ${fmt(rpsAfter / rpsBefore, 2)}× | ${fmt(cpuBefore)} (${fmt(pgBefore)}) | ${fmt(cpuAfter)} (${fmt(pgAfter)}) | ${fmt(cpuAfter / cpuBefore, 2)}× | ${failed} |`);
     }
     const md = [
       "# ScaiVault before/after",
