@@ -11,7 +11,7 @@ import { silentLogger } from "../src/log.js";
 import { createRotationEngine } from "../src/rotation/rotation-engine.js";
 import { createRotationScheduler } from "../src/rotation/rotation-scheduler.js";
 
-const { db, close } = connectPostgres(process.env.DATABASE_URL!, 4);
+const { db, close } = connectPostgres(process.env.DATABASE_URL!, { poolSize: 4 });
 const envelope = createEnvelope(masterKeyFromBytes(Buffer.from(process.env.SCAIVAULT_MASTER_KEY!, "base64")), db);
 const scheduler = createRotationScheduler({
   db,

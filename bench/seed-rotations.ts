@@ -11,7 +11,7 @@ import { connectPostgres } from "../src/db/database.js";
 
 const [tenant, countText] = process.argv.slice(2);
 const count = Number(countText);
-const { db, close } = connectPostgres(process.env.DATABASE_URL!, 2);
+const { db, close } = connectPostgres(process.env.DATABASE_URL!, { poolSize: 2 });
 const envelope = createEnvelope(masterKeyFromBytes(Buffer.from(process.env.SCAIVAULT_MASTER_KEY!, "base64")), db);
 await envelope.prepareTenant(tenant!);
 const now = new Date();

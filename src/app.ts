@@ -102,12 +102,12 @@ function builtInProviders(deps: ProviderDeps): RotationProvider[] {
 /** Opens the configured database: PostgreSQL when DATABASE_URL is set, else embedded PGlite in the data dir. */
 export async function openDatabase(config: Readonly<Config>, logger?: Logger): Promise<DatabaseHandle> {
   return config.databaseUrl
-    ? connectPostgres(
-        config.databaseUrl,
-        config.dbPoolSize,
-        (err) => logger?.warn("database connection lost", { err: err.message }),
-        config.dbConnectTimeoutMs,
-      )
+    ? connectPostgres(config.databaseUrl, {
+        poolSize: config.dbPoolSize,
+        onIdleError: (err) => logger?.warn("database connection lost", { err: err.message }),
+        connectTimeoutMs: config.dbConnectTimeoutMs,
+        preparedStatements: config.dbPreparedStatements,
+      })
     : connectEmbedded(config.dataDir);
 }
 

@@ -30,6 +30,8 @@ export interface Config {
   dbPoolSize: number;
   /** How long getting a PostgreSQL connection may take before a call fails as unavailable. */
   dbConnectTimeoutMs: number;
+  /** Statements prepared once per PostgreSQL connection. */
+  dbPreparedStatements: boolean;
   /** How long a client may take to send a request's headers (slow clients are cut). */
   headersTimeoutMs: number;
   corsOrigins: string[];
@@ -116,6 +118,7 @@ export const settings = [
   ["SCAIVAULT_MAX_CALL_DURATION", "5m", "Longest a unary call may run (1s to 24h); longer or missing client deadlines are cut to it"],
   ["SCAIVAULT_CORS_ORIGINS", "", "Comma list of browser origins allowed to call across origins (* for any)"],
   ["SCAIVAULT_DB_POOL_SIZE", "10", "PostgreSQL connections per replica"],
+  ["SCAIVAULT_DB_PREPARED_STATEMENTS", "true", "Prepare statements once per PostgreSQL connection; false behind a pooler that cannot keep them (PgBouncer in transaction mode before 1.21)"],
   ["SCAIVAULT_DB_CONNECT_TIMEOUT", "5s", "How long getting a PostgreSQL connection may take before a call answers unavailable (503)"],
   ["SCAIVAULT_HEADERS_TIMEOUT", "10s", "How long a client may take to send a request's headers before the connection is cut"],
   ["SCAIVAULT_SECRET_CACHE_ENTRIES", "10000", "Secrets whose encrypted rows a replica keeps for reads (0 turns the cache off)"],
@@ -251,6 +254,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxCallMs: maxCallSeconds * 1000,
     dbPoolSize: int("SCAIVAULT_DB_POOL_SIZE", 1, 1000),
     dbConnectTimeoutMs: seconds("SCAIVAULT_DB_CONNECT_TIMEOUT") * 1000,
+    dbPreparedStatements: bool("SCAIVAULT_DB_PREPARED_STATEMENTS"),
     headersTimeoutMs: seconds("SCAIVAULT_HEADERS_TIMEOUT") * 1000,
     corsOrigins,
     readPath: {

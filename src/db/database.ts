@@ -3,6 +3,7 @@ import pg from "pg";
 import type { Database } from "./schema.js";
 import { prepareDataDir, restrictDataDirModes } from "./data-dir.js";
 import { createPGliteDialect } from "./pglite-dialect.js";
+import { PreparingClient } from "./prepared-statements.js";
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
@@ -26,15 +27,24 @@ export interface DatabaseHandle {
 const INT8 = 20;
 const DATE = 1082;
 
-/**
- * Connects to PostgreSQL through `pg`. `onIdleError` hears of connections lost while idle or in
- * use (restart, failover; the pool replaces them); `connectTimeoutMs` bounds getting a connection
- * (connecting, or waiting for a free one), after which the call fails as unavailable.
- */
-export function connectPostgres(url: string, poolSize = 10, onIdleError?: (err: Error) => void, connectTimeoutMs = 5_000): DatabaseHandle {
+export interface PostgresOptions {
+  /** Connections of the pool (default 10). */
+  poolSize?: number;
+  /** Hears of connections lost while idle or in use (restart, failover; the pool replaces them). */
+  onIdleError?: (err: Error) => void;
+  /** Bounds getting a connection (connecting, or waiting for a free one), after which the call fails as unavailable (default 5 s). */
+  connectTimeoutMs?: number;
+  /** Prepare the app's statements once per connection (`PreparingClient`; default true). */
+  preparedStatements?: boolean;
+}
+
+/** Connects to PostgreSQL through `pg`. */
+export function connectPostgres(url: string, options: PostgresOptions = {}): DatabaseHandle {
+  const { poolSize = 10, onIdleError, connectTimeoutMs = 5_000, preparedStatements = true } = options;
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
+    ...(preparedStatements ? { Client: PreparingClient } : {}),
     // A database that does not answer must not hold calls past their deadline: they fail as unavailable.
     connectionTimeoutMillis: connectTimeoutMs,
     types: {

@@ -169,7 +169,7 @@ describe("rotation claims processed in chunks", () => {
 
   /** Another replica's scheduler on the same PostgreSQL, which tells which paths it rotated (its read cache hears them). */
   async function replicaScheduler() {
-    const database = connectPostgres(tv.databaseUrl!, 4);
+    const database = connectPostgres(tv.databaseUrl!, { poolSize: 4 });
     pools.push(database);
     const envelope = createEnvelope(await loadMasterKey({ dataDir: tv.dataDir, logger: silentLogger }), database.db);
     const invalidated: string[] = [];

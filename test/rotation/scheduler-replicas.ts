@@ -29,7 +29,7 @@ export function schedulerReplicas(clock: Clock) {
     logs,
     /** Another replica's scheduler over `databaseUrl`, with the master key of `dataDir`. */
     async start(databaseUrl: string, dataDir: string): Promise<RotationScheduler> {
-      const database = connectPostgres(databaseUrl, 10);
+      const database = connectPostgres(databaseUrl);
       pools.push(database);
       const envelope = createEnvelope(await loadMasterKey({ dataDir, logger: silentLogger }), database.db);
       return createRotationScheduler({

@@ -176,7 +176,7 @@ describe.skipIf(testDatabaseKind === "embedded")("secret.expiring across replica
   it("three replicas running the job at once send each warning exactly once", async () => {
     const clock = createManualClock("2026-05-01T00:00:00Z");
     const tv = await startTestVault({ clock, env: { ...env, SCAIVAULT_DB_POOL_SIZE: "20" } });
-    const pools = [connectPostgres(tv.databaseUrl!, 10), connectPostgres(tv.databaseUrl!, 10)];
+    const pools = [connectPostgres(tv.databaseUrl!), connectPostgres(tv.databaseUrl!)];
     try {
       const thresholds = [
         { label: "30d", seconds: 30 * 86400 },

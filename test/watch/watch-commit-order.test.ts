@@ -53,7 +53,7 @@ describe.skipIf(testDatabaseKind !== "postgres")("watch order while events commi
 
   beforeAll(async () => {
     v = await startTestVault();
-    writers = connectPostgres(v.databaseUrl!, 4);
+    writers = connectPostgres(v.databaseUrl!, { poolSize: 4 });
     for (const tenantId of ["t1", "t2", "t3"]) tokens.set(tenantId, await v.token({ tenantId, scopes: ["secrets:read", "secrets:write"] }));
   }, 180_000);
   afterEach(async () => {

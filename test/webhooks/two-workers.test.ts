@@ -22,7 +22,7 @@ describe.skipIf(testDatabaseKind === "embedded")("two delivery workers against o
     const a = await startTestVault({ clock, env: { ...webhookTestEnv, SCAIVAULT_DB_POOL_SIZE: "20" } });
     // The second replica: its own connection pool and envelope, built with the app's factories
     // (a second whole app in this process would clash on its named cron jobs).
-    const replica = connectPostgres(a.databaseUrl!, 20);
+    const replica = connectPostgres(a.databaseUrl!, { poolSize: 20 });
     const masterKey = await loadMasterKey({ dataDir: a.dataDir, logger: silentLogger });
     const b = createWebhookDelivery({
       db: replica.db,
