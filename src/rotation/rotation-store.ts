@@ -11,6 +11,8 @@ export type PolicyRow = Selectable<RotationPoliciesTable>;
 export type PolicyWithCount = PolicyRow & { secrets_count: number };
 export type AssignmentRow = Selectable<RotationAssignmentsTable>;
 export type HistoryRow = Selectable<RotationHistoryTable>;
+/** A history row's columns, named so that every write's completion statement can be prepared (db/prepared-statements.ts). */
+const historyColumns = ["tenant_id", "id", "seq", "policy_id", "secret_id", "secret_path", "status", "old_version", "new_version", "rotated_at", "rotated_by", "reason", "error"] as const;
 
 function policiesWithCount(exec: Executor) {
   return exec
@@ -297,7 +299,7 @@ export async function completePending(
     })
     .where("secret_id", "=", change.secretId)
     .where("status", "=", "pending")
-    .returningAll()
+    .returning(historyColumns)
     .execute();
   return completed[0];
 }

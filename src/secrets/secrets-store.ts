@@ -8,9 +8,33 @@ export type VersionRow = Selectable<SecretVersionsTable>;
 
 /** Data access for secrets and their versions. Every function takes the database or a transaction first. */
 
+// The hot statements name their columns instead of `*`, so each connection can prepare them once
+// (db/prepared-statements.ts). The return types keep the lists whole: a column left out fails
+// the type check.
+const secretColumns = [
+  "id",
+  "tenant_id",
+  "path",
+  "secret_type",
+  "description",
+  "tags",
+  "owner",
+  "max_versions",
+  "expires_at",
+  "rotation_policy_id",
+  "secret_policy_id",
+  "current_version",
+  "created_at",
+  "updated_at",
+  "deleted_at",
+  "purge_after",
+  "last_accessed_at",
+] as const;
+const versionColumns = ["secret_id", "version", "key_id", "nonce", "ciphertext", "created_at", "created_by", "readable_until", "rotation_state"] as const;
+
 /** Finds a secret by owner and path, deleted or not; `forUpdate` locks the row for the transaction. */
 export async function findSecret(exec: Executor, ownerId: string, path: string, forUpdate = false): Promise<SecretRow | undefined> {
-  let query = exec.selectFrom("secrets").selectAll().where("tenant_id", "=", ownerId).where("path", "=", path);
+  let query = exec.selectFrom("secrets").select(secretColumns).where("tenant_id", "=", ownerId).where("path", "=", path);
   if (forUpdate) query = query.forUpdate();
   return query.executeTakeFirst();
 }
@@ -24,7 +48,7 @@ export async function insertSecret(
     .insertInto("secrets")
     .values(row)
     .onConflict((oc) => oc.columns(["tenant_id", "path"]).doNothing())
-    .returningAll()
+    .returning(secretColumns)
     .executeTakeFirst();
 }
 
@@ -110,7 +134,7 @@ function nextFreeVersion(secretId: number) {
 
 /** Reads one version row. */
 export async function findVersion(exec: Executor, secretId: number, version: number): Promise<VersionRow | undefined> {
-  return exec.selectFrom("secret_versions").selectAll().where("secret_id", "=", secretId).where("version", "=", version).executeTakeFirst();
+  return exec.selectFrom("secret_versions").select(versionColumns).where("secret_id", "=", secretId).where("version", "=", version).executeTakeFirst();
 }
 
 /** Lists version numbers and dates, newest first (no ciphertext). */

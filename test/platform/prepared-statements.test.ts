@@ -108,6 +108,8 @@ describe.skipIf(testDatabaseKind !== "postgres")("prepared statements (PostgreSQ
       const prepared = (await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(v.vault.db)).rows.map((r) => r.statement);
       expect(prepared.some((s) => s.startsWith(`with "inserted" as (insert into "secret_versions"`))).toBe(true);
       expect(prepared.some((s) => s.startsWith(`update "secrets" set "updated_at" = $1`))).toBe(true);
+      // The secret's row, locked: the hottest statement of a write names its columns to be prepared.
+      expect(prepared.some((s) => s.startsWith(`select "id", "tenant_id", "path"`) && s.endsWith("for update"))).toBe(true);
       expect(prepared.some((s) => s.includes("*") && !s.includes("count(*)"))).toBe(false);
     } finally {
       await v.close();
