@@ -23,6 +23,12 @@ describe("configuration", () => {
     expect(c.softDeleteRetentionSeconds).toBe(30 * 86400);
     expect(Object.isFrozen(c)).toBe(true);
   });
+
+  it("prepares PostgreSQL statements unless told not to", () => {
+    expect(loadConfig({}).dbPreparedStatements).toBe(true);
+    expect(loadConfig({ SCAIVAULT_DB_PREPARED_STATEMENTS: "false" }).dbPreparedStatements).toBe(false);
+    expect(() => loadConfig({ SCAIVAULT_DB_PREPARED_STATEMENTS: "sometimes" })).toThrow(/SCAIVAULT_DB_PREPARED_STATEMENTS must be true or false/);
+  });
 });
 
 describe("durations", () => {
