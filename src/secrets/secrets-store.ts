@@ -89,20 +89,15 @@ export async function insertVersion(exec: Executor, v: NewVersion): Promise<void
  * statement (a write's round trip less than `insertVersion` then `pruneVersions`). Both parts
  * read the versions as they were before the statement, so the new one, whose number is larger
  * than any of them, is kept and `keep - 1` of the others with it. Call it with the secret's row
- * locked. Returns how many versions were destroyed.
+ * locked.
  */
-export async function insertNewestVersion(exec: Executor, v: NewVersion, keep: number): Promise<number> {
-  const result = await exec
+export async function insertNewestVersion(exec: Executor, v: NewVersion, keep: number): Promise<void> {
+  await exec
     .with("inserted", (db) => db.insertInto("secret_versions").values(versionRow(v)).returning("version"))
     .deleteFrom("secret_versions")
     .where("secret_id", "=", v.secretId)
-    .where(
-      "version",
-      "not in",
-      exec.selectFrom("secret_versions").select("version").where("secret_id", "=", v.secretId).orderBy("version", "desc").limit(keep - 1),
-    )
-    .executeTakeFirst();
-  return Number(result.numDeletedRows);
+    .where("version", "not in", newestVersionNumbers(exec, v.secretId, keep - 1))
+    .execute();
 }
 
 /**
@@ -152,13 +147,14 @@ export async function pruneVersions(exec: Executor, secretId: number, keep: numb
   const result = await exec
     .deleteFrom("secret_versions")
     .where("secret_id", "=", secretId)
-    .where(
-      "version",
-      "not in",
-      exec.selectFrom("secret_versions").select("version").where("secret_id", "=", secretId).orderBy("version", "desc").limit(keep),
-    )
+    .where("version", "not in", newestVersionNumbers(exec, secretId, keep))
     .executeTakeFirst();
   return Number(result.numDeletedRows);
+}
+
+/** The numbers of a secret's newest `count` versions, as a subquery: what pruning keeps. */
+function newestVersionNumbers(exec: Executor, secretId: number, count: number) {
+  return exec.selectFrom("secret_versions").select("version").where("secret_id", "=", secretId).orderBy("version", "desc").limit(count);
 }
 
 /** Destroys one version; true when it existed. */
