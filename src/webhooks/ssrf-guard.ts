@@ -4,96 +4,14 @@
 // the connection goes to exactly the address that was checked (no DNS rebinding).
 import dns from "node:dns";
 import type { LookupFunction } from "node:net";
+import { normalizeHost, parseIpAddress, unmapped, type IpAddress } from "../ip-address.js";
 
 /** What an address is, for the guard: only `public` is reachable without the allow-list. */
 export type AddressClass = "public" | "loopback" | "private" | "link-local" | "metadata" | "unspecified" | "multicast" | "reserved";
 
-/** An IP address as bytes (4 or 16). */
-export interface IpAddress {
-  family: 4 | 6;
-  bytes: Uint8Array;
-}
-
 /** A webhook target refused by the guard (or a URL that is not a webhook URL); the message is safe to show. */
 export class SsrfRefusedError extends Error {
   override readonly name = "SsrfRefusedError";
-}
-
-/**
- * Parses an IPv4 address in every form `inet_aton` and URL parsers accept (`127.1`,
- * `2130706433`, `0x7f000001`, `0177.0.0.1`) or an IPv6 address (brackets and zone allowed).
- * Undefined when the text is not an IP address (a host name).
- */
-export function parseIpAddress(text: string): IpAddress | undefined {
-  let t = text.trim();
-  if (t.startsWith("[") && t.endsWith("]")) t = t.slice(1, -1);
-  if (t.includes(":")) {
-    const bytes = parseIpv6(t.replace(/%.*$/, ""));
-    return bytes ? { family: 6, bytes } : undefined;
-  }
-  const bytes = parseIpv4Loose(t.endsWith(".") ? t.slice(0, -1) : t);
-  return bytes ? { family: 4, bytes } : undefined;
-}
-
-function parseIpv4Part(part: string): number | undefined {
-  if (/^0x[0-9a-f]*$/i.test(part)) return part.length === 2 ? 0 : parseInt(part.slice(2), 16);
-  if (/^0[0-7]*$/.test(part)) return parseInt(part, 8);
-  if (/^[1-9][0-9]*$/.test(part)) return Number(part);
-  return undefined;
-}
-
-function parseIpv4Loose(text: string): Uint8Array | undefined {
-  const parts = text.split(".");
-  if (parts.length < 1 || parts.length > 4) return undefined;
-  const numbers: number[] = [];
-  for (const part of parts) {
-    const n = parseIpv4Part(part);
-    if (n === undefined || !Number.isSafeInteger(n)) return undefined;
-    numbers.push(n);
-  }
-  const last = numbers.pop()!;
-  if (numbers.some((n) => n > 255)) return undefined;
-  const lastBytes = 4 - numbers.length;
-  if (last >= 256 ** lastBytes) return undefined;
-  const bytes = new Uint8Array(4);
-  numbers.forEach((n, i) => (bytes[i] = n));
-  for (let i = 0; i < lastBytes; i++) bytes[3 - i] = Math.floor(last / 256 ** i) % 256;
-  return bytes;
-}
-
-function parseIpv4Strict(text: string): Uint8Array | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4 || parts.some((p) => !/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255)) return undefined;
-  return Uint8Array.from(parts.map(Number));
-}
-
-function parseIpv6(text: string): Uint8Array | undefined {
-  let head = text;
-  let tail: number[] = [];
-  const lastColon = text.lastIndexOf(":");
-  if (text.slice(lastColon + 1).includes(".")) {
-    const v4 = parseIpv4Strict(text.slice(lastColon + 1));
-    if (!v4) return undefined;
-    tail = [(v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!];
-    head = text.slice(0, lastColon + 1);
-    if (head.endsWith(":") && !head.endsWith("::")) head = head.slice(0, -1);
-  }
-  const halves = head.split("::");
-  if (halves.length > 2) return undefined;
-  const groups = (s: string) => (s === "" ? [] : s.split(":"));
-  const parse = (list: string[]) => list.map((g) => (/^[0-9a-f]{1,4}$/i.test(g) ? parseInt(g, 16) : NaN));
-  const left = parse(groups(halves[0]!));
-  const right = halves.length === 2 ? parse(groups(halves[1]!)) : [];
-  if ([...left, ...right].some(Number.isNaN)) return undefined;
-  const total = left.length + right.length + tail.length;
-  if (halves.length === 1 ? total !== 8 : total > 7) return undefined;
-  const words = [...left, ...new Array(8 - total).fill(0), ...right, ...tail];
-  const bytes = new Uint8Array(16);
-  words.forEach((w, i) => {
-    bytes[2 * i] = w >> 8;
-    bytes[2 * i + 1] = w & 0xff;
-  });
-  return bytes;
 }
 
 function classifyIpv4(b: Uint8Array): AddressClass {
@@ -111,7 +29,7 @@ function classifyIpv4(b: Uint8Array): AddressClass {
   return "public";
 }
 
-const fdEc2Metadata = parseIpv6("fd00:ec2::254")!;
+const fdEc2Metadata = parseIpAddress("fd00:ec2::254")!.bytes;
 
 function classifyIpv6(b: Uint8Array): AddressClass {
   const zeroUpTo = (n: number) => b.subarray(0, n).every((x) => x === 0);
@@ -144,23 +62,10 @@ function classifyIp(ip: IpAddress): AddressClass {
   return ip.family === 4 ? classifyIpv4(ip.bytes) : classifyIpv6(ip.bytes);
 }
 
-/** IPv4-mapped IPv6 addresses compare as their IPv4 address. */
-function unmapped(ip: IpAddress): IpAddress {
-  const b = ip.bytes;
-  if (ip.family === 6 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return { family: 4, bytes: b.slice(12) };
-  return ip;
-}
-
 /** Hosts and addresses (exact, or CIDR ranges) that the operator opened despite the guard. */
 export interface AllowList {
   allowsHost(host: string): boolean;
   allowsAddress(ip: IpAddress): boolean;
-}
-
-function normalizeHost(host: string): string {
-  let h = host.trim().toLowerCase();
-  if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
-  return h.endsWith(".") ? h.slice(0, -1) : h;
 }
 
 /** Parses SCAIVAULT_WEBHOOK_ALLOW_HOSTS entries: host names, IP addresses, CIDR ranges; throws on a malformed one. */
