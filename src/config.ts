@@ -1,5 +1,5 @@
 import { parseDuration } from "./duration.js";
-import { createAllowList } from "./webhooks/ssrf-guard.js";
+import { parseAllowListEntries } from "./ip-address.js";
 
 /** Every setting of the service, validated at once and frozen. */
 export interface Config {
@@ -214,7 +214,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (webhookTimeoutSeconds > 120) problems.push("SCAIVAULT_WEBHOOK_TIMEOUT must be at most 2m");
   const webhookAllowHosts = get("SCAIVAULT_WEBHOOK_ALLOW_HOSTS").split(",").map((h) => h.trim()).filter(Boolean);
   try {
-    createAllowList(webhookAllowHosts);
+    parseAllowListEntries(webhookAllowHosts);
   } catch (err) {
     problems.push(`SCAIVAULT_WEBHOOK_ALLOW_HOSTS: ${(err as Error).message}`);
   }

@@ -96,3 +96,39 @@ export function normalizeHost(host: string): string {
   if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
   return h.endsWith(".") ? h.slice(0, -1) : h;
 }
+
+/** A CIDR range (a single address has the full prefix). */
+export interface IpRange {
+  ip: IpAddress;
+  prefix: number;
+}
+
+/** Allow-list entries as plain values: normalized host names and address ranges. */
+export interface AllowListEntries {
+  hosts: Set<string>;
+  ranges: IpRange[];
+}
+
+/** Parses allow-list entries (host names, IP addresses, CIDR ranges); throws on a malformed one. */
+export function parseAllowListEntries(entries: readonly string[]): AllowListEntries {
+  const hosts = new Set<string>();
+  const ranges: IpRange[] = [];
+  for (const raw of entries.map((e) => e.trim()).filter(Boolean)) {
+    const [addr, prefixText, ...extra] = raw.split("/");
+    const ip = parseIpAddress(addr!);
+    if (ip) {
+      const base = unmapped(ip);
+      const max = base.family === 4 ? 32 : 128;
+      const prefix = prefixText === undefined ? max : Number(prefixText);
+      if (extra.length > 0 || !Number.isInteger(prefix) || prefix < 0 || prefix > max || (prefixText !== undefined && !/^\d+$/.test(prefixText))) {
+        throw new Error(`allow-list entry ${raw} is not an address, a CIDR range or a host name`);
+      }
+      ranges.push({ ip: base, prefix });
+    } else if (prefixText === undefined && /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(raw)) {
+      hosts.add(normalizeHost(raw));
+    } else {
+      throw new Error(`allow-list entry ${raw} is not an address, a CIDR range or a host name`);
+    }
+  }
+  return { hosts, ranges };
+}

@@ -4,7 +4,7 @@
 // the connection goes to exactly the address that was checked (no DNS rebinding).
 import dns from "node:dns";
 import type { LookupFunction } from "node:net";
-import { normalizeHost, parseIpAddress, unmapped, type IpAddress } from "../ip-address.js";
+import { normalizeHost, parseAllowListEntries, parseIpAddress, unmapped, type IpAddress, type IpRange } from "../ip-address.js";
 
 /** What an address is, for the guard: only `public` is reachable without the allow-list. */
 export type AddressClass = "public" | "loopback" | "private" | "link-local" | "metadata" | "unspecified" | "multicast" | "reserved";
@@ -68,28 +68,10 @@ export interface AllowList {
   allowsAddress(ip: IpAddress): boolean;
 }
 
-/** Parses SCAIVAULT_WEBHOOK_ALLOW_HOSTS entries: host names, IP addresses, CIDR ranges; throws on a malformed one. */
+/** The allow-list of SCAIVAULT_WEBHOOK_ALLOW_HOSTS entries: host names, IP addresses, CIDR ranges; throws on a malformed one. */
 export function createAllowList(entries: readonly string[]): AllowList {
-  const hosts = new Set<string>();
-  const ranges: { ip: IpAddress; prefix: number }[] = [];
-  for (const raw of entries.map((e) => e.trim()).filter(Boolean)) {
-    const [addr, prefixText, ...extra] = raw.split("/");
-    const ip = parseIpAddress(addr!);
-    if (ip) {
-      const base = unmapped(ip);
-      const max = base.family === 4 ? 32 : 128;
-      const prefix = prefixText === undefined ? max : Number(prefixText);
-      if (extra.length > 0 || !Number.isInteger(prefix) || prefix < 0 || prefix > max || (prefixText !== undefined && !/^\d+$/.test(prefixText))) {
-        throw new Error(`allow-list entry ${raw} is not an address, a CIDR range or a host name`);
-      }
-      ranges.push({ ip: base, prefix });
-    } else if (prefixText === undefined && /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(raw)) {
-      hosts.add(normalizeHost(raw));
-    } else {
-      throw new Error(`allow-list entry ${raw} is not an address, a CIDR range or a host name`);
-    }
-  }
-  const inRange = (ip: IpAddress, r: { ip: IpAddress; prefix: number }) => {
+  const { hosts, ranges } = parseAllowListEntries(entries);
+  const inRange = (ip: IpAddress, r: IpRange) => {
     if (ip.family !== r.ip.family) return false;
     for (let bit = 0; bit < r.prefix; bit++) {
       const mask = 0x80 >> bit % 8;
