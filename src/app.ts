@@ -26,7 +26,8 @@ import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { createEnvelope } from "./crypto/envelope.js";
 import { loadMasterKey } from "./crypto/master-key.js";
-import { connectEmbedded, connectPostgres, type DatabaseHandle } from "./db/database.js";
+import type { DatabaseHandle } from "./db/database.js";
+import { openDatabase } from "./db/open-database.js";
 import { migrateToLatest } from "./db/migrations.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics } from "./metrics/metrics.js";
@@ -97,18 +98,6 @@ function builtInProviders(deps: ProviderDeps): RotationProvider[] {
     createPostgresProvider({ allow: deps.allow }),
     createStripeProvider({ allow: deps.allow }),
   ];
-}
-
-/** Opens the configured database: PostgreSQL when DATABASE_URL is set, else embedded PGlite in the data dir. */
-export async function openDatabase(config: Readonly<Config>, logger?: Logger): Promise<DatabaseHandle> {
-  return config.databaseUrl
-    ? connectPostgres(config.databaseUrl, {
-        poolSize: config.dbPoolSize,
-        onIdleError: (err) => logger?.warn("database connection lost", { err: err.message }),
-        connectTimeoutMs: config.dbConnectTimeoutMs,
-        preparedStatements: config.dbPreparedStatements,
-      })
-    : connectEmbedded(config.dataDir);
 }
 
 /** The one composition root: stores → services → handlers → transport. */

@@ -1,4 +1,4 @@
-import { openDatabase } from "../app.js";
+import { openDatabase } from "../db/open-database.js";
 import { loadConfig } from "../config.js";
 import { migrateToLatest } from "../db/migrations.js";
 import { createLogger } from "../log.js";

@@ -1,4 +1,4 @@
-import { openDatabase } from "../app.js";
+import { openDatabase } from "./open-database.js";
 import { loadConfig } from "../config.js";
 import { migrateToLatest } from "./migrations.js";
 

@@ -145,7 +145,7 @@ describe("encryption at rest", () => {
     const result = await rotateMasterKey({
       db: await (async () => {
         // use a fresh connection, as the CLI does
-        const { openDatabase } = await import("../../src/app.js");
+        const { openDatabase } = await import("../../src/db/open-database.js");
         const { loadConfig } = await import("../../src/config.js");
         const handle = await openDatabase(loadConfig({ SCAIVAULT_DATA_DIR: tv.dataDir, ...(tv.databaseUrl ? { DATABASE_URL: tv.databaseUrl } : {}) }));
         (globalThis as any).__rekeyHandle = handle;
