@@ -2,7 +2,7 @@ import { openDatabase } from "../db/open-database.js";
 import { loadConfig } from "../config.js";
 import { migrateToLatest } from "../db/migrations.js";
 import { createLogger } from "../log.js";
-import { rotateMasterKey } from "./rekey.js";
+import { rotateMasterKey } from "../crypto/rekey.js";
 
 /** `npm run rekey`: re-wraps every data key under a new master key (SCAIVAULT_NEW_MASTER_KEY, or generated for the embedded default). */
 async function main() {

@@ -1,6 +1,6 @@
-import { openDatabase } from "./open-database.js";
+import { openDatabase } from "../db/open-database.js";
 import { loadConfig } from "../config.js";
-import { migrateToLatest } from "./migrations.js";
+import { migrateToLatest } from "../db/migrations.js";
 
 /** `npm run migrate`: brings the configured database's schema up to date. */
 async function main() {
