@@ -160,6 +160,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     cache: readCache,
     auditWriter,
     softDeleteRetentionSeconds: config.softDeleteRetentionSeconds,
+    directory,
   });
   const rotationEngine = createRotationEngine({ envelope });
   const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock, secretRotations });

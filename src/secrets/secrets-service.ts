@@ -9,6 +9,7 @@ import { parseDuration } from "../duration.js";
 import { ScaiVaultError } from "../errors.js";
 import { appendEvents } from "../events/outbox-store.js";
 import { decodeCursor, encodeCursor, pageLimit } from "../pagination.js";
+import type { TenantDirectory } from "../auth/tenant-directory.js";
 import type { AccessRecorder } from "./access-recorder.js";
 import type { ProviderRotation } from "./provider-rotation.js";
 import type { SecretReadCache } from "./secret-read-cache.js";
@@ -91,6 +92,8 @@ export interface SecretsServiceDeps {
   /** Group-committed audit entries for reads. */
   auditWriter: AuditWriter;
   softDeleteRetentionSeconds: number;
+  /** The tenant registry: which partner's shared secrets a tenant reads. */
+  directory: Pick<TenantDirectory, "partnerOf">;
 }
 
 /** The secrets use cases: every rule of the contract about paths, versions, expiry and deletion lives here. */
@@ -106,9 +109,9 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     }
   }
 
-  function ownerOf(call: CallContext, ns: Namespace): string {
+  async function ownerOf(call: CallContext, ns: Namespace): Promise<string> {
     if (ns === "tenant") return call.tenantId;
-    const partner = call.principal.partnerId;
+    const partner = await partnerOfCaller(call, deps.directory);
     // A caller outside any partner sees no partner secrets, exactly as if the path did not exist.
     if (!partner) throw new ScaiVaultError("secret_not_found", "secret not found");
     return `partner:${partner}`;
@@ -137,7 +140,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
   /** Creates the first version or appends the next, under a row lock so versions never collide. */
   async function put(call: CallContext, ns: Namespace, path: string, input: PutSecretInput) {
     validateSecretPath(path);
-    const ownerId = ownerOf(call, ns);
+    const ownerId = await ownerOf(call, ns);
     const data = requireData(input.data, "data");
     const secretType = validateSecretType(input.secretType);
     const opts = input.options ?? {};
@@ -223,7 +226,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
   /** Reads the current version, or the one asked for: from cached ciphertext rows when it can, decrypted per read. */
   async function get(call: CallContext, ns: Namespace, path: string, version?: number, stage?: string) {
     validateSecretPath(path);
-    const ownerId = ownerOf(call, ns);
+    const ownerId = await ownerOf(call, ns);
     if (version !== undefined && (!Number.isInteger(version) || version < 1)) {
       throw new ScaiVaultError("version_not_found", `version ${version} not found`);
     }
@@ -377,7 +380,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
   /** Soft delete, permanent delete (admin), or destruction of one non-current version. */
   async function remove(call: CallContext, ns: Namespace, path: string, opts: { permanent: boolean; version?: number }) {
     validateSecretPath(path);
-    const ownerId = ownerOf(call, ns);
+    const ownerId = await ownerOf(call, ns);
     if (opts.permanent && opts.version !== undefined) throw new ScaiVaultError("invalid_request", "permanent and version cannot be combined");
     if (opts.permanent && ns === "tenant" && !hasScope(call.principal, "admin")) {
       throw new ScaiVaultError("access_denied", "permanent delete requires admin");
@@ -607,4 +610,16 @@ export function parseDurationField(text: string, field: string): number {
 
 function dedupe(tags: string[]): string[] {
   return [...new Set(tags)];
+}
+
+/**
+ * The partner whose shared secrets a call sees. A partner admin acting as itself works in the
+ * partner its token administers (the claim with the `partner_admin` role, as for `/v1/t/`); any
+ * other call (a member tenant, or an admin acting for a tenant) gets the partner the tenant
+ * registry places the acting tenant under, whatever the token's `partner_id` says.
+ */
+async function partnerOfCaller(call: CallContext, directory: Pick<TenantDirectory, "partnerOf">): Promise<string | undefined> {
+  const { principal } = call;
+  if (principal.partnerAdmin && call.tenantId === principal.tenantId) return principal.partnerId;
+  return directory.partnerOf(call.tenantId);
 }

@@ -110,19 +110,33 @@ describe("authentication and authorisation", () => {
     expect(entry).toMatchObject({ acting_tenant: "p1_home", target_tenant: "tnt_acme_dev", outcome: "allowed", path: "app/db/password" });
   });
 
-  it("shares partner secrets with every tenant of the partner; partner admins write", async () => {
+  it("shares partner secrets with every tenant the registry places under the partner; partner admins write", async () => {
+    const operator = await tv.token({ tenantId: "ops", scopes: ["platform:admin"] });
+    for (const [tenant, partner] of [["tnt_acme_dev", "p1"], ["tnt_registered_only", "p1"], ["tnt_moved", "p2"]]) {
+      expect((await tv.rest("PUT", `/v1/tenants/${tenant}`, { token: operator, body: { partner_id: partner } })).status).toBeLessThan(300);
+    }
     const p1Admin = await tv.token({ tenantId: "p1_home", partnerId: "p1", partnerAdmin: true, scopes: ["admin"] });
     const put = await tv.rest("PUT", "/v1/partner/secrets/shared/trust-anchor", {
       token: p1Admin,
       body: { data: { cert_pem: "..." }, secret_type: "certificate" },
     });
     expect(put.status).toBe(201);
+    const read = (token: string) => tv.rest("GET", "/v1/partner/secrets/shared/trust-anchor", { token });
     const member = await tv.token({ tenantId: "tnt_acme_dev", partnerId: "p1", scopes: ["secrets:read"] });
-    const read = await tv.rest("GET", "/v1/partner/secrets/shared/trust-anchor", { token: member });
-    expect(read.status).toBe(200);
-    expect(read.body).toMatchObject({ secret_type: "certificate", data: { cert_pem: "..." } });
+    expect((await read(member)).status).toBe(200);
+    expect((await read(member)).body).toMatchObject({ secret_type: "certificate", data: { cert_pem: "..." } });
+    // The registry decides, not the claim: a registered tenant whose token names no partner reads...
+    expect((await read(await tv.token({ tenantId: "tnt_registered_only", scopes: ["secrets:read"] }))).status).toBe(200);
+    // ...and tokens naming p1 for tenants the registry does not place under p1 read nothing.
+    for (const tenantId of ["tnt_unregistered", "tnt_moved"]) {
+      const claimsP1 = await tv.token({ tenantId, partnerId: "p1", scopes: ["secrets:read"] });
+      expect((await read(claimsP1)).body.error.code).toBe("secret_not_found");
+    }
     const outsider = await tv.token({ tenantId: "tnt_other", partnerId: "p2", scopes: ["secrets:read"] });
-    expect((await tv.rest("GET", "/v1/partner/secrets/shared/trust-anchor", { token: outsider })).body.error.code).toBe("secret_not_found");
+    expect((await read(outsider)).body.error.code).toBe("secret_not_found");
+    // Moving a tenant to another partner moves what it reads at once.
+    expect((await tv.rest("PUT", "/v1/tenants/tnt_acme_dev", { token: operator, body: { partner_id: "p2" } })).status).toBe(200);
+    expect((await read(member)).body.error.code).toBe("secret_not_found");
     const memberWrite = await tv.token({ tenantId: "tnt_acme_dev", partnerId: "p1", scopes: ["admin"] });
     expect((await tv.rest("PUT", "/v1/partner/secrets/shared/trust-anchor", { token: memberWrite, body: { data: { x: 1 } } })).status).toBe(403);
   });
