@@ -40,13 +40,15 @@ describe.skipIf(Boolean(process.env.DATABASE_URL))("README quick start on a fres
       .split("\n")
       .filter((line) => line.startsWith("{"))
       .map((line) => JSON.parse(line));
-    expect(answers).toHaveLength(4);
-    const [put, get, list, meta] = answers;
+    expect(answers).toHaveLength(5);
+    const [put, get, list, meta, webhook] = answers;
     const path = "environments/production/salesforce/api-credentials";
     expect(put).toMatchObject({ path, secret_type: "json", version: 1, created: true });
     expect(get).toMatchObject({ path, version: 1, data: { client_id: "3MVG9...", client_secret: "REDACTED" } });
     expect(list.secrets.map((s: { path: string }) => s.path)).toEqual([path]);
     expect(meta).toMatchObject({ path, current_version: 1, max_versions: 10, metadata: { tags: ["salesforce", "production"] } });
+    expect(webhook).toMatchObject({ id: "wh_ops", url: "https://hooks.example.com/scaivault", events: ["secret.updated", "rotation.completed"], is_active: true });
+    expect(webhook.secret).toMatch(/^whsec_/);
 
     // The server it started in the background logs to scaivault.log.
     const log = await readFile(join(clone.dir, "scaivault.log"), "utf8");
