@@ -1,3 +1,6 @@
+import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Cron } from "croner";
 import { parseDuration } from "./duration.js";
 import { parseAllowListEntries } from "./ip-address.js";
 
@@ -190,7 +193,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const keyFile = optional("SCAIVAULT_TLS_KEY_FILE");
   if (Boolean(certFile) !== Boolean(keyFile)) {
     problems.push("SCAIVAULT_TLS_CERT_FILE and SCAIVAULT_TLS_KEY_FILE must be set together");
+  } else if (certFile && keyFile) {
+    problems.push(...tlsFileProblems(certFile, keyFile));
   }
+  problems.push(...jwtKeyProblems(optional("SCAIVAULT_JWT_SECRET"), optional("SCAIVAULT_JWT_PUBLIC_KEY")));
   const logLevel = get("SCAIVAULT_LOG_LEVEL");
   if (!["debug", "info", "warn", "error"].includes(logLevel)) {
     problems.push("SCAIVAULT_LOG_LEVEL must be debug, info, warn or error");
@@ -200,7 +206,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     if (origin !== "*" && !/^https?:\/\/[^/]+$/.test(origin)) problems.push(`SCAIVAULT_CORS_ORIGINS: ${origin} is not an origin such as https://app.example.com`);
   }
   const purgeCron = get("SCAIVAULT_PURGE_CRON");
-  if (purgeCron.trim().split(/\s+/).length < 5) problems.push("SCAIVAULT_PURGE_CRON must be a cron pattern");
+  if (!isCronPattern(purgeCron)) problems.push("SCAIVAULT_PURGE_CRON must be a cron pattern");
 
   const metricsSetting = get("SCAIVAULT_METRICS").trim().toLowerCase();
   let metrics: Config["metrics"] = { mode: "service-port" };
@@ -208,7 +214,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   else if (/^\d+$/.test(metricsSetting) && Number(metricsSetting) <= 65535) metrics = { mode: "own-port", port: Number(metricsSetting) };
   else if (metricsSetting !== "on" && metricsSetting !== "true") problems.push("SCAIVAULT_METRICS must be on, off or a port number (0 to 65535; 0 picks a free one)");
   const retentionCron = get("SCAIVAULT_RETENTION_CRON");
-  if (retentionCron.trim().split(/\s+/).length < 5) problems.push("SCAIVAULT_RETENTION_CRON must be a cron pattern");
+  if (!isCronPattern(retentionCron)) problems.push("SCAIVAULT_RETENTION_CRON must be a cron pattern");
 
   const webhookTimeoutSeconds = seconds("SCAIVAULT_WEBHOOK_TIMEOUT");
   if (webhookTimeoutSeconds > 120) problems.push("SCAIVAULT_WEBHOOK_TIMEOUT must be at most 2m");
@@ -295,6 +301,58 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     throw new Error(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
   }
   return Object.freeze(config);
+}
+
+// The checks below look at what a setting names (a key, a file, a pattern) the way the step that
+// uses it later will, so a bad value is among the problems of the first start, not alone on the next.
+
+/** The HS256 secret's length and the public key's form; the messages never quote the values. */
+function jwtKeyProblems(secret: string | undefined, publicKey: string | undefined): string[] {
+  const problems: string[] = [];
+  if (secret && Buffer.byteLength(secret) < 32) problems.push("SCAIVAULT_JWT_SECRET must be at least 32 bytes");
+  if (publicKey) {
+    const text = publicKey.trim();
+    let type: string | undefined;
+    try {
+      type = (text.startsWith("{") ? createPublicKey({ key: JSON.parse(text), format: "jwk" }) : createPublicKey(text)).type;
+    } catch {
+      type = undefined;
+    }
+    if (type !== "public") problems.push("SCAIVAULT_JWT_PUBLIC_KEY must be a PEM (SPKI) or JWK public key");
+  }
+  return problems;
+}
+
+/** Both TLS files readable, the certificate a PEM certificate and the key an unencrypted PEM private key. */
+function tlsFileProblems(certFile: string, keyFile: string): string[] {
+  const problems: string[] = [];
+  const check = (name: string, file: string, parse: (pem: Buffer) => unknown, what: string) => {
+    let pem: Buffer;
+    try {
+      pem = readFileSync(file);
+    } catch (err) {
+      problems.push(`${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+      return;
+    }
+    try {
+      parse(pem);
+    } catch {
+      problems.push(`${name}: ${file} is not ${what}`);
+    }
+  };
+  check("SCAIVAULT_TLS_CERT_FILE", certFile, (pem) => new X509Certificate(pem), "a PEM certificate");
+  check("SCAIVAULT_TLS_KEY_FILE", keyFile, (pem) => createPrivateKey(pem), "an unencrypted PEM private key");
+  return problems;
+}
+
+/** Whether croner accepts `pattern` as the jobs will use it. */
+function isCronPattern(pattern: string): boolean {
+  try {
+    new Cron(pattern, { paused: true }).stop();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const maxExpiryWarningSeconds = 365 * 86_400;
