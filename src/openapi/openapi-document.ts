@@ -1,14 +1,14 @@
 import { getOption, hasOption, ScalarType, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { http } from "../../gen/google/api/annotations_pb.js";
-import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { access, json_null } from "../../gen/scaivault/v1/options_pb.js";
 import { errorCodes } from "../errors.js";
-import { parsePathTemplate, type Segment } from "../transport/path-template.js";
+import type { Segment } from "../transport/path-template.js";
+import { restRoutesOf, type RestRoute } from "../transport/rest-routes.js";
 import { protoComments } from "../../gen/proto-comments.js";
 import { commentKey, type CommentedDesc } from "./proto-comments.js";
 
-// The OpenAPI 3.1 document of the REST API, built from the same descriptors and
-// `google.api.http` annotations the REST transcoder routes by: nothing here lists a route.
+// The OpenAPI 3.1 document of the REST API, built from the REST transcoder's own route table
+// (rest-routes.ts, derived from the `google.api.http` annotations): nothing here lists a route.
 
 type Json = Record<string, unknown>;
 
@@ -83,178 +83,199 @@ export interface OpenApiOptions {
   comments?: Readonly<Record<string, string>>;
 }
 
+/** What building one document accumulates: the component schemas, and how to find comments. */
+interface DocumentParts {
+  readonly schemas: Record<string, Json>;
+  /** Messages reachable from a request: their schemas list no required fields. */
+  readonly requestTypes: ReadonlySet<DescMessage>;
+  readonly commentOf: (desc: CommentedDesc) => string | undefined;
+}
+
 /** Builds the OpenAPI 3.1 document of every REST route of the given services. */
 export function createOpenApiDocument(options: OpenApiOptions): Json {
   const comments = options.comments ?? protoComments;
-  const commentOf = (desc: CommentedDesc): string | undefined => comments[commentKey(desc)];
   const services = options.services.filter((s) => s.methods.some((m) => hasOption(m, http)));
-  const schemas: Record<string, Json> = {};
-  const requestTypes = reachableMessages(services.map((s) => s.methods.map((m) => m.input)).flat());
+  const parts: DocumentParts = {
+    schemas: {},
+    requestTypes: reachableMessages(services.flatMap((s) => s.methods.map((m) => m.input))),
+    commentOf: (desc) => comments[commentKey(desc)],
+  };
   const paths: Record<string, Record<string, Json>> = {};
-
-  /** A `$ref` to the message's schema, adding it (and what it references) to the components. */
-  function refTo(message: DescMessage): Json {
-    const known = wellKnown[message.typeName];
-    if (known) return { ...known };
-    const name = schemaName(message);
-    if (!(name in schemas)) {
-      schemas[name] = {}; // placeholder first: messages may refer to themselves
-      schemas[name] = messageSchema(message, new Set(), !requestTypes.has(message));
-    }
-    return { $ref: `#/components/schemas/${name}` };
-  }
-
-  /** An object schema of the message's fields (without `omit`); response messages list their always-present fields as required. */
-  function messageSchema(message: DescMessage, omit: ReadonlySet<string>, isResponse: boolean): Json {
-    const properties: Record<string, Json> = {};
-    const required: string[] = [];
-    for (const field of message.fields) {
-      if (omit.has(field.name)) continue;
-      properties[field.name] = fieldSchema(field);
-      // The service's JSON always emits implicit-presence fields and `json_null` ones.
-      const alwaysPresent = (field.fieldKind !== "message" && !field.proto.proto3Optional && !field.oneof) || getOption(field, json_null);
-      if (isResponse && alwaysPresent) required.push(field.name);
-    }
-    return withDescription({ type: "object", properties, ...(required.length ? { required } : {}), additionalProperties: false }, commentOf(message));
-  }
-
-  function fieldSchema(field: DescField): Json {
-    let schema: Json;
-    switch (field.fieldKind) {
-      case "scalar":
-        schema = scalarSchema(field.scalar);
-        break;
-      case "enum":
-        schema = { type: "string", enum: field.enum.values.map((v) => v.name) };
-        break;
-      case "message":
-        schema = refTo(field.message);
-        break;
-      case "list":
-        schema = {
-          type: "array",
-          items: field.listKind === "scalar" ? scalarSchema(field.scalar) : field.listKind === "enum" ? { type: "string", enum: field.enum.values.map((v) => v.name) } : refTo(field.message),
-        };
-        break;
-      case "map":
-        schema = {
-          type: "object",
-          additionalProperties: field.mapKind === "scalar" ? scalarSchema(field.scalar) : field.mapKind === "enum" ? { type: "string" } : refTo(field.message),
-        };
-        break;
-    }
-    if (getOption(field, json_null)) schema = nullable(schema);
-    return withDescription(schema, commentOf(field));
-  }
-
-  function operationOf(service: DescService, method: DescMethod, rule: HttpRule, binding: HttpRule, index: number): { path: string; verb: string; operation: Json } {
-    const { pattern } = binding;
-    if (pattern.case === undefined || pattern.case === "custom") throw new Error(`${method.toString()}: unsupported google.api.http pattern`);
-    const template = parsePathTemplate(pattern.value);
-    const pathVariables = template.segments.filter((s): s is Extract<Segment, { kind: "variable" }> => s.kind === "variable");
-    const bound = new Set(pathVariables.map((v) => v.fieldPath.split(".")[0]!));
-    const path = "/" + template.segments.map((s) => (s.kind === "literal" ? s.value : `{${s.fieldPath}}`)).join("/");
-
-    const parameters: Json[] = pathVariables.map((v) => pathParameter(method.input, v, commentOf));
-    if (binding.body !== "*") {
-      for (const field of method.input.fields) {
-        if (!bound.has(field.name) && field.name !== binding.body) parameters.push(...queryParameters(field, ""));
-      }
-    }
-
-    const comment = commentOf(method) ?? "";
-    const rule_ = getOption(method, access);
-    const alternatives = rule_.partnerAdmin ? [["partner_admin"]] : rule_.anyScope.map((s) => [s]);
-    const scopeText = rule_.partnerAdmin
-      ? "**Required:** a partner administrator (role `partner_admin`)."
-      : `**Required scope:** ${rule_.anyScope.map((s) => `\`${s}\``).join(" or ")}${rule_.anyScope.includes("admin") ? "" : " (or `admin`, which holds every tenant scope)"}.`;
-
-    const operation: Json = {
-      operationId: `${service.name}_${method.name}${index === 0 ? "" : `_${index + 1}`}`,
-      tags: [service.name],
-      summary: firstSentence(comment).replaceAll("`", "") || method.name,
-      description: [comment, scopeText, `gRPC / Connect: \`${service.typeName}/${method.name}\`.`].filter(Boolean).join("\n\n"),
-      parameters,
-      responses: responsesOf(method, rule),
-      security: alternatives.map((scopes) => ({ bearerAuth: scopes })),
-      "x-required-scopes": rule_.partnerAdmin ? [] : rule_.anyScope,
-    };
-    if (index > 0 && /deprecated/i.test(comment) && comment.includes(pattern.value)) operation.deprecated = true;
-    if (binding.body === "*") {
-      const name = `${schemaName(method.input)}${bound.size ? "Body" : ""}`;
-      schemas[name] ??= messageSchema(method.input, bound, false);
-      operation.requestBody = { required: true, content: { "application/json": { schema: { $ref: `#/components/schemas/${name}` } } } };
-    } else if (binding.body !== "") {
-      const field = method.input.fields.find((f) => f.name === binding.body)!;
-      operation.requestBody = { required: true, content: { "application/json": { schema: fieldSchema(field) } } };
-    }
-    return { path, verb: pattern.case, operation };
-  }
-
-  function responsesOf(method: DescMethod, rule: HttpRule): Json {
-    const field = rule.responseBody ? method.output.fields.find((f) => f.name === rule.responseBody) : undefined;
-    const schema = field ? fieldSchema(field) : refTo(method.output);
-    // A server stream is Server-Sent Events: each `data:` line is one message of this schema.
-    const content = method.methodKind === "server_streaming" ? { "text/event-stream": { schema } } : { "application/json": { schema } };
-    const created = createdStatus[`${method.parent.typeName}.${method.name}`];
-    const responses: Json = {};
-    if (created !== "always") responses["200"] = { description: created ? "Updated (the resource existed)." : "OK", content };
-    if (created) responses["201"] = { description: "Created.", content };
-    for (const status of ["401", "403", "4XX", "5XX"]) responses[status] = { $ref: "#/components/responses/Error" };
-    return responses;
-  }
-
-  function queryParameters(field: DescField, prefix: string): Json[] {
-    const name = prefix + field.name;
-    const description = commentOf(field);
-    if (field.fieldKind === "message" && !wellKnown[field.message.typeName]) {
-      // Nested fields are named with dots (`options.cas`); a recursive message stops somewhere.
-      return prefix.split(".").length > 3 ? [] : field.message.fields.flatMap((f) => queryParameters(f, `${name}.`));
-    }
-    if (field.fieldKind === "map" || (field.fieldKind === "message" && notInQuery.has(field.message.typeName))) return [];
-    if (field.fieldKind === "list" && field.listKind === "message") return [];
-    const schema = fieldSchema(field);
-    delete schema.description;
-    return [withDescription({ name, in: "query", required: false, schema, ...(field.fieldKind === "list" ? { style: "form", explode: true } : {}) }, description)];
-  }
-
+  // The transcoder's own route table, taken method by method in the protos' binding order.
+  const routes = restRoutesOf(services.flatMap((s) => s.methods));
   for (const service of services) {
     for (const method of service.methods) {
-      if (!hasOption(method, http)) continue;
-      const rule = getOption(method, http);
-      [rule, ...rule.additionalBindings].forEach((binding, index) => {
-        const { path, verb, operation } = operationOf(service, method, rule, binding, index);
-        (paths[path] ??= {})[verb] = operation;
-      });
+      for (const { route, index } of bindingsOf(method, routes)) {
+        const { path, operation } = operationOf(parts, service, route, index);
+        (paths[path] ??= {})[route.httpMethod.toLowerCase()] = operation;
+      }
     }
   }
-
   return {
     openapi: "3.1.0",
-    info: {
-      title: options.title ?? "ScaiVault API",
-      version: options.version,
-      description: apiDescription,
-    },
-    tags: services.map((s) => withDescription({ name: s.name }, commentOf(s))),
+    info: { title: options.title ?? "ScaiVault API", version: options.version, description: apiDescription },
+    tags: services.map((s) => withDescription({ name: s.name }, parts.commentOf(s))),
     security: [{ bearerAuth: [] }],
     paths,
     components: {
-      securitySchemes: {
-        bearerAuth: {
-          type: "http",
-          scheme: "bearer",
-          bearerFormat: "JWT",
-          description:
-            "A JWT with the claims `sub`, `tenant_id`, `scope` (space separated) or `scp` (array), optionally `partner_id` and `roles: [\"partner_admin\"]`. Scopes: `secrets:read`, `secrets:write`, `secrets:delete`, `secrets:rotate`, `audit:read`, `admin`; operators of the tenant registry hold `platform:admin`.",
-        },
-      },
+      securitySchemes: { bearerAuth: bearerAuthScheme },
       responses: {
         Error: { description: "An error with the contract's code.", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
       },
-      schemas: { ...schemas, Error: errorSchema() },
+      schemas: { ...parts.schemas, Error: errorSchema() },
     },
   };
+}
+
+const bearerAuthScheme: Json = {
+  type: "http",
+  scheme: "bearer",
+  bearerFormat: "JWT",
+  description:
+    "A JWT with the claims `sub`, `tenant_id`, `scope` (space separated) or `scp` (array), optionally `partner_id` and `roles: [\"partner_admin\"]`. Scopes: `secrets:read`, `secrets:write`, `secrets:delete`, `secrets:rotate`, `audit:read`, `admin`; operators of the tenant registry hold `platform:admin`.",
+};
+
+/** A method's routes with the index of their binding (0: the main rule, then `additional_bindings`). */
+function bindingsOf(method: DescMethod, routes: readonly RestRoute[]): Array<{ route: RestRoute; index: number }> {
+  const rule = getOption(method, http);
+  const sources = [rule, ...rule.additionalBindings].map((binding) => binding.pattern.value);
+  return routes
+    .filter((route) => route.method === method)
+    .map((route) => ({ route, index: sources.indexOf(route.template.source) }))
+    .sort((a, b) => a.index - b.index);
+}
+
+/** A `$ref` to the message's schema, adding it (and what it references) to the components. */
+function refTo(parts: DocumentParts, message: DescMessage): Json {
+  const known = wellKnown[message.typeName];
+  if (known) return { ...known };
+  const name = schemaName(message);
+  if (!(name in parts.schemas)) {
+    parts.schemas[name] = {}; // placeholder first: messages may refer to themselves
+    parts.schemas[name] = messageSchema(parts, message, new Set(), !parts.requestTypes.has(message));
+  }
+  return { $ref: `#/components/schemas/${name}` };
+}
+
+/** An object schema of the message's fields (without `omit`); response messages list their always-present fields as required. */
+function messageSchema(parts: DocumentParts, message: DescMessage, omit: ReadonlySet<string>, isResponse: boolean): Json {
+  const properties: Record<string, Json> = {};
+  const required: string[] = [];
+  for (const field of message.fields) {
+    if (omit.has(field.name)) continue;
+    properties[field.name] = fieldSchema(parts, field);
+    // The service's JSON always emits implicit-presence fields and `json_null` ones.
+    const alwaysPresent = (field.fieldKind !== "message" && !field.proto.proto3Optional && !field.oneof) || getOption(field, json_null);
+    if (isResponse && alwaysPresent) required.push(field.name);
+  }
+  return withDescription({ type: "object", properties, ...(required.length ? { required } : {}), additionalProperties: false }, parts.commentOf(message));
+}
+
+function fieldSchema(parts: DocumentParts, field: DescField): Json {
+  let schema: Json;
+  switch (field.fieldKind) {
+    case "scalar":
+      schema = scalarSchema(field.scalar);
+      break;
+    case "enum":
+      schema = { type: "string", enum: field.enum.values.map((v) => v.name) };
+      break;
+    case "message":
+      schema = refTo(parts, field.message);
+      break;
+    case "list":
+      schema = {
+        type: "array",
+        items: field.listKind === "scalar" ? scalarSchema(field.scalar) : field.listKind === "enum" ? { type: "string", enum: field.enum.values.map((v) => v.name) } : refTo(parts, field.message),
+      };
+      break;
+    case "map":
+      schema = {
+        type: "object",
+        additionalProperties: field.mapKind === "scalar" ? scalarSchema(field.scalar) : field.mapKind === "enum" ? { type: "string" } : refTo(parts, field.message),
+      };
+      break;
+  }
+  if (getOption(field, json_null)) schema = nullable(schema);
+  return withDescription(schema, parts.commentOf(field));
+}
+
+/** The OpenAPI operation of one REST route; `index` > 0 for an additional binding. */
+function operationOf(parts: DocumentParts, service: DescService, route: RestRoute, index: number): { path: string; operation: Json } {
+  const { method, template } = route;
+  const pathVariables = template.segments.filter((s): s is Extract<Segment, { kind: "variable" }> => s.kind === "variable");
+  const bound = new Set(pathVariables.map((v) => v.fieldPath.split(".")[0]!));
+  const path = "/" + template.segments.map((s) => (s.kind === "literal" ? s.value : `{${s.fieldPath}}`)).join("/");
+
+  const parameters: Json[] = pathVariables.map((v) => pathParameter(method.input, v, parts.commentOf));
+  if (route.body !== "*") {
+    for (const field of method.input.fields) {
+      if (!bound.has(field.name) && field.name !== route.body) parameters.push(...queryParameters(parts, field, ""));
+    }
+  }
+
+  const comment = parts.commentOf(method) ?? "";
+  const operation: Json = {
+    operationId: `${service.name}_${method.name}${index === 0 ? "" : `_${index + 1}`}`,
+    tags: [service.name],
+    summary: firstSentence(comment).replaceAll("`", "") || method.name,
+    description: [comment, scopeTextOf(method), `gRPC / Connect: \`${service.typeName}/${method.name}\`.`].filter(Boolean).join("\n\n"),
+    parameters,
+    responses: responsesOf(parts, method, route.responseBody),
+    ...securityOf(method),
+  };
+  if (index > 0 && /deprecated/i.test(comment) && comment.includes(template.source)) operation.deprecated = true;
+  if (route.body === "*") {
+    const name = `${schemaName(method.input)}${bound.size ? "Body" : ""}`;
+    parts.schemas[name] ??= messageSchema(parts, method.input, bound, false);
+    operation.requestBody = { required: true, content: { "application/json": { schema: { $ref: `#/components/schemas/${name}` } } } };
+  } else if (route.body !== "") {
+    const field = method.input.fields.find((f) => f.name === route.body)!;
+    operation.requestBody = { required: true, content: { "application/json": { schema: fieldSchema(parts, field) } } };
+  }
+  return { path, operation };
+}
+
+/** The scopes a method needs, as prose for its description. */
+function scopeTextOf(method: DescMethod): string {
+  const rule = getOption(method, access);
+  if (rule.partnerAdmin) return "**Required:** a partner administrator (role `partner_admin`).";
+  const scopes = rule.anyScope.map((s) => `\`${s}\``).join(" or ");
+  return `**Required scope:** ${scopes}${rule.anyScope.includes("admin") ? "" : " (or `admin`, which holds every tenant scope)"}.`;
+}
+
+/** The scopes a method needs, as OpenAPI security alternatives and `x-required-scopes`. */
+function securityOf(method: DescMethod): Json {
+  const rule = getOption(method, access);
+  const alternatives = rule.partnerAdmin ? [["partner_admin"]] : rule.anyScope.map((s) => [s]);
+  return { security: alternatives.map((scopes) => ({ bearerAuth: scopes })), "x-required-scopes": rule.partnerAdmin ? [] : rule.anyScope };
+}
+
+function responsesOf(parts: DocumentParts, method: DescMethod, responseBody: string): Json {
+  const field = responseBody ? method.output.fields.find((f) => f.name === responseBody) : undefined;
+  const schema = field ? fieldSchema(parts, field) : refTo(parts, method.output);
+  // A server stream is Server-Sent Events: each `data:` line is one message of this schema.
+  const content = method.methodKind === "server_streaming" ? { "text/event-stream": { schema } } : { "application/json": { schema } };
+  const created = createdStatus[`${method.parent.typeName}.${method.name}`];
+  const responses: Json = {};
+  if (created !== "always") responses["200"] = { description: created ? "Updated (the resource existed)." : "OK", content };
+  if (created) responses["201"] = { description: "Created.", content };
+  for (const status of ["401", "403", "4XX", "5XX"]) responses[status] = { $ref: "#/components/responses/Error" };
+  return responses;
+}
+
+function queryParameters(parts: DocumentParts, field: DescField, prefix: string): Json[] {
+  const name = prefix + field.name;
+  const description = parts.commentOf(field);
+  if (field.fieldKind === "message" && !wellKnown[field.message.typeName]) {
+    // Nested fields are named with dots (`options.cas`); a recursive message stops somewhere.
+    return prefix.split(".").length > 3 ? [] : field.message.fields.flatMap((f) => queryParameters(parts, f, `${name}.`));
+  }
+  if (field.fieldKind === "map" || (field.fieldKind === "message" && notInQuery.has(field.message.typeName))) return [];
+  if (field.fieldKind === "list" && field.listKind === "message") return [];
+  const schema = fieldSchema(parts, field);
+  delete schema.description;
+  return [withDescription({ name, in: "query", required: false, schema, ...(field.fieldKind === "list" ? { style: "form", explode: true } : {}) }, description)];
 }
 
 const apiDescription = [
