@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -55,11 +55,35 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-it("installs from its npm pack tarball into a fresh project, type-checks and calls a live server", async () => {
-  const npmOptions = { cwd: packageDir, env: { ...process.env, npm_config_loglevel: "error" }, maxBuffer: 16 * 1024 * 1024 };
-  await run("npm", ["pack", "--pack-destination", work], npmOptions);
+/** The README's "Installing from a checkout" block: its `npm pack` and `npm install` lines. */
+async function readmeInstallSteps(): Promise<{ readme: string; pack: string; install: string }> {
+  const readme = await readFile(join(packageDir, "README.md"), "utf8");
+  const section = readme.indexOf("## Installing from a checkout");
+  expect(section).toBeGreaterThan(0);
+  const lines = /```bash\n([\s\S]*?)```/.exec(readme.slice(section))![1]!.split("\n");
+  const pack = lines.find((l) => l.startsWith("npm pack "));
+  const install = lines.find((l) => l.startsWith("npm install "));
+  expect(pack).toBeDefined();
+  expect(install).toBeDefined();
+  return { readme, pack: pack!, install: install! };
+}
+
+it("the README states the Node.js release the engines admit and no registry install", async () => {
+  const { readme } = await readmeInstallSteps();
+  const engines = JSON.parse(await readFile(join(packageDir, "package.json"), "utf8")).engines.node as string;
+  expect(engines).toBe(">=22.12.0");
+  expect(readme).toContain("Node.js ≥ 22.12");
+  expect(readme).not.toMatch(/^npm install @scaivault\/client/m);
+});
+
+it("installs as its README says, from the npm pack tarball, into a fresh project, type-checks and calls a live server", async () => {
+  const npmOptions = { cwd: root, env: { ...process.env, npm_config_loglevel: "error" }, maxBuffer: 16 * 1024 * 1024 };
+  // The README's lines as written, in the checkout and in the project; only /tmp becomes this test's directory.
+  const steps = await readmeInstallSteps();
+  await run("bash", ["-c", steps.pack.replaceAll("/tmp", work)], npmOptions);
   const tarball = (await readdir(work)).find((f) => f.endsWith(".tgz"));
   expect(tarball).toMatch(/^scaivault-client-.*\.tgz$/);
+  expect(steps.install).toContain(`/tmp/${tarball}`);
 
   const project = join(work, "consumer");
   await mkdir(project);
@@ -82,7 +106,11 @@ it("installs from its npm pack tarball into a fresh project, type-checks and cal
     }),
   );
   await writeFile(join(project, "main.ts"), consumer);
-  await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", join(work, tarball!)], { ...npmOptions, cwd: project });
+  await run("bash", ["-c", steps.install.replaceAll("/tmp", work)], {
+    ...npmOptions,
+    cwd: project,
+    env: { ...npmOptions.env, npm_config_prefer_offline: "true", npm_config_audit: "false", npm_config_fund: "false" },
+  });
 
   await run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", project], { cwd: project }).catch((err) => {
     throw new Error(`tsc failed:\n${err.stdout}${err.stderr}`);
