@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { createScaiVaultClient, ScaiVaultError, type ScaiVaultClient } from "../../clients/typescript/src/index.js";
-import { configPath, isProtocol, readConfig } from "./config-file.js";
+import { configPath, isProtocol, readConfig, tokenFileReader } from "./config-file.js";
 import { exitCodeOf, exitCodes, exitCodesHelp } from "./exit-codes.js";
 
 /** An option of a command, as `util.parseArgs` takes it plus the text of `--help`. */
@@ -21,7 +21,8 @@ export interface CommandSpec {
   options?: Record<string, OptionSpec>;
   /** More text for `--help`. */
   details?: string;
-  run(ctx: CommandContext): Promise<void>;
+  /** Resolves with nothing (exit 0) or the exit code to use (`run` passes on its child's). */
+  run(ctx: CommandContext): Promise<void | number>;
 }
 
 /** Commands under a common name (`secrets`, `rotation policies`). */
@@ -45,6 +46,8 @@ export interface CommandContext {
   arg(name: string): string;
   rest: string[];
   opts: Record<string, string | boolean | string[] | undefined>;
+  /** The options in the order they were given, for commands where a later flag wins over an earlier one. */
+  optionOrder: Array<{ name: string; value: string | undefined }>;
   /** `--json`: machine-readable output. */
   json: boolean;
   io: CliIo;
@@ -99,7 +102,7 @@ export async function runCli(root: GroupSpec, argv: string[], io: CliIo): Promis
     const command = node;
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: { ...globalOptions, ...command.options }, allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: rest, options: { ...globalOptions, ...command.options }, allowPositionals: true, strict: true, tokens: true });
     } catch (err) {
       throw new UsageError((err as Error).message.split("\n")[0]!.replace(/^Unknown option '(.*)'.*/, "unknown option $1"));
     }
@@ -118,6 +121,7 @@ export async function runCli(root: GroupSpec, argv: string[], io: CliIo): Promis
       arg: (name) => named.values[name] ?? "",
       rest: named.rest,
       opts,
+      optionOrder: parsed.tokens.flatMap((t) => (t.kind === "option" ? [{ name: t.name, value: t.value }] : [])),
       json,
       io,
       configPath: path,
@@ -129,11 +133,10 @@ export async function runCli(root: GroupSpec, argv: string[], io: CliIo): Promis
       },
     };
     try {
-      await command.run(ctx);
+      return (await command.run(ctx)) ?? exitCodes.ok;
     } finally {
       client?.close();
     }
-    return exitCodes.ok;
   } catch (err) {
     return report(err, trail, json, io);
   }
@@ -169,13 +172,16 @@ function bindArguments(names: string[], given: string[]): { values: Record<strin
 async function connect(opts: CommandContext["opts"], env: NodeJS.ProcessEnv, path: string): Promise<ScaiVaultClient> {
   const saved = await readConfig(path);
   const url = (opts.url as string | undefined) ?? env.SCAIVAULT_URL ?? saved.url;
-  const token = env.SCAIVAULT_TOKEN ?? saved.token;
-  if (!url || !token) {
+  const tokenFile = opts["token-file"] as string | undefined;
+  const token = tokenFile === undefined ? (env.SCAIVAULT_TOKEN ?? saved.token) : undefined;
+  if (!url || (!token && tokenFile === undefined)) {
     throw new ScaiVaultError("unauthenticated", `not logged in: run 'scaivault login --url URL' (or set SCAIVAULT_URL and SCAIVAULT_TOKEN); settings file ${path}`);
   }
   const protocol = (opts.protocol as string | undefined) ?? env.SCAIVAULT_PROTOCOL ?? saved.protocol ?? "connect";
   if (!isProtocol(protocol)) throw new UsageError(`--protocol must be connect, grpc or grpc-web`);
-  return createScaiVaultClient({ baseUrl: url, token, protocol, timeoutMs: durationMs(opts.timeout as string | undefined, "--timeout") ?? 30_000 });
+  const timeoutMs = durationMs(opts.timeout as string | undefined, "--timeout") ?? 30_000;
+  if (tokenFile !== undefined) return createScaiVaultClient({ baseUrl: url, getToken: tokenFileReader(tokenFile), protocol, timeoutMs });
+  return createScaiVaultClient({ baseUrl: url, token, protocol, timeoutMs });
 }
 
 /** `500ms`, `10s`, `2m` (or plain milliseconds) as milliseconds. */

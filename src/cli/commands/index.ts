@@ -7,10 +7,11 @@ import { secretsCommands } from "./secrets.js";
 import { tenantCommands } from "./tenants.js";
 import { webhookCommands } from "./webhooks.js";
 import { channelCommands } from "./channels.js";
+import { runCommand } from "./run.js";
 
 /** Every command of `scaivault`. */
 export const commands: GroupSpec = {
   name: "scaivault",
-  summary: "ScaiVault from the command line: secrets, rotation policies, secret policies, webhooks, notification channels, the tenant registry.",
-  commands: [loginCommand, tokenCommand, secretsCommands, rotationCommands, secretPolicyCommands, webhookCommands, channelCommands, auditCommands, tenantCommands],
+  summary: "ScaiVault from the command line: secrets, rotation policies, secret policies, webhooks, notification channels, the tenant registry, and delivering secrets to processes.",
+  commands: [loginCommand, tokenCommand, secretsCommands, rotationCommands, secretPolicyCommands, webhookCommands, channelCommands, auditCommands, tenantCommands, runCommand],
 };
