@@ -133,7 +133,8 @@ export async function runCli(root: GroupSpec, argv: string[], io: CliIo): Promis
       },
     };
     try {
-      return (await command.run(ctx)) ?? exitCodes.ok;
+      const code = await command.run(ctx);
+      return typeof code === "number" ? code : exitCodes.ok;
     } finally {
       client?.close();
     }

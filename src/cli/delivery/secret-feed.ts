@@ -119,7 +119,7 @@ export async function followSecrets(options: FollowOptions, delivered: SecretSet
       });
       for await (const change of changes) {
         attempt = 0;
-        if (named.has(change.path) && change.version !== delivered.get(change.path)?.version) schedule();
+        if (named.has(change.path)) schedule();
       }
     } catch (err) {
       if (options.signal.aborted) break;
