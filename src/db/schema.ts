@@ -274,6 +274,18 @@ export interface SecretRotationsTable {
   last_run_id: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** The binding's own schedule (migration 0080), instead of a policy's: an interval, or a cron schedule in a zone. */
+  interval: ColumnType<string | null, string | null | undefined, string | null>;
+  interval_seconds: ColumnType<number | null, number | null | undefined, number | null>;
+  schedule: ColumnType<string | null, string | null | undefined, string | null>;
+  timezone: ColumnType<string | null, string | null | undefined, string | null>;
+  rotation_window: ColumnType<string | null, string | null | undefined, string | null>;
+  rotation_window_seconds: ColumnType<number | null, number | null | undefined, number | null>;
+  /** When the binding's own schedule next starts a run; null without one. */
+  next_rotation_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  window_closes_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** Bumped by every scheduled start: the fence of the binding's schedule. */
+  schedule_cycle: ColumnType<number, number | undefined, number>;
 }
 
 /** One event to one notification channel: the queue. */
@@ -354,6 +366,14 @@ export interface RotationRunsTable {
   supplied_key_id: ColumnType<number | null, number | null | undefined, number | null>;
   supplied_nonce: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
   supplied_ciphertext: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
+  /** An emergency rotation (migration 0080): it revokes a credential still in an earlier grace period first. */
+  emergency: ColumnType<boolean, boolean | undefined, boolean>;
+  /** The operator's reason of a manual rotation. */
+  reason: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The grace period the rotate call asked for, overriding the binding's for this run. */
+  grace_seconds: ColumnType<number | null, number | null | undefined, number | null>;
+  /** The secret's expires_at before promote: what a rollback restores. */
+  old_expires_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 /** A `secret.expiring` warning recorded (sent, or passed over for a nearer one crossed at once): one per secret, expiry and threshold. */

@@ -58,6 +58,12 @@ export interface RunTrigger {
   now: Date;
   /** The operator's new value (sealed), which the create step uses instead of calling the provider. */
   supplied?: SealedSupplied;
+  /** An emergency rotation: a credential still in an earlier grace period is revoked first, without waiting for it. */
+  emergency?: boolean;
+  /** The operator's reason, kept on the run and told in its events. */
+  reason?: string;
+  /** The grace period the rotate call asked for (seconds, 0 allowed), instead of the binding's. */
+  graceSeconds?: number;
 }
 
 /** A run's worker lost its claim (another worker took the run over, or it was rolled back or removed): it stops at once. */
@@ -83,11 +89,14 @@ export async function startRun(tx: Tx, t: RunTrigger): Promise<{ run: RunRow; cr
     started_at: t.now,
     next_attempt_at: t.now,
     fence: 0,
+    emergency: t.emergency ?? false,
+    reason: t.reason ?? null,
+    grace_seconds: t.graceSeconds ?? null,
     ...t.supplied,
   });
   if (result.created) {
     await store.updateBinding(tx, t.secret.id, { last_run_id: result.run.id });
-    await audit(tx, result.run, "start", t.now, "allowed", t.secret.current_version);
+    await audit(tx, result.run, result.run.emergency ? "emergency_start" : "start", t.now, "allowed", t.secret.current_version);
   }
   return result;
 }
@@ -104,12 +113,12 @@ export async function previousCredentialHold(exec: Db | Tx, secretId: number, no
   if (!latest || latest.old_version === null || !["verify", "revoke"].includes(latest.step)) return undefined;
   const until = latest.revoke_at ? ` until ${latest.revoke_at.toISOString()}` : "";
   if (isOpen(latest)) {
-    return `the previous rotation (${latest.id}) is still ${latest.step === "verify" ? "verifying" : "in its grace period"}: version ${latest.old_version} stays valid${until}; rotate again after it is revoked, or roll back`;
+    return `the previous rotation (${latest.id}) is still ${latest.step === "verify" ? "verifying" : "in its grace period"}: version ${latest.old_version} stays valid${until}; rotate again after it is revoked, roll back, or rotate with emergency: true to revoke it now`;
   }
   if (latest.status !== "failed" || !latest.revoke_at || latest.revoke_at <= now) return undefined;
   const old = await store.findVersionRow(exec, secretId, latest.old_version);
   if (!old || old.rotation_state !== null) return undefined;
-  return `the previous rotation (${latest.id}) failed at ${latest.step} and version ${latest.old_version} is in its grace period${until}; roll back, or rotate again after that`;
+  return `the previous rotation (${latest.id}) failed at ${latest.step} and version ${latest.old_version} is in its grace period${until}; roll back, resolve, or rotate again after that (or with emergency: true to revoke it now)`;
 }
 
 /**
@@ -146,11 +155,13 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
    * grace period): what a manual rotation waits for. The run as it then is; a run another worker
    * holds is returned untouched.
    */
-  async function driveToPromotion(runId: string): Promise<RunRow | undefined> {
+  async function driveToPromotion(runId: string, throughRevoke = false): Promise<RunRow | undefined> {
     const now = clock.now();
     const [claimed] = await store.claimRuns(db, now, new Date(now.getTime() + leaseMs), 1, runId);
     if (!claimed) return store.findRun(db, runId);
-    return (await work(claimed, (r) => !["create", "test", "promote"].includes(r.step))) ?? store.findRun(db, runId);
+    // An emergency goes on through verify and a revoke that is due at once (grace 0s): the answer says the replaced credential is gone.
+    const stopWhen = throughRevoke ? undefined : (r: RunRow) => !["create", "test", "promote"].includes(r.step);
+    return (await work(claimed, stopWhen)) ?? store.findRun(db, runId);
   }
 
   /** Steps a claimed run until it waits, finishes, or `stopWhen` says so; undefined when the claim was lost. */
@@ -252,7 +263,7 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
       if (secret.current_version !== run.old_version) throw new TerminalStepError("version_conflict", "the secret was written during the rotation");
       const pending = run.new_version === null ? undefined : await store.findVersionRow(tx, secret.id, run.new_version);
       if (!pending || pending.rotation_state !== "pending") throw new TerminalStepError("version_not_found", "the pending version is gone");
-      const graceSeconds = await graceSecondsOf(tx, ctx.binding);
+      const graceSeconds = run.grace_seconds ?? (await graceSecondsOf(tx, ctx.binding));
       const revokeAt = new Date(now.getTime() + graceSeconds * 1000);
       await secretsStore.updateSecret(tx, secret.id, {
         current_version: pending.version,
@@ -269,7 +280,7 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
       await startNextCycles(tx, [{ secretId: secret.id, at: now }]);
       await audit(tx, run, "promote", now, "allowed", pending.version);
       const detail = `version ${pending.version} is current; version ${run.old_version} readable until ${revokeAt.toISOString()}`;
-      return store.updateRun(tx, run.id, { step: "verify", attempts: 0, revoke_at: revokeAt, error: null }, stepRecord("promote", "succeeded", run.attempts + 1, now, detail));
+      return store.updateRun(tx, run.id, { step: "verify", attempts: 0, revoke_at: revokeAt, old_expires_at: secret.expires_at, error: null }, stepRecord("promote", "succeeded", run.attempts + 1, now, detail));
     });
     deps.readCache.invalidatePath(run.tenant_id, run.path);
     return next;
@@ -283,19 +294,21 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
    */
   async function finishPrevious(run: RunRow, ctx: Awaited<ReturnType<typeof contextOf>>): Promise<void> {
     const previous = await store.findLastPromotedRun(db, run.secret_id, run.seq);
-    if (!previous || previous.status !== "failed" || previous.old_version === null || !["verify", "revoke"].includes(previous.step)) return;
+    if (!previous || !["failed", "superseded"].includes(previous.status) || previous.old_version === null || !["verify", "revoke"].includes(previous.step)) return;
     const old = await store.findVersionRow(db, run.secret_id, previous.old_version);
     if (!old || old.rotation_state !== null) return;
-    if (previous.revoke_at && previous.revoke_at > clock.now()) {
+    // An emergency revokes at once: the credential is presumed leaked, or its slot is needed for the new one.
+    if (!run.emergency && previous.revoke_at && previous.revoke_at > clock.now()) {
       throw new TerminalStepError("failed_precondition", `version ${previous.old_version} of the failed rotation ${previous.id} is in its grace period until ${previous.revoke_at.toISOString()}`);
     }
-    const checked = await propagationCheck(ctx.binding);
+    const checked = run.emergency ? "emergency: revoked without waiting for the grace period or the propagation check" : await propagationCheck(ctx.binding);
     const oldData = (await dataOf(db, ctx.secret, previous.old_version)) ?? {};
     const outcome = await ctx.provider.revoke(ctx.call(ctx.oldData), oldData);
     await commit(run, async (tx, secret, now) => {
       await store.setVersionState(tx, secret.id, previous.old_version!, { rotation_state: "revoked", readable_until: old.readable_until && old.readable_until < now ? old.readable_until : now });
       await store.updateRun(tx, previous.id, {}, stepRecord("revoke", "succeeded", 1, now, `${outcome.summary}; by ${run.id}`));
-      await appendEvents(tx, [runEvent(previous, "rotation.revoked", now, { old_version: previous.old_version, new_version: previous.new_version, by_run_id: run.id })]);
+      const by = run.emergency ? { emergency: true, reason: run.reason } : {};
+      await appendEvents(tx, [runEvent(previous, "rotation.revoked", now, { old_version: previous.old_version, new_version: previous.new_version, by_run_id: run.id, ...by })]);
       await audit(tx, previous, "revoke", now, "allowed", previous.old_version);
       return store.updateRun(tx, run.id, {}, stepRecord("revoke_previous", "succeeded", run.attempts + 1, now, `${checked}; version ${previous.old_version} of ${previous.id}: ${outcome.summary}`));
     });
@@ -560,13 +573,21 @@ export async function audit(tx: Tx, run: RunRow, step: string, now: Date, outcom
   ]);
 }
 
-function runEvent(run: RunRow, eventType: OutboxEvent["eventType"], now: Date, data: Record<string, unknown>): OutboxEvent {
+export function runEvent(run: RunRow, eventType: OutboxEvent["eventType"], now: Date, data: Record<string, unknown>): OutboxEvent {
   return {
     tenantId: run.tenant_id,
     eventType,
     path: run.path,
     policyId: run.policy_id ?? undefined,
-    data: { run_id: run.id, provider: run.provider, triggered_by: run.triggered_by, ...(run.policy_id ? { policy_id: run.policy_id } : {}), ...data },
+    data: {
+      run_id: run.id,
+      provider: run.provider,
+      triggered_by: run.triggered_by,
+      ...(run.policy_id ? { policy_id: run.policy_id } : {}),
+      // Receivers page on this: an emergency rotation revokes credentials ahead of their grace period.
+      ...(run.emergency ? { emergency: true, reason: run.reason } : {}),
+      ...data,
+    },
     createdAt: now,
   };
 }

@@ -11,7 +11,7 @@ import type { ProviderRotation } from "../secrets/provider-rotation.js";
 import type { SecretReadCache } from "../secrets/secret-read-cache.js";
 import { validateSecretPath } from "../secrets/secret-path.js";
 import { openSecretValue } from "../secrets/secret-value.js";
-import { parseDurationField } from "../secrets/secrets-service.js";
+import { parseDurationField, parseGracePeriod } from "../secrets/secrets-service.js";
 import * as secretsStore from "../secrets/secrets-store.js";
 import type { SecretRow } from "../secrets/secrets-store.js";
 import { decodeCursor, encodeCursor, pageLimit } from "../pagination.js";
@@ -21,15 +21,15 @@ import { openCredentials, sealCredentials, sealSupplied } from "./rotation-crede
 import { assignSecret, findPolicyOrThrow } from "./rotation-links.js";
 import { audit, graceSecondsOf, previousCredentialHold, startRun, type RotationRunner } from "./rotation-runner.js";
 import { detachSecret, failOpenPending } from "./rotation-store.js";
+import { credentialStillValid, emergencySummary, hurryOpenRun, requireEmergencyScope, supersedeForEmergency, type EmergencyRevocation } from "./emergency-rotation.js";
 import * as store from "./secret-rotation-store.js";
 import type { BindingRow, RunRow } from "./secret-rotation-store.js";
 
 /** Last path segments reserved under `/v1/rotation/secrets/` for the binding's sub-routes. */
 const RESERVED_LAST_SEGMENTS = ["pause", "resume", "runs", "rollback"];
 const BINDING_STATUSES = ["active", "paused", "failing"];
-const RUN_STATUSES = ["running", "waiting_grace", "succeeded", "failed", "rolled_back"];
+const RUN_STATUSES = ["running", "waiting_grace", "succeeded", "failed", "rolled_back", "superseded"];
 const MAX_ATTEMPTS_LIMIT = 10;
-const MAX_GRACE_SECONDS = 3650 * 86400;
 /** How long a manual rotation waits for a run another replica is working before answering. */
 const MANUAL_WAIT_MS = 30_000;
 
@@ -71,6 +71,20 @@ export interface ManualRotation {
   previousVersion: number;
   rotatedAt: Date;
   previousReadableUntil: Date | undefined;
+  /** An emergency's earlier credential, revoked before the new one was created. */
+  revoked?: EmergencyRevocation;
+  /** What was revoked and when, in words (emergency rotations). */
+  detail?: string;
+}
+
+/** How a manual rotation was asked for. */
+export interface ManualTrigger {
+  triggeredBy?: "manual" | "event";
+  newValue?: JsonObject;
+  emergency?: boolean;
+  reason?: string;
+  /** The grace period of this run, 0 allowed; default the binding's. */
+  graceSeconds?: number;
 }
 
 /** Per-secret provider rotation: the binding's use cases, manual runs and rollback. */
@@ -227,31 +241,52 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
    * Rotates a bound secret now and answers once its run is promoted (or failed), not after the
    * grace period; undefined when the secret has no binding (the caller rotates it in the vault).
    */
-  async function rotateNow(call: CallContext, secret: SecretRow, reason: "manual" | "event" = "manual", newValue?: JsonObject): Promise<ManualRotation | undefined> {
+  async function rotateNow(call: CallContext, secret: SecretRow, trigger: ManualTrigger = {}): Promise<ManualRotation | undefined> {
     const binding = await store.findBinding(db, secret.id);
     if (!binding) return undefined;
+    const { newValue, emergency = false } = trigger;
+    if (emergency) requireEmergencyScope(call);
     await envelope.prepareTenant(secret.tenant_id);
-    const { run } = await inTransaction(db, async (tx) => {
+    const { run, revoked } = await inTransaction(db, async (tx) => {
       const locked = await liveSecret(tx, secret.tenant_id, secret.path, true);
       const fresh = await store.findBinding(tx, locked.id);
       if (!fresh) throw new ScaiVaultError("secret_not_found", `secret ${secret.path} has no provider rotation`);
-      const hold = await previousCredentialHold(tx, locked.id, clock.now());
-      if (hold) throw new ScaiVaultError("failed_precondition", hold);
+      const now = clock.now();
+      let revoked: EmergencyRevocation | undefined;
+      if (emergency) {
+        revoked = await credentialStillValid(tx, locked.id);
+        await supersedeForEmergency(tx, locked.id, now);
+      } else {
+        const hold = await previousCredentialHold(tx, locked.id, now);
+        if (hold) throw new ScaiVaultError("failed_precondition", hold);
+      }
       const supplied = newValue === undefined ? undefined : await sealSupplied(envelope, tx, locked.tenant_id, locked.path, newValue);
-      const started = await startRun(tx, { secret: locked, binding: fresh, triggeredBy: reason, actor: call.principal.subject, now: clock.now(), supplied });
+      const started = await startRun(tx, {
+        secret: locked,
+        binding: fresh,
+        triggeredBy: trigger.triggeredBy ?? "manual",
+        actor: call.principal.subject,
+        now,
+        supplied,
+        emergency,
+        reason: trigger.reason,
+        graceSeconds: trigger.graceSeconds,
+      });
       // A run already under way issues its own credential: the supplied value would be lost.
       if (supplied && !started.created) throw new ScaiVaultError("failed_precondition", `a rotation of ${secret.path} is already running (${started.run.id}); supply the new value after it ends`);
-      return started;
+      if (emergency && !started.created) return { run: await hurryOpenRun(tx, started.run, trigger, now), revoked };
+      return { run: started.run, revoked };
     });
-    const settled = await waitForPromotion(run.id);
-    return outcomeOf(settled);
+    const settled = await waitForPromotion(run.id, emergency);
+    const outcome = outcomeOf(settled);
+    return emergency ? { ...outcome, revoked, detail: emergencySummary(settled, revoked) } : outcome;
   }
 
   /** Drives the run here, or waits (in real time, bounded) while another replica works its early steps. */
-  async function waitForPromotion(runId: string): Promise<RunRow> {
+  async function waitForPromotion(runId: string, throughRevoke = false): Promise<RunRow> {
     const deadline = Date.now() + MANUAL_WAIT_MS;
     for (;;) {
-      const run = (await runner.driveToPromotion(runId)) ?? (await store.findRun(db, runId));
+      const run = (await runner.driveToPromotion(runId, throughRevoke)) ?? (await store.findRun(db, runId));
       if (!run) throw new ScaiVaultError("secret_not_found", "the rotation run is gone (the secret was deleted)");
       const early = ["create", "test", "promote"].includes(run.step) && run.status === "running";
       const heldElsewhere = early && run.claimed_until !== null && run.claimed_until > clock.now();
@@ -342,7 +377,6 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
     async rotateBound(call, secret, given) {
       const binding = await store.findBinding(db, secret.id);
       if (!binding) return undefined;
-      if (given.gracePeriodGiven) throw new ScaiVaultError("invalid_request", `grace_period cannot be given: ${secret.path} takes it from its provider rotation (PUT /v1/rotation/secrets/${secret.path})`);
       // Checked before a run starts, so a wrong or missing value changes nothing.
       const supplied = registry.get(binding.provider)?.supplied;
       const config = binding.config ?? {};
@@ -352,8 +386,19 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
       } else if (supplied?.required(config)) {
         throw new ScaiVaultError("invalid_request", `new_value is required: ${secret.path} is rotated with a value you supply (${binding.provider} provider)`);
       }
-      const r = await rotateNow(call, secret, "manual", given.newValue);
-      return r && { runId: r.run.id, version: r.version, previousVersion: r.previousVersion, rotatedAt: r.rotatedAt, previousReadableUntil: r.previousReadableUntil };
+      const r = await rotateNow(call, secret, { newValue: given.newValue, emergency: given.emergency, reason: given.reason, graceSeconds: given.graceSeconds });
+      return (
+        r && {
+          runId: r.run.id,
+          version: r.version,
+          previousVersion: r.previousVersion,
+          rotatedAt: r.rotatedAt,
+          previousReadableUntil: r.previousReadableUntil,
+          emergency: r.run.emergency,
+          revokedVersion: r.revoked?.version,
+          detail: r.detail,
+        }
+      );
     },
   };
 
@@ -374,11 +419,8 @@ function validateBindingPath(path: string) {
 }
 
 function parseGrace(text: string): number {
-  // `0s` is allowed here: the old credential is revoked as soon as the new one is verified.
-  if (/^\s*(0+[smhdw])+\s*$/.test(text)) return 0;
-  const seconds = parseDurationField(text, "grace_period");
-  if (seconds > MAX_GRACE_SECONDS) throw new ScaiVaultError("invalid_duration", "grace_period must be at most 3650d");
-  return seconds;
+  // `0s` is allowed: the old credential is revoked as soon as the new one is verified.
+  return parseGracePeriod(text);
 }
 
 async function parseCheck(input: { url: string; expectedStatus?: number; timeout?: string }, allow: AllowList): Promise<PropagationCheckJson> {

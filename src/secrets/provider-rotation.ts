@@ -9,6 +9,20 @@ export interface PromotedRotation {
   previousVersion: number;
   rotatedAt: Date;
   previousReadableUntil: Date | undefined;
+  emergency: boolean;
+  /** An emergency's earlier credential, revoked at the provider before the new one was created. */
+  revokedVersion?: number;
+  /** What was revoked and when, in words (emergency rotations). */
+  detail?: string;
+}
+
+/** What the rotate call asked for. */
+export interface RotateRequest {
+  newValue?: JsonObject;
+  /** The grace period of the replaced credential (seconds, 0 allowed); default the binding's. */
+  graceSeconds?: number;
+  emergency: boolean;
+  reason?: string;
 }
 
 /**
@@ -21,5 +35,5 @@ export interface ProviderRotation {
    * the secret has no provider. `newValue` is the operator's new credential, for providers that
    * take one (stripe in supplied mode); others refuse it.
    */
-  rotateBound(call: CallContext, secret: SecretRow, given: { newValue?: JsonObject; gracePeriodGiven: boolean }): Promise<PromotedRotation | undefined>;
+  rotateBound(call: CallContext, secret: SecretRow, given: RotateRequest): Promise<PromotedRotation | undefined>;
 }

@@ -172,14 +172,17 @@ export function createSecretsHandler(service: SecretsService): ServiceImpl<typeo
     },
 
     async rotateSecret(req, ctx) {
-      const r = await service.rotate(callOf(ctx), req.path, { reason: req.reason, newValue: req.newValue as JsonObject | undefined, gracePeriod: req.gracePeriod });
+      const r = await service.rotate(callOf(ctx), req.path, { reason: req.reason, newValue: req.newValue as JsonObject | undefined, gracePeriod: req.gracePeriod, emergency: req.emergency });
       return create(RotateSecretResponseSchema, {
         path: r.path,
         version: r.version,
         previousVersion: r.previousVersion,
         rotatedAt: tsOf(r.rotatedAt),
         previousVersionReadableUntil: tsOf(r.previousReadableUntil),
-        runId: "runId" in r ? r.runId : undefined,
+        runId: r.runId,
+        emergency: r.emergency,
+        revokedVersion: r.revokedVersion,
+        detail: r.detail,
       });
     },
 

@@ -22,6 +22,28 @@ export const secretTypes = ["kv", "json", "certificate", "ssh_key", "api_key"] a
 const MAX_DATA_BYTES = 64 * 1024;
 const DEFAULT_MAX_VERSIONS = 10;
 const DEFAULT_GRACE_SECONDS = 48 * 3600;
+
+/** What a rotate call asks for. */
+export interface RotateInput {
+  reason?: string;
+  newValue?: JsonObject;
+  gracePeriod?: string;
+  /** Rotate now even inside an earlier grace period (needs admin); see src/rotation/emergency-rotation.ts. */
+  emergency?: boolean;
+}
+
+/** What a rotate call answers. */
+export interface RotateOutcome {
+  path: string;
+  version: number;
+  previousVersion: number;
+  rotatedAt: Date;
+  previousReadableUntil: Date | undefined;
+  emergency: boolean;
+  runId?: string;
+  revokedVersion?: number;
+  detail?: string;
+}
 const DAY_MS = 86_400_000;
 
 /** Tenant secrets, or the partner-wide namespace that every tenant of a partner reads. */
@@ -437,12 +459,15 @@ export function createSecretsService(deps: SecretsServiceDeps) {
   }
 
   /** Writes a new version now and keeps the previous one readable for the grace period only. */
-  async function rotate(call: CallContext, path: string, input: { reason?: string; newValue?: JsonObject; gracePeriod?: string }) {
+  async function rotate(call: CallContext, path: string, input: RotateInput): Promise<RotateOutcome> {
     validateSecretPath(path);
     const ownerId = call.tenantId;
-    const graceOverride = input.gracePeriod !== undefined ? parseDurationField(input.gracePeriod, "grace_period") : undefined;
+    const graceOverride = input.gracePeriod !== undefined && input.gracePeriod !== "" ? parseGracePeriod(input.gracePeriod) : undefined;
     if (input.newValue !== undefined) requireData(input.newValue, "new_value");
-    const bound = deps.providerRotation && (await rotateThroughProvider(call, path, input));
+    if (input.emergency && !call.principal.scopes.has("admin")) {
+      throw new ScaiVaultError("access_denied", "an emergency rotation needs the admin scope besides secrets:rotate");
+    }
+    const bound = deps.providerRotation && (await rotateThroughProvider(call, path, input, graceOverride));
     if (bound) return bound;
     await envelope.prepareTenant(ownerId);
     return writing(ownerId, path, async (tx) => {
@@ -485,23 +510,24 @@ export function createSecretsService(deps: SecretsServiceDeps) {
             new_version: version,
             rotated_by: call.principal.subject,
             reason: input.reason ?? null,
+            ...(input.emergency ? { emergency: true } : {}),
           },
           createdAt: now,
         },
       ]);
       await auditAllowed(tx, clock, call, { path, version });
-      return { path, version, previousVersion: previous, rotatedAt: now, previousReadableUntil: readableUntil };
+      return { path, version, previousVersion: previous, rotatedAt: now, previousReadableUntil: readableUntil, emergency: input.emergency ?? false };
     });
   }
 
   /** A secret bound to a provider rotates there: the answer comes once the run is promoted (or failed). */
-  async function rotateThroughProvider(call: CallContext, path: string, input: { newValue?: JsonObject; gracePeriod?: string }) {
+  async function rotateThroughProvider(call: CallContext, path: string, input: RotateInput, graceSeconds: number | undefined): Promise<RotateOutcome | undefined> {
     const secret = await liveSecret(db, call.tenantId, path);
-    const promoted = await deps.providerRotation!.rotateBound(call, secret, { newValue: input.newValue, gracePeriodGiven: input.gracePeriod !== undefined });
+    const promoted = await deps.providerRotation!.rotateBound(call, secret, { newValue: input.newValue, graceSeconds, emergency: input.emergency ?? false, reason: input.reason });
     if (!promoted) return undefined;
     cache.invalidatePath(call.tenantId, path);
     await auditAllowed(db, clock, call, { path, version: promoted.version });
-    return { path, version: promoted.version, previousVersion: promoted.previousVersion, rotatedAt: promoted.rotatedAt, previousReadableUntil: promoted.previousReadableUntil, runId: promoted.runId };
+    return { path, ...promoted };
   }
 
   async function expiring(call: CallContext, days = 30) {
@@ -606,6 +632,16 @@ export function parseDurationField(text: string, field: string): number {
   } catch {
     throw new ScaiVaultError("invalid_duration", `${field} is not a valid duration (e.g. 90d, 48h, 1h30m)`);
   }
+}
+
+const MAX_GRACE_SECONDS = 3650 * 86400;
+
+/** A grace period in seconds: a duration up to 3650d, or `0s` (the replaced version stops being readable at once). */
+export function parseGracePeriod(text: string, field = "grace_period"): number {
+  if (/^\s*(0+[smhdw])+\s*$/.test(text)) return 0;
+  const seconds = parseDurationField(text, field);
+  if (seconds > MAX_GRACE_SECONDS) throw new ScaiVaultError("invalid_duration", `${field} must be at most 3650d`);
+  return seconds;
 }
 
 function dedupe(tags: string[]): string[] {
