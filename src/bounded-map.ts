@@ -6,7 +6,11 @@
 export class BoundedMap<K, V> {
   private readonly entries = new Map<K, V>();
 
-  constructor(readonly maxEntries: number) {}
+  /** `onEvict` hears of each entry dropped to make room (not of `delete` or `clear`). */
+  constructor(
+    readonly maxEntries: number,
+    private readonly onEvict?: (key: K, value: V) => void,
+  ) {}
 
   get(key: K): V | undefined {
     const value = this.entries.get(key);
@@ -26,12 +30,20 @@ export class BoundedMap<K, V> {
     this.entries.delete(key);
     if (this.maxEntries <= 0) return this;
     this.entries.set(key, value);
-    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    while (this.entries.size > this.maxEntries) {
+      const [oldestKey, oldestValue] = this.entries.entries().next().value!;
+      this.entries.delete(oldestKey);
+      this.onEvict?.(oldestKey, oldestValue);
+    }
     return this;
   }
 
   delete(key: K): boolean {
     return this.entries.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
   }
 
   get size(): number {

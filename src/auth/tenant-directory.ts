@@ -1,3 +1,4 @@
+import { BoundedMap } from "../bounded-map.js";
 import type { Db } from "../db/database.js";
 import { partnerOfTenant } from "../tenants/tenants-store.js";
 
@@ -17,9 +18,9 @@ export interface TenantDirectory {
   clear(): void;
 }
 
-/** Creates the directory over the registry, caching up to `maxEntries` answers (unregistered included). */
+/** Creates the directory over the registry, caching up to `maxEntries` answers (unregistered included), least recently used dropped first. */
 export function createTenantDirectory(db: Db, maxEntries = 10_000): TenantDirectory {
-  const known = new Map<string, string | null>();
+  const known = new BoundedMap<string, string | null>(maxEntries);
   // A lookup that started before a change must not cache what it read: each change bumps the generation.
   let generation = 0;
   return {
@@ -28,10 +29,7 @@ export function createTenantDirectory(db: Db, maxEntries = 10_000): TenantDirect
       if (cached !== undefined) return cached ?? undefined;
       const started = generation;
       const partner = await partnerOfTenant(db, tenantId);
-      if (started === generation && maxEntries > 0) {
-        if (known.size >= maxEntries) known.delete(known.keys().next().value!);
-        known.set(tenantId, partner ?? null);
-      }
+      if (started === generation) known.set(tenantId, partner ?? null);
       return partner;
     },
     forget(tenantId) {

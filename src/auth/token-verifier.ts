@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { BoundedMap } from "../bounded-map.js";
 import type { Clock } from "../clock.js";
 import { ScaiVaultError } from "../errors.js";
 import type { Principal } from "./principal.js";
@@ -42,7 +43,7 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
   // A token that verified once stays valid until its expiry: remembering it saves the signature
   // check on every call of a busy client. Keyed by the whole token, so nothing else can hit it.
   const cacheSize = options.cacheSize ?? 10_000;
-  const verified = new Map<string, Principal>();
+  const verified = new BoundedMap<string, Principal>(cacheSize);
   return {
     async verify(token) {
       if (!token || token.length > MAX_TOKEN_LENGTH) throw unauthenticated("malformed token");
@@ -69,10 +70,7 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
         throw unauthenticated("token claim iat is in the future");
       }
       const principal = principalFromClaims(payload);
-      if (cacheSize > 0) {
-        if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
-        verified.set(token, principal);
-      }
+      verified.set(token, principal);
       return principal;
     },
   };

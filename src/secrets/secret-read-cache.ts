@@ -1,3 +1,4 @@
+import { BoundedMap } from "../bounded-map.js";
 import type { SecretRow, VersionRow } from "./secrets-store.js";
 
 /** The channel the `secrets_changed` triggers notify (migration 0004), with the secret id as payload. */
@@ -31,8 +32,8 @@ export interface SecretReadCache {
 
 /** Creates the cache with an entry bound (0: nothing is kept); the least recently used entry goes first. */
 export function createSecretReadCache(maxEntries = 10_000): SecretReadCache {
-  const entries = new Map<string, CachedSecret>();
   const keyById = new Map<number, string>();
+  const entries = new BoundedMap<string, CachedSecret>(maxEntries, (_key, evicted) => keyById.delete(evicted.secret.id));
   let generation = 0;
   let hits = 0;
   let misses = 0;
@@ -48,11 +49,8 @@ export function createSecretReadCache(maxEntries = 10_000): SecretReadCache {
     get(ownerId, path) {
       const key = keyOf(ownerId, path);
       const entry = entries.get(key);
-      if (entry) {
-        hits++;
-        entries.delete(key);
-        entries.set(key, entry);
-      } else misses++;
+      if (entry) hits++;
+      else misses++;
       return entry;
     },
     put(ownerId, path, entry, generationAtRead) {
@@ -61,7 +59,6 @@ export function createSecretReadCache(maxEntries = 10_000): SecretReadCache {
       drop(key);
       entries.set(key, entry);
       keyById.set(entry.secret.id, key);
-      if (entries.size > maxEntries) drop(entries.keys().next().value!);
     },
     invalidateSecret(secretId) {
       generation++;
