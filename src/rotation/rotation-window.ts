@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { Cron } from "croner";
+import { BoundedMap } from "../bounded-map.js";
 import { ScaiVaultError } from "../errors.js";
 
 /**
@@ -155,15 +156,14 @@ function scheduledAfter(schedule: string, timezone: string | null, from: Date): 
 
 // Parsed expressions and recent answers, remembered: a scheduler tick rotates many secrets of one
 // policy at one `now`, and each asks for the same next window. Both maps only cache pure answers.
-const crons = new Map<string, Cron>();
-const nextRuns = new Map<string, Date | null>();
 const MEMO_LIMIT = 1000;
+const crons = new BoundedMap<string, Cron>(MEMO_LIMIT);
+const nextRuns = new BoundedMap<string, Date | null>(MEMO_LIMIT);
 
 function cronOf(schedule: string, timezone: string | null): Cron {
   const key = `${timezone ?? "UTC"}\0${schedule}`;
   let cron = crons.get(key);
   if (!cron) {
-    if (crons.size >= MEMO_LIMIT) crons.clear();
     cron = new Cron(schedule, { timezone: timezone ?? "UTC", mode: "5-part", paused: true });
     crons.set(key, cron);
   }
@@ -173,7 +173,6 @@ function cronOf(schedule: string, timezone: string | null): Cron {
 function nextRunMemo(schedule: string, timezone: string, from: Date): Date | null {
   const key = `${timezone}\0${schedule}\0${from.getTime()}`;
   if (nextRuns.has(key)) return nextRuns.get(key)!;
-  if (nextRuns.size >= MEMO_LIMIT) nextRuns.clear();
   const next = cronOf(schedule, timezone).nextRun(from);
   nextRuns.set(key, next);
   return next;
