@@ -4,7 +4,7 @@ import type { Clock } from "../clock.js";
 import type { Envelope } from "../crypto/envelope.js";
 import { inTransaction, type Db, type Executor, type Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
-import { decodeCursor, encodeCursor, pageLimit } from "../pagination.js";
+import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
 import type { SecretReadCache } from "../secrets/secret-read-cache.js";
 import { validateSecretPath } from "../secrets/secret-path.js";
 import { parseDurationField } from "../secrets/secrets-service.js";
@@ -93,11 +93,10 @@ export function createRotationService(deps: RotationServiceDeps) {
   async function list(call: CallContext, input: { activeOnly: boolean; limit?: number; cursor?: string }) {
     const limit = pageLimit(input.limit);
     const rows = await store.listPolicies(db, { tenantId: call.tenantId, activeOnly: input.activeOnly, afterId: input.cursor ? String(decodeCursor(input.cursor, "after")) : undefined, limit });
-    const hasMore = rows.length > limit;
-    const page = rows.slice(0, limit);
+    const page = pageOf(rows, limit, (last) => encodeCursor("after", last.id));
     await auditAllowed(db, clock, call);
     const now = clock.now();
-    return { policies: page.map((p) => viewOf(p, now)), hasMore, cursor: hasMore ? encodeCursor("after", page[page.length - 1]!.id) : undefined };
+    return { policies: page.rows.map((p) => viewOf(p, now)), hasMore: page.hasMore, cursor: page.cursor };
   }
 
   async function create(call: CallContext, input: CreatePolicyInput): Promise<PolicyView> {
@@ -313,10 +312,9 @@ export function createRotationService(deps: RotationServiceDeps) {
     const rows = await store.listHistory(db, { tenantId: call.tenantId, policyId: id, status: input.status || undefined, beforeSeq, limit });
     // A deleted policy's history stays readable; a policy that never existed is not found.
     if (rows.length === 0 && beforeSeq === undefined) await policyOrThrow(db, call.tenantId, id);
-    const hasMore = rows.length > limit;
-    const page = rows.slice(0, limit);
+    const page = pageOf(rows, limit, (last) => encodeCursor("before", String(last.seq)));
     await auditAllowed(db, clock, call);
-    return { items: page, hasMore, cursor: hasMore ? encodeCursor("before", String(page[page.length - 1]!.seq)) : undefined };
+    return { items: page.rows, hasMore: page.hasMore, cursor: page.cursor };
   }
 
   /** Secrets of active policies due within the horizon (a scheduled one: whose window opens within it) and, by default, those already overdue; soonest first. */

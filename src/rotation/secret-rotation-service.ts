@@ -14,7 +14,7 @@ import { openSecretValue } from "../secrets/secret-value.js";
 import { parseDurationField, parseGracePeriod } from "../secrets/secrets-service.js";
 import * as secretsStore from "../secrets/secrets-store.js";
 import type { SecretRow } from "../secrets/secrets-store.js";
-import { decodeCursor, encodeCursor, pageLimit } from "../pagination.js";
+import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
 import { checkWebhookUrl, SsrfRefusedError, type AllowList } from "../webhooks/ssrf-guard.js";
 import type { ProviderRegistry } from "./providers/registry.js";
 import { openCredentials, sealCredentials, sealSupplied } from "./rotation-credentials.js";
@@ -193,10 +193,9 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
       afterPath: input.cursor ? String(decodeCursor(input.cursor, "after")) : undefined,
       limit,
     });
-    const hasMore = rows.length > limit;
-    const page = rows.slice(0, limit);
+    const page = pageOf(rows, limit, (last) => encodeCursor("after", last.path));
     await auditAllowed(db, clock, call);
-    return { data: await views(db, page), hasMore, cursor: hasMore ? encodeCursor("after", page[page.length - 1]!.path) : undefined };
+    return { data: await views(db, page.rows), hasMore: page.hasMore, cursor: page.cursor };
   }
 
   /** Removes the binding; the secret, its versions and its policy assignment stay. */
@@ -231,10 +230,9 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
     if (beforeSeq !== undefined && !Number.isSafeInteger(beforeSeq)) throw new ScaiVaultError("invalid_request", "cursor is not valid");
     const secret = await liveSecret(db, call.tenantId, path);
     const rows = await store.listRuns(db, { secretId: secret.id, status: input.status || undefined, beforeSeq, limit });
-    const hasMore = rows.length > limit;
-    const page = rows.slice(0, limit);
+    const page = pageOf(rows, limit, (last) => encodeCursor("before", last.seq));
     await auditAllowed(db, clock, call, { path });
-    return { data: page, hasMore, cursor: hasMore ? encodeCursor("before", page[page.length - 1]!.seq) : undefined };
+    return { data: page.rows, hasMore: page.hasMore, cursor: page.cursor };
   }
 
   /**

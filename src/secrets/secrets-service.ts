@@ -8,7 +8,7 @@ import { inTransaction, type Db, type Executor, type Tx } from "../db/database.j
 import { parseDuration } from "../duration.js";
 import { ScaiVaultError } from "../errors.js";
 import { appendEvents } from "../events/outbox-store.js";
-import { decodeCursor, encodeCursor, pageLimit } from "../pagination.js";
+import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
 import type { TenantDirectory } from "../auth/tenant-directory.js";
 import type { AccessRecorder } from "./access-recorder.js";
 import type { ProviderRotation } from "./provider-rotation.js";
@@ -377,17 +377,10 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       limit,
     };
     const [rows, total] = await Promise.all([store.listSecretsPage(db, query), store.countSecrets(db, query)]);
-    const hasMore = rows.length > limit;
-    const page = rows.slice(0, limit);
-    const details = input.includeMetadata ? await Promise.all(page.map((r) => describe(db, call.tenantId, r.path))) : undefined;
+    const page = pageOf(rows, limit, (last) => encodeCursor("after", last.path));
+    const details = input.includeMetadata ? await Promise.all(page.rows.map((r) => describe(db, call.tenantId, r.path))) : undefined;
     await auditAllowed(db, clock, call, { path: input.prefix });
-    return {
-      rows: page,
-      details,
-      cursor: hasMore ? encodeCursor("after", page[page.length - 1]!.path) : undefined,
-      hasMore,
-      totalCount: total,
-    };
+    return { ...page, details, totalCount: total };
   }
 
   async function versions(call: CallContext, path: string) {
