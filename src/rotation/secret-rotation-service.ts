@@ -24,6 +24,7 @@ import { detachSecret, failOpenPending } from "./rotation-store.js";
 import { credentialStillValid, emergencySummary, hurryOpenRun, requireEmergencyScope, supersedeForEmergency, type EmergencyRevocation } from "./emergency-rotation.js";
 import * as store from "./secret-rotation-store.js";
 import type { BindingRow, RunRow } from "./secret-rotation-store.js";
+import { liveSecret } from "../secrets/live-secret.js";
 
 /** Last path segments reserved under `/v1/rotation/secrets/` for the binding's sub-routes. */
 const RESERVED_LAST_SEGMENTS = ["pause", "resume", "runs", "rollback"];
@@ -90,12 +91,6 @@ export interface ManualTrigger {
 /** Per-secret provider rotation: the binding's use cases, manual runs and rollback. */
 export function createSecretRotationService(deps: SecretRotationServiceDeps) {
   const { db, envelope, registry, runner, clock } = deps;
-
-  async function liveSecret(exec: Executor, tenantId: string, path: string, forUpdate = false): Promise<SecretRow> {
-    const row = await secretsStore.findSecret(exec, tenantId, path, forUpdate);
-    if (!row || row.deleted_at) throw new ScaiVaultError("secret_not_found", "secret not found");
-    return row;
-  }
 
   async function bindingOrThrow(exec: Executor, tenantId: string, path: string, forUpdate = false) {
     const secret = await liveSecret(exec, tenantId, path, forUpdate);

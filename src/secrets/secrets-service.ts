@@ -17,6 +17,7 @@ import { openSecretValue } from "./secret-value.js";
 import { validateSecretPath } from "./secret-path.js";
 import * as store from "./secrets-store.js";
 import type { SecretRow } from "./secrets-store.js";
+import { liveSecret } from "./live-secret.js";
 
 export const secretTypes = ["kv", "json", "certificate", "ssh_key", "api_key"] as const;
 const MAX_DATA_BYTES = 64 * 1024;
@@ -137,12 +138,6 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     // A caller outside any partner sees no partner secrets, exactly as if the path did not exist.
     if (!partner) throw new ScaiVaultError("secret_not_found", "secret not found");
     return `partner:${partner}`;
-  }
-
-  async function liveSecret(exec: Executor, ownerId: string, path: string, forUpdate = false): Promise<SecretRow> {
-    const row = await store.findSecret(exec, ownerId, path, forUpdate);
-    if (!row || row.deleted_at) throw new ScaiVaultError("secret_not_found", "secret not found");
-    return row;
   }
 
   async function decryptVersion(exec: Executor, secret: SecretRow, version: number): Promise<{ data: JsonObject; createdAt: Date }> {
