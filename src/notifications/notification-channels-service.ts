@@ -6,7 +6,7 @@ import { inTransaction, type Db, type Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
 import { appendEvents, eventTypes } from "../events/outbox-store.js";
 import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
-import { checkWebhookUrl, SsrfRefusedError, systemResolveAll, type AllowList, type ResolveAll } from "../webhooks/ssrf-guard.js";
+import { checkWebhookUrl, SsrfRefusedError, systemResolveAll, type AllowList, type ResolveAll } from "../outbound/ssrf-guard.js";
 import * as store from "./notification-channels-store.js";
 import type { ChannelRow } from "./notification-channels-store.js";
 

@@ -12,7 +12,7 @@ import type { SecretReadCache } from "../secrets/secret-read-cache.js";
 import { openSecretValue } from "../secrets/secret-value.js";
 import * as secretsStore from "../secrets/secrets-store.js";
 import type { SecretRow } from "../secrets/secrets-store.js";
-import type { GuardedHttp } from "./providers/guarded-http.js";
+import type { GuardedHttp } from "../outbound/guarded-http.js";
 import type { CredentialData, ProviderCall, RotationProvider } from "./providers/provider.js";
 import type { ProviderRegistry } from "./providers/registry.js";
 import { startNextCycles } from "./rotation-batch-store.js";

@@ -15,7 +15,7 @@ import { parseDurationField, parseGracePeriod } from "../secrets/secrets-service
 import * as secretsStore from "../secrets/secrets-store.js";
 import type { SecretRow } from "../secrets/secrets-store.js";
 import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
-import { checkWebhookUrl, SsrfRefusedError, type AllowList } from "../webhooks/ssrf-guard.js";
+import { checkWebhookUrl, SsrfRefusedError, type AllowList } from "../outbound/ssrf-guard.js";
 import type { ProviderRegistry } from "./providers/registry.js";
 import { openCredentials, sealCredentials, sealSupplied } from "./rotation-credentials.js";
 import { assignSecret, findPolicyOrThrow } from "./rotation-links.js";

@@ -6,9 +6,9 @@ import type { Clock } from "../clock.js";
 import type { Envelope } from "../crypto/envelope.js";
 import { inTransaction, type Db, type Tx } from "../db/database.js";
 import type { Logger } from "../log.js";
-import { nextAttemptAt, parseRetryAfter } from "./retry-schedule.js";
+import { nextAttemptAt, parseRetryAfter } from "../outbound/retry-schedule.js";
 import { webhookHeaders } from "./signature.js";
-import type { SendResult, WebhookSender } from "./webhook-sender.js";
+import type { SendResult, WebhookSender } from "../outbound/webhook-sender.js";
 import { webhookSecretAad } from "./webhooks-service.js";
 import * as store from "./webhooks-store.js";
 

@@ -7,7 +7,7 @@ import { ScaiVaultError } from "../errors.js";
 import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
 import { appendEvents, eventTypes } from "../events/outbox-store.js";
 import { decodeWebhookSecret, generateWebhookSecret } from "./signature.js";
-import { checkWebhookUrl, SsrfRefusedError, systemResolveAll, type AllowList, type ResolveAll } from "./ssrf-guard.js";
+import { checkWebhookUrl, SsrfRefusedError, systemResolveAll, type AllowList, type ResolveAll } from "../outbound/ssrf-guard.js";
 import * as store from "./webhooks-store.js";
 import type { WebhookRow } from "./webhooks-store.js";
 

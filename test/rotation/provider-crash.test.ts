@@ -10,7 +10,7 @@ import { ScaiVaultError } from "../../src/errors.js";
 import type { RotationProvider } from "../../src/rotation/providers/provider.js";
 import { createWebhookProvider } from "../../src/rotation/providers/webhook.js";
 import { startRun } from "../../src/rotation/rotation-runner.js";
-import { createAllowList } from "../../src/webhooks/ssrf-guard.js";
+import { createAllowList } from "../../src/outbound/ssrf-guard.js";
 import { startTestVault, type TestVault } from "../support/vault.js";
 import { startCredentialEndpoint, type CredentialEndpoint } from "./credential-endpoint.js";
 import { REPLICA_ENV, startReplica, type Replica } from "./provider-replica.js";

@@ -5,12 +5,12 @@
 import { createManualClock, type ManualClock } from "../../src/clock.js";
 import { createEnvelope } from "../../src/crypto/envelope.js";
 import { silentLogger } from "../../src/log.js";
-import { createGuardedHttp } from "../../src/rotation/providers/guarded-http.js";
+import { createGuardedHttp } from "../../src/outbound/guarded-http.js";
 import type { RotationProvider } from "../../src/rotation/providers/provider.js";
 import { createProviderRegistry } from "../../src/rotation/providers/registry.js";
 import { createWebhookProvider } from "../../src/rotation/providers/webhook.js";
 import { createRotationRunner, type RotationRunner } from "../../src/rotation/rotation-runner.js";
-import { createAllowList } from "../../src/webhooks/ssrf-guard.js";
+import { createAllowList } from "../../src/outbound/ssrf-guard.js";
 import { testDatabaseKind } from "../support/database.js";
 import { startTestVault, type TestVault } from "../support/vault.js";
 

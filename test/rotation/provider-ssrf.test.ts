@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ScaiVaultError } from "../../src/errors.js";
 import { createPostgresProvider } from "../../src/rotation/providers/postgres.js";
-import { createAllowList } from "../../src/webhooks/ssrf-guard.js";
+import { createAllowList } from "../../src/outbound/ssrf-guard.js";
 import { startTestVault, type TestVault } from "../support/vault.js";
 import { providerCall } from "./providers/provider-call.js";
 import { REPLICA_ENV } from "./provider-replica.js";

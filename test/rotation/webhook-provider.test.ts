@@ -4,7 +4,7 @@ import { ScaiVaultError } from "../../src/errors.js";
 import { silentLogger } from "../../src/log.js";
 import type { ProviderCall } from "../../src/rotation/providers/provider.js";
 import { createWebhookProvider } from "../../src/rotation/providers/webhook.js";
-import { createAllowList } from "../../src/webhooks/ssrf-guard.js";
+import { createAllowList } from "../../src/outbound/ssrf-guard.js";
 import { startCredentialEndpoint, type CredentialEndpoint } from "./credential-endpoint.js";
 
 const SECRET = "hook-auth-token";

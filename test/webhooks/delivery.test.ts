@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createManualClock } from "../../src/clock.js";
 import { inTransaction } from "../../src/db/database.js";
 import { appendEvents, listEvents } from "../../src/events/outbox-store.js";
-import { maxDeliveryAttempts, retryDelaysSeconds, retryJitter } from "../../src/webhooks/retry-schedule.js";
+import { maxDeliveryAttempts, retryDelaysSeconds, retryJitter } from "../../src/outbound/retry-schedule.js";
 import { generateWebhookSecret, verifyWebhook, WebhookVerificationError } from "../../src/webhooks/signature.js";
 import { claimDueDeliveries, recordAttempt } from "../../src/webhooks/webhooks-store.js";
 import { startTestVault, type TestVault } from "../support/vault.js";

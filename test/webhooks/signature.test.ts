@@ -7,7 +7,7 @@ import {
   webhookHeaders,
   WebhookVerificationError,
 } from "../../src/webhooks/signature.js";
-import { maxDeliveryAttempts, nextAttemptAt, parseRetryAfter, retryDelaysSeconds } from "../../src/webhooks/retry-schedule.js";
+import { maxDeliveryAttempts, nextAttemptAt, parseRetryAfter, retryDelaysSeconds } from "../../src/outbound/retry-schedule.js";
 
 describe("Standard Webhooks signatures", () => {
   it("matches the Standard Webhooks reference vector", () => {

@@ -1,7 +1,7 @@
 import type { IAMClient } from "@aws-sdk/client-iam";
 import { ScaiVaultError } from "../../errors.js";
-import type { AllowList } from "../../webhooks/ssrf-guard.js";
-import { createGuardedAgents, refuseGuardedHost } from "./guarded-http.js";
+import type { AllowList } from "../../outbound/ssrf-guard.js";
+import { createGuardedAgents, refuseGuardedHost } from "../../outbound/guarded-http.js";
 import type { CredentialData, ProviderCall, RotationProvider, StepOutcome } from "./provider.js";
 import { abortableSleep, optionalString, requireObject, requireString, type Sleep } from "./provider-support.js";
 

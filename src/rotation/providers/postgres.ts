@@ -1,8 +1,8 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import pg from "pg";
 import { ScaiVaultError } from "../../errors.js";
-import type { AllowList } from "../../webhooks/ssrf-guard.js";
-import { refuseGuardedHost, resolveGuardedHost } from "./guarded-http.js";
+import type { AllowList } from "../../outbound/ssrf-guard.js";
+import { refuseGuardedHost, resolveGuardedHost } from "../../outbound/guarded-http.js";
 import type { CredentialData, ProviderCall, RotationProvider, StepOutcome } from "./provider.js";
 import { optionalString, requireObject, requireString } from "./provider-support.js";
 

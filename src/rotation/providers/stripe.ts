@@ -1,8 +1,8 @@
 import { constants, generateKeyPairSync, privateDecrypt, randomUUID } from "node:crypto";
 import type Stripe from "stripe";
 import { ScaiVaultError } from "../../errors.js";
-import type { AllowList } from "../../webhooks/ssrf-guard.js";
-import { createGuardedAgents, refuseGuardedHost } from "./guarded-http.js";
+import type { AllowList } from "../../outbound/ssrf-guard.js";
+import { createGuardedAgents, refuseGuardedHost } from "../../outbound/guarded-http.js";
 import type { CredentialData, IssuedCredential, ProviderCall, RotationProvider, StepOutcome } from "./provider.js";
 import { optionalString, requireObject, requireString } from "./provider-support.js";
 

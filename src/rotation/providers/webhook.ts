@@ -4,8 +4,8 @@
 //   {"action": "rotate", "currentValue", "timestamp", "path"} → 2xx {"newValue", "expiresAt"?, "metadata"?}
 //   with revoke: true, {"action": "revoke", "previousValue", "timestamp", "path"} → 2xx
 import { ScaiVaultError } from "../../errors.js";
-import { checkHostWithoutDns, parseWebhookUrl, SsrfRefusedError, type AllowList } from "../../webhooks/ssrf-guard.js";
-import { createGuardedHttp, type GuardedHttp } from "./guarded-http.js";
+import { checkHostWithoutDns, parseWebhookUrl, SsrfRefusedError, type AllowList } from "../../outbound/ssrf-guard.js";
+import { createGuardedHttp, type GuardedHttp } from "../../outbound/guarded-http.js";
 import type { CredentialData, ProviderCall, RotationProvider } from "./provider.js";
 
 export interface WebhookProviderDeps {

@@ -5,7 +5,7 @@ import { ScaiVaultError } from "../../../src/errors.js";
 import { createAwsIamProvider } from "../../../src/rotation/providers/aws-iam.js";
 import { startFakeIam, type FakeIam } from "../../support/fake-iam.js";
 import { providerCall } from "./provider-call.js";
-import { createAllowList } from "../../../src/webhooks/ssrf-guard.js";
+import { createAllowList } from "../../../src/outbound/ssrf-guard.js";
 
 /** The loopback stand-ins are allowed the way webhook tests allow them (SCAIVAULT_WEBHOOK_ALLOW_HOSTS=127.0.0.1). */
 const loopback = createAllowList(["127.0.0.1"]);

@@ -5,7 +5,7 @@ import { ScaiVaultError } from "../../../src/errors.js";
 import { createPostgresProvider } from "../../../src/rotation/providers/postgres.js";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../../support/throwaway-postgres.js";
 import { providerCall } from "./provider-call.js";
-import { createAllowList } from "../../../src/webhooks/ssrf-guard.js";
+import { createAllowList } from "../../../src/outbound/ssrf-guard.js";
 
 /** The loopback stand-ins are allowed the way webhook tests allow them (SCAIVAULT_WEBHOOK_ALLOW_HOSTS=127.0.0.1). */
 const loopback = createAllowList(["127.0.0.1"]);

@@ -9,7 +9,7 @@ import {
 } from "../../../src/rotation/providers/stripe.js";
 import { startFakeStripe, type FakeStripe } from "../../support/fake-stripe.js";
 import { providerCall } from "./provider-call.js";
-import { createAllowList } from "../../../src/webhooks/ssrf-guard.js";
+import { createAllowList } from "../../../src/outbound/ssrf-guard.js";
 
 /** The loopback stand-ins are allowed the way webhook tests allow them (SCAIVAULT_WEBHOOK_ALLOW_HOSTS=127.0.0.1). */
 const loopback = createAllowList(["127.0.0.1"]);

@@ -4,8 +4,8 @@
 import http from "node:http";
 import https from "node:https";
 import type dns from "node:dns";
-import { checkHostWithoutDns, createGuardedLookup, parseWebhookUrl, SsrfRefusedError, type AllowList } from "../../webhooks/ssrf-guard.js";
-import { ScaiVaultError } from "../../errors.js";
+import { checkHostWithoutDns, createGuardedLookup, parseWebhookUrl, SsrfRefusedError, type AllowList } from "./ssrf-guard.js";
+import { ScaiVaultError } from "../errors.js";
 
 export interface GuardedHttpOptions {
   allow: AllowList;

@@ -3,8 +3,8 @@ import type dns from "node:dns";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAllowList } from "../../src/webhooks/ssrf-guard.js";
-import { createWebhookSender } from "../../src/webhooks/webhook-sender.js";
+import { createAllowList } from "../../src/outbound/ssrf-guard.js";
+import { createWebhookSender } from "../../src/outbound/webhook-sender.js";
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 

@@ -11,7 +11,7 @@ import {
   parseWebhookUrl,
   SsrfRefusedError,
   type AddressClass,
-} from "../../src/webhooks/ssrf-guard.js";
+} from "../../src/outbound/ssrf-guard.js";
 
 const table: [string, AddressClass | undefined][] = [
   // loopback, in every numeric spelling
