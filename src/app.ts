@@ -27,8 +27,7 @@ import type { Config } from "./config.js";
 import { createEnvelope } from "./crypto/envelope.js";
 import { loadMasterKey } from "./crypto/master-key.js";
 import type { DatabaseHandle } from "./db/database.js";
-import { openDatabase } from "./db/open-database.js";
-import { migrateToLatest } from "./db/migrations.js";
+import { migrateDatabase, openDatabase } from "./db/open-database.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics } from "./metrics/metrics.js";
 import { createMetricsInterceptor } from "./metrics/metrics-interceptor.js";
@@ -67,7 +66,6 @@ import { createWebhooksService } from "./webhooks/webhooks-service.js";
 import { createWatchHandler } from "./watch/watch-handler.js";
 import { createWatchHub } from "./watch/watch-hub.js";
 import { createWatchService } from "./watch/watch-service.js";
-import { sql } from "kysely";
 
 export interface ScaiVaultOptions {
   config: Readonly<Config>;
@@ -108,7 +106,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
 
   const database = await openDatabase(config, logger);
   const { db } = database;
-  const applied = await migrateToLatest(db);
+  const applied = await migrateDatabase(config, database);
   if (applied.length > 0) logger.info("migrations applied", { applied });
 
   const masterKey = await loadMasterKey({ configured: config.masterKey, dataDir: config.dataDir, logger });
@@ -281,15 +279,8 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     extraRoutes: [...createApiDocsRoutes({ services: () => app.services }), ...(config.metrics.mode === "service-port" ? [metricsRoute] : []), ...createConsoleRoutes()],
     // The text guard runs inside the auth interceptor, so a refused request is audited like any failed call.
     interceptors: [createMetricsInterceptor(metrics), createAuthInterceptor({ verifier, directory, db, clock, logger }), createTextGuardInterceptor()],
-    ready: async () => {
-      if (shuttingDown) return false;
-      try {
-        await sql`select 1`.execute(db);
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    // Its own short deadline: a database that does not answer makes this replica not ready at once.
+    ready: async () => !shuttingDown && (await database.ping(config.readyTimeoutMs)),
     routes: (router) => {
       router.service(SecretsService, createSecretsHandler(secrets));
       router.service(AuditService, createAuditHandler(db));

@@ -1,9 +1,9 @@
-import { Kysely, PostgresDialect, type Transaction } from "kysely";
+import { Kysely, PostgresDialect, sql, type Transaction } from "kysely";
 import pg from "pg";
 import type { Database } from "./schema.js";
 import { prepareDataDir, restrictDataDirModes } from "./data-dir.js";
 import { createPGliteDialect } from "./pglite-dialect.js";
-import { PreparingClient } from "./prepared-statements.js";
+import { ServiceClient, type ServiceClientOptions } from "./service-client.js";
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
@@ -21,6 +21,8 @@ export interface DatabaseHandle {
   listen: Listen;
   /** Connections of the PostgreSQL pool (absent for the embedded database, which has one). */
   poolStats?(): { total: number; idle: number; waiting: number; max: number };
+  /** Whether the database answers `select 1` within `timeoutMs` (readiness); probes in flight are shared. */
+  ping(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -34,19 +36,38 @@ export interface PostgresOptions {
   onIdleError?: (err: Error) => void;
   /** Bounds getting a connection (connecting, or waiting for a free one), after which the call fails as unavailable (default 5 s). */
   connectTimeoutMs?: number;
-  /** Prepare the app's statements once per connection (`PreparingClient`; default true). */
+  /** Prepare the app's statements once per connection (`ServiceClient`; default true). */
   preparedStatements?: boolean;
+  /**
+   * Bounds each statement (default 5 s; 0: unbounded, for migrations): PostgreSQL cancels it at
+   * this bound (`statement_timeout`), and a server that does not answer at all (frozen, partitioned)
+   * is given up on `statementGraceMs` later, its connection abandoned. Either way the call fails as
+   * unavailable. A transaction left idle twice as long is ended by the server, so a stalled replica
+   * cannot hold row locks.
+   */
+  statementTimeoutMs?: number;
 }
+
+/** How long after `statement_timeout` a statement without any answer is given up on client side. */
+export const statementGraceMs = 500;
 
 /** Connects to PostgreSQL through `pg`. */
 export function connectPostgres(url: string, options: PostgresOptions = {}): DatabaseHandle {
-  const { poolSize = 10, onIdleError, connectTimeoutMs = 5_000, preparedStatements = true } = options;
+  const { poolSize = 10, onIdleError, connectTimeoutMs = 5_000, preparedStatements = true, statementTimeoutMs = 5_000 } = options;
+  const clientOptions: ServiceClientOptions = {
+    prepareStatements: preparedStatements,
+    // A database that does not answer must not hold calls past their deadline: they fail as unavailable.
+    connectionTimeoutMillis: connectTimeoutMs,
+    ...(statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + statementGraceMs } : {}),
+    // Idle connections to a host that vanished are found out by the kernel, not only on next use.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  };
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
-    ...(preparedStatements ? { Client: PreparingClient } : {}),
-    // A database that does not answer must not hold calls past their deadline: they fail as unavailable.
-    connectionTimeoutMillis: connectTimeoutMs,
+    Client: ServiceClient,
+    ...clientOptions,
     types: {
       getTypeParser: ((oid: number, format?: string) => {
         if (oid === INT8) return (v: string) => Number(v);
@@ -61,14 +82,22 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Dat
   // pg-pool listens for errors only while a client is idle; one checked out when the server goes
   // away (57P01 on restart, ECONNRESET) would emit 'error' with no listener and end the process.
   // The query in flight fails on its own and the pool drops the client on release.
-  pool.on("connect", (client) => client.on("error", (err) => onIdleError?.(err)));
+  pool.on("connect", (client) => {
+    client.on("error", (err) => onIdleError?.(err));
+    // Set as the connection's first statement (it queues before the caller's), not as a startup
+    // parameter, which poolers such as PgBouncer refuse.
+    if (statementTimeoutMs > 0) {
+      void client.query(sessionDeadlines(statementTimeoutMs)).catch((err: Error) => onIdleError?.(err));
+    }
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  const listener = createSharedListener(url, onIdleError);
+  const listener = createSharedListener(url, clientOptions, onIdleError);
   return {
     db,
     kind: "postgres",
     listen: listener.listen,
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize }),
+    ping: createPing(db),
     close: async () => {
       await listener.close();
       await db.destroy();
@@ -102,12 +131,32 @@ export async function connectEmbedded(dataDir: string): Promise<DatabaseHandle> 
       const unsubscribe = await pglite.listen(channel, onNotice);
       return async () => unsubscribe();
     },
+    ping: createPing(db),
     close: async () => {
       clearInterval(sweep);
       await db.destroy();
       await pglite.close();
       if (onDisk) await restrictDataDirModes(dataDir);
     },
+  };
+}
+
+/** The session settings that bound each statement and each idle transaction of a connection. */
+function sessionDeadlines(statementTimeoutMs: number): string {
+  return `set statement_timeout = ${Math.round(statementTimeoutMs)}; set idle_in_transaction_session_timeout = ${Math.round(statementTimeoutMs * 2)}`;
+}
+
+/** A readiness probe with its own deadline; callers arriving while one is in flight share it. */
+function createPing(db: Db): DatabaseHandle["ping"] {
+  let inFlight: Promise<boolean> | undefined;
+  return (timeoutMs) => {
+    inFlight ??= sql`select 1`.execute(db).then(
+      () => true,
+      () => false,
+    ).finally(() => (inFlight = undefined));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    return Promise.race([inFlight, deadline]).finally(() => clearTimeout(timer));
   };
 }
 
@@ -128,7 +177,7 @@ interface Subscriber {
  * cost every write one more process woken. When the connection drops, every subscriber's
  * `onReset` runs (notices may have been lost) and it reconnects with backoff until closed.
  */
-function createSharedListener(url: string, onError?: (err: Error) => void) {
+function createSharedListener(url: string, clientOptions: pg.ClientConfig, onError?: (err: Error) => void) {
   const channels = new Map<string, Set<Subscriber>>();
   let closed = false;
   let client: pg.Client | undefined;
@@ -141,7 +190,7 @@ function createSharedListener(url: string, onError?: (err: Error) => void) {
 
   const connect = async (delayMs: number): Promise<void> => {
     if (closed) return;
-    const c = new pg.Client({ connectionString: url });
+    const c = new pg.Client({ ...clientOptions, connectionString: url });
     c.on("notification", (n) => {
       for (const s of channels.get(n.channel) ?? []) s.onNotice(n.payload ?? "");
     });

@@ -1,13 +1,12 @@
-import { openDatabase } from "../db/open-database.js";
+import { migrateDatabase, openDatabase } from "../db/open-database.js";
 import { loadConfig } from "../config.js";
-import { migrateToLatest } from "../db/migrations.js";
 
 /** `npm run migrate`: brings the configured database's schema up to date. */
 async function main() {
   const config = loadConfig();
   const database = await openDatabase(config);
   try {
-    const applied = await migrateToLatest(database.db);
+    const applied = await migrateDatabase(config, database);
     process.stdout.write(applied.length ? `applied: ${applied.join(", ")}\n` : "schema is up to date\n");
   } finally {
     await database.close();

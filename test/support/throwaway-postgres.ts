@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chown, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chown, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +22,13 @@ export interface ThrowawayPostgres {
   pause(mode: "fast" | "immediate"): Promise<void>;
   /** Starts a paused server again on the same port. */
   resume(): Promise<void>;
+  /**
+   * SIGSTOPs the postmaster and every backend: connections stay open and new ones are accepted by
+   * the kernel, but nothing answers (a frozen primary, a stuck disk, a silent partition).
+   */
+  freeze(): Promise<void>;
+  /** SIGCONTs what `freeze` stopped. */
+  thaw(): Promise<void>;
 }
 
 /**
@@ -71,10 +78,32 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       async resume() {
         await start();
       },
+      async freeze() {
+        await signalCluster(dataDir, "STOP");
+      },
+      async thaw() {
+        await signalCluster(dataDir, "CONT");
+      },
     };
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/** Sends `signal` to the cluster's postmaster first (so it forks nothing new), then to each of its children. */
+async function signalCluster(dataDir: string, signal: "STOP" | "CONT"): Promise<void> {
+  const postmaster = Number((await readFile(join(dataDir, "postmaster.pid"), "utf8")).split("\n")[0]);
+  if (!Number.isInteger(postmaster) || postmaster <= 1) throw new Error("no postmaster pid");
+  const children = (await run("pgrep", ["-P", String(postmaster)]).catch(() => ({ stdout: "" }))).stdout.split("\n").filter(Boolean).map(Number);
+  // Stopping: the parent first; continuing: the children first, so none runs without the other side ready.
+  const order = signal === "STOP" ? [postmaster, ...children] : [...children, postmaster];
+  for (const pid of order) {
+    try {
+      process.kill(pid, `SIG${signal}`);
+    } catch {
+      // a backend that ended meanwhile
+    }
   }
 }
 
