@@ -2,6 +2,7 @@ import { getOption, hasOption, type DescMethod } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { access, type AccessRule } from "../../gen/scaivault/v1/options_pb.js";
 import { appendAuditEntries } from "../audit/audit-store.js";
+import { contractErrorOfDatabase } from "../db/database-errors.js";
 import { auditEntryOf } from "../audit/call-audit.js";
 import type { Clock } from "../clock.js";
 import type { Db } from "../db/database.js";
@@ -39,6 +40,16 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
   const { verifier, directory, db, clock, logger } = deps;
 
   async function auditFailure(call: CallContext, outcome: string, path: string | undefined) {
+    // A call that failed because the database does not answer must not wait as long again for
+    // its audit entry: it is written when the database can take it, while the client has its 503.
+    if (outcome === "unavailable") {
+      void writeFailure(call, outcome, path);
+      return;
+    }
+    await writeFailure(call, outcome, path);
+  }
+
+  async function writeFailure(call: CallContext, outcome: string, path: string | undefined) {
     try {
       await appendAuditEntries(db, [auditEntryOf(call, clock.now(), outcome, { path })]);
     } catch (err) {
@@ -89,7 +100,7 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
         throw new ScaiVaultError("access_denied", `requires scope ${rule.anyScope.join(" or ")}`);
       }
     } catch (err) {
-      await auditFailure(call, contractCodeOf(err).code, path);
+      await auditFailure(call, outcomeOf(err), path);
       throw err;
     }
 
@@ -97,10 +108,15 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
     try {
       return await next(req);
     } catch (err) {
-      if (!call.audited) await auditFailure(call, contractCodeOf(err).code, path);
+      if (!call.audited) await auditFailure(call, outcomeOf(err), path);
       throw err;
     }
   };
+}
+
+/** The contract code a failed call answers with; a database error is already known as one here. */
+function outcomeOf(err: unknown): string {
+  return contractErrorOfDatabase(err)?.code ?? contractCodeOf(err).code;
 }
 
 /** The secret path a unary request names (`path` or `secret_path`), for audit entries of failed calls. */
