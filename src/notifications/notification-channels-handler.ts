@@ -13,7 +13,8 @@ import {
 import { httpCodeHeader } from "../auth/principal.js";
 import { callOf, stringListOf, tsOf } from "../handler-support.js";
 import type { NotificationChannelsService } from "./notification-channels-service.js";
-import type { ChannelAttemptRow, ChannelRow } from "./notification-channels-store.js";
+import type { AttemptRow } from "../outbound/delivery-queue.js";
+import type { ChannelRow } from "./notification-channels-store.js";
 
 /** Thin handlers: read the call, call the service, build the reply. The Slack URL never leaves. */
 export function createNotificationChannelsHandler(service: NotificationChannelsService): ServiceImpl<typeof NotificationChannelServiceDesc> {
@@ -77,7 +78,7 @@ function channelMessage(row: ChannelRow) {
   });
 }
 
-function attemptMessage(row: ChannelAttemptRow) {
+function attemptMessage(row: AttemptRow) {
   return create(NotificationDeliverySchema, {
     id: `att_${row.id}`,
     eventId: row.event_id,

@@ -7,6 +7,7 @@ import { ScaiVaultError } from "../errors.js";
 import { appendEvents, eventTypes } from "../events/outbox-store.js";
 import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
 import { checkWebhookUrl, SsrfRefusedError, systemResolveAll, type AllowList, type ResolveAll } from "../outbound/ssrf-guard.js";
+import { listAttemptsPage, queueDelivery } from "../outbound/delivery-queue.js";
 import * as store from "./notification-channels-store.js";
 import type { ChannelRow } from "./notification-channels-store.js";
 
@@ -178,7 +179,7 @@ export function createNotificationChannelsService(deps: NotificationChannelsServ
     const before = input.cursor ? decodeCursor(input.cursor, "before") : undefined;
     if (before !== undefined && typeof before !== "number") throw invalidCursor();
     await existing(db, call.tenantId, id);
-    const rows = await store.listAttemptsPage(db, call.tenantId, id, before, limit);
+    const rows = await listAttemptsPage(db, store.channelQueue, call.tenantId, id, before, limit);
     await auditAllowed(db, clock, call, { path: id });
     return pageOf(rows, limit, (last) => encodeCursor("before", last.id));
   }
@@ -193,7 +194,7 @@ export function createNotificationChannelsService(deps: NotificationChannelsServ
       const [eventId] = await appendEvents(tx, [{ tenantId, eventType: "ping", data: { channel_id: id }, createdAt: now }]);
       // Already fanned out: the test goes to this channel alone.
       await tx.updateTable("events").set({ dispatched_at: now }).where("id", "=", eventId!).execute();
-      await store.queueDelivery(tx, { tenantId, channelId: id, eventId: eventId!, now });
+      await queueDelivery(tx, store.channelQueue, { tenantId, targetId: id, eventId: eventId!, now });
       await auditAllowed(tx, clock, call, { path: id });
       return { eventId: eventId!, queued: true };
     });

@@ -1,12 +1,15 @@
 import { sql, type Selectable } from "kysely";
 import type { SealedValue } from "../crypto/envelope.js";
 import type { Executor, Tx } from "../db/database.js";
-import type { NotificationAttemptsTable, NotificationChannelsTable } from "../db/schema.js";
+import type { NotificationChannelsTable } from "../db/schema.js";
+import type { DeliveryQueue } from "../outbound/delivery-queue.js";
 
 export type ChannelRow = Selectable<NotificationChannelsTable>;
-export type ChannelAttemptRow = Selectable<NotificationAttemptsTable>;
 
-/** Data access for notification channels, their delivery queue and attempt log. Every function takes the database or a transaction first. */
+/** Data access for notification channels. Every function takes the database or a transaction first; their queue and attempt log are the outbound delivery queue's. */
+
+/** The channels' delivery queue and attempt log. */
+export const channelQueue: DeliveryQueue = { deliveries: "notification_deliveries", attempts: "notification_attempts", targets: "notification_channels", targetColumn: "channel_id" };
 
 /** Inserts a channel unless its id is taken in the tenant; undefined on a conflict. */
 export async function insertChannel(
@@ -90,22 +93,6 @@ export async function existingPolicyIds(exec: Executor, tenantId: string, ids: s
   return new Set(rows.map((r) => r.id));
 }
 
-/** One page of a channel's attempts, newest first (ids below `beforeId`), plus one row to tell `has_more`. */
-export async function listAttemptsPage(exec: Executor, tenantId: string, channelId: string, beforeId: number | undefined, limit: number): Promise<ChannelAttemptRow[]> {
-  let query = exec.selectFrom("notification_attempts").selectAll().where("tenant_id", "=", tenantId).where("channel_id", "=", channelId);
-  if (beforeId !== undefined) query = query.where("id", "<", beforeId);
-  return query.orderBy("id", "desc").limit(limit + 1).execute();
-}
-
-/** Queues one event for one channel, due now (the `test` message); the event row is already written. */
-export async function queueDelivery(exec: Executor, d: { tenantId: string; channelId: string; eventId: string; now: Date }): Promise<void> {
-  await exec
-    .insertInto("notification_deliveries")
-    .values({ tenant_id: d.tenantId, channel_id: d.channelId, event_id: d.eventId, state: "pending", attempts: 0, next_attempt_at: d.now, claimed_until: null, created_at: d.now })
-    .onConflict((oc) => oc.doNothing())
-    .execute();
-}
-
 /**
  * Fans the given outbox events out to channel deliveries, in the dispatcher's transaction (the
  * one that marks them dispatched, so each event reaches each channel once). Targets: active
@@ -126,79 +113,4 @@ export async function fanOutToChannels(tx: Tx, eventIds: string[], now: Date): P
     returning id
   `.execute(tx);
   return inserted.rows.length;
-}
-
-/** A delivery claimed for one attempt; `attempts` is the fencing token its result must still match. */
-export interface ClaimedChannelDelivery {
-  id: number;
-  tenant_id: string;
-  channel_id: string;
-  event_id: string;
-  attempts: number;
-}
-
-/** Claims up to `limit` due deliveries of active channels (FOR UPDATE SKIP LOCKED), as the webhook worker does. */
-export async function claimDueDeliveries(exec: Executor, now: Date, claimUntil: Date, limit: number): Promise<ClaimedChannelDelivery[]> {
-  const result = await sql<ClaimedChannelDelivery>`
-    update notification_deliveries
-    set claimed_until = ${claimUntil}, attempts = attempts + 1
-    where id in (
-      select d.id
-      from notification_deliveries d
-      join notification_channels c on c.tenant_id = d.tenant_id and c.id = d.channel_id
-      where d.state = 'pending'
-        and d.next_attempt_at <= ${now}
-        and (d.claimed_until is null or d.claimed_until <= ${now})
-        and c.is_active
-      order by d.next_attempt_at, d.id
-      limit ${limit}
-      for update of d skip locked
-    )
-    returning id, tenant_id, channel_id, event_id, attempts
-  `.execute(exec);
-  return result.rows;
-}
-
-/** The outcome of one attempt, as recorded. */
-export interface ChannelAttemptResult {
-  state: "delivered" | "retrying" | "failed";
-  attemptedAt: Date;
-  statusCode?: number;
-  latencyMs: number;
-  error?: string;
-  nextRetryAt?: Date;
-}
-
-/** Records an attempt if the claim is still this worker's; false when a newer claim took over (nothing written). */
-export async function recordAttempt(tx: Tx, claim: ClaimedChannelDelivery, eventType: string, result: ChannelAttemptResult): Promise<boolean> {
-  const updated = await tx
-    .updateTable("notification_deliveries")
-    .set({
-      state: result.state === "retrying" ? "pending" : result.state,
-      claimed_until: null,
-      ...(result.nextRetryAt ? { next_attempt_at: result.nextRetryAt } : {}),
-    })
-    .where("id", "=", claim.id)
-    .where("attempts", "=", claim.attempts)
-    .where("state", "=", "pending")
-    .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) === 0) return false;
-  await tx
-    .insertInto("notification_attempts")
-    .values({
-      delivery_id: claim.id,
-      tenant_id: claim.tenant_id,
-      channel_id: claim.channel_id,
-      event_id: claim.event_id,
-      event_type: eventType,
-      attempt: claim.attempts,
-      attempted_at: result.attemptedAt,
-      status_code: result.statusCode ?? null,
-      latency_ms: result.latencyMs,
-      error: result.error ?? null,
-      next_retry_at: result.nextRetryAt ?? null,
-      state: result.state,
-    })
-    .execute();
-  return true;
 }

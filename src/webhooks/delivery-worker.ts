@@ -1,16 +1,19 @@
-// The delivery side of the outbox. Two steps, each safe to run on several replicas at once:
-// dispatch fans committed events out into per-webhook deliveries (exactly once), and delivery
-// claims due deliveries, sends them outside any transaction, and records each attempt in a new
-// transaction fenced by the attempt number. Every scheduling decision reads the injected clock.
+// The webhooks' side of the outbox, in two steps each safe to run on several replicas at once:
+// dispatch fans committed events out to every kind of target (webhooks, and the notification
+// channels given in `alsoFanOut`) exactly once, and delivery sends each webhook its signed
+// envelope through the outbound delivery worker.
 import type { Clock } from "../clock.js";
 import type { Envelope } from "../crypto/envelope.js";
-import { inTransaction, type Db, type Tx } from "../db/database.js";
+import { inTransaction, type Db } from "../db/database.js";
 import type { Logger } from "../log.js";
-import { nextAttemptAt, parseRetryAfter } from "../outbound/retry-schedule.js";
+import { dispatchEvents, type FanOut, type OutboxEventRow } from "../outbound/delivery-queue.js";
+import { createDeliveryWorker, createPoller } from "../outbound/delivery-worker.js";
+import type { WebhookSender } from "../outbound/webhook-sender.js";
 import { webhookHeaders } from "./signature.js";
-import type { SendResult, WebhookSender } from "../outbound/webhook-sender.js";
 import { webhookSecretAad } from "./webhooks-service.js";
 import * as store from "./webhooks-store.js";
+
+export type { DeliveryRound } from "../outbound/delivery-worker.js";
 
 /** The JSON body receivers get: `{id, event_type, created_at, tenant_id, path, data}`. */
 export interface WebhookEnvelope {
@@ -55,150 +58,64 @@ export interface WebhookDeliveryDeps {
   /** Outbox events fanned out per transaction. */
   dispatchBatchSize?: number;
   /** Other consumers of the outbox fanned out in the same transaction (notification channels). */
-  alsoFanOut?: readonly ((tx: Tx, eventIds: string[], now: Date) => Promise<number>)[];
+  alsoFanOut?: readonly FanOut[];
 }
-
-/** The counts of one delivery round. */
-export interface DeliveryRound {
-  /** Deliveries this round claimed. */
-  claimed: number;
-  /** Attempts sent and recorded: delivered + retrying + failed. */
-  attempted: number;
-  delivered: number;
-  retrying: number;
-  failed: number;
-  /** Attempts whose claim had been taken over by another worker: sent, not recorded. */
-  stale: number;
-}
-
-type Outcome = "delivered" | "retrying" | "failed" | "stale";
 
 /** Creates the dispatcher and delivery worker; `start` runs both on a timer, tests call the `run*Once` steps directly. */
 export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
   const { db, envelope, clock, logger, sender } = deps;
-  const claimMs = (deps.claimSeconds ?? 120) * 1000;
-  const batchSize = deps.batchSize ?? 16;
   const dispatchBatchSize = deps.dispatchBatchSize ?? 100;
+  const fanOuts = [store.fanOutToWebhooks, ...(deps.alsoFanOut ?? [])];
 
   /** Fans out one batch of undispatched events in one transaction. */
   async function runDispatchOnce(): Promise<{ events: number; deliveries: number }> {
-    return inTransaction(db, (tx) => store.dispatchEvents(tx, clock.now(), dispatchBatchSize, deps.alsoFanOut));
+    return inTransaction(db, (tx) => dispatchEvents(tx, clock.now(), dispatchBatchSize, fanOuts));
   }
 
-  /** Claims one batch of due deliveries, sends them, records every attempt. */
-  async function runDeliveryOnce(): Promise<DeliveryRound> {
-    const now = clock.now();
-    const claims = await store.claimDueDeliveries(db, now, new Date(now.getTime() + claimMs), batchSize);
-    const round: DeliveryRound = { claimed: claims.length, attempted: 0, delivered: 0, retrying: 0, failed: 0, stale: 0 };
-    if (claims.length === 0) return round;
-    const events = new Map((await store.findEvents(db, [...new Set(claims.map((c) => c.event_id))])).map((e) => [e.id, e]));
-    await Promise.all(
-      claims.map(async (claim) => {
-        let outcome: Outcome | undefined;
-        try {
-          outcome = await attempt(claim, events.get(claim.event_id));
-        } catch (err) {
-          // Left claimed: the claim expires and another round tries again (at least once).
-          logger.error("webhook attempt failed unexpectedly", { webhook_id: claim.webhook_id, event_id: claim.event_id, err });
-        }
-        if (outcome === undefined) return;
-        if (outcome !== "stale") round.attempted++;
-        round[outcome]++;
-      }),
-    );
-    return round;
-  }
-
-  async function attempt(claim: store.ClaimedDelivery, event: Awaited<ReturnType<typeof store.findEvents>>[number] | undefined): Promise<Outcome | undefined> {
-    const webhook = await store.findWebhook(db, claim.tenant_id, claim.webhook_id);
-    if (!webhook) return undefined; // deleted since the claim: its deliveries went with it
-    const attemptedAt = clock.now();
-    let sent: SendResult;
-    let eventType = event?.event_type ?? "unknown";
-    if (!event) {
-      sent = { error: "the event is no longer in the outbox", latencyMs: 0 };
-    } else {
-      const key = await envelope.decrypt(db, webhook.tenant_id, webhookSecretAad(webhook.tenant_id, webhook.id), {
-        keyId: webhook.secret_key_id,
-        nonce: webhook.secret_nonce,
-        ciphertext: webhook.secret_ciphertext,
-      });
-      const body = JSON.stringify(webhookEnvelope(event));
-      // webhook-id is the event id, the same on every retry: the receiver's idempotency key.
-      const headers = webhookHeaders(key, event.id, Math.floor(attemptedAt.getTime() / 1000), body);
-      key.fill(0);
-      sent = await sender.send(webhook.url, headers, body);
-      eventType = event.event_type;
-    }
-    const finishedAt = clock.now();
-    const status = sent.statusCode;
-    let result: store.AttemptResult;
-    if (status !== undefined && status >= 200 && status < 300) {
-      result = { state: "delivered", attemptedAt, statusCode: status, latencyMs: sent.latencyMs };
-    } else {
-      const gone = status === 410;
-      const next = gone || !event ? undefined : nextAttemptAt(claim.attempts, finishedAt, { random: deps.random, retryAfterSeconds: parseRetryAfter(sent.retryAfter, finishedAt) });
-      result = {
-        state: next ? "retrying" : "failed",
-        attemptedAt,
-        statusCode: status,
-        latencyMs: sent.latencyMs,
-        error: sent.error ?? (gone ? "HTTP 410 Gone: the webhook was disabled" : `HTTP ${status}`),
-        nextRetryAt: next,
-      };
-    }
-    const recorded = await inTransaction(db, async (tx) => {
-      if (!(await store.recordAttempt(tx, claim, eventType, result))) return false;
-      if (status === 410) await store.disableWebhook(tx, webhook.tenant_id, webhook.id, finishedAt);
-      return true;
+  /** Signs the event's envelope with the webhook's key and posts it. */
+  async function send(webhook: store.WebhookRow, event: OutboxEventRow, attemptedAt: Date) {
+    const key = await envelope.decrypt(db, webhook.tenant_id, webhookSecretAad(webhook.tenant_id, webhook.id), {
+      keyId: webhook.secret_key_id,
+      nonce: webhook.secret_nonce,
+      ciphertext: webhook.secret_ciphertext,
     });
-    const fields = { tenant_id: claim.tenant_id, webhook_id: claim.webhook_id, event_id: claim.event_id, attempt: claim.attempts, status_code: status, error: result.error };
-    if (!recorded) {
-      logger.warn("webhook attempt not recorded: its claim was taken over", fields);
-      return "stale";
-    }
-    if (result.state === "failed") logger.warn(status === 410 ? "webhook endpoint gone; webhook disabled" : "webhook delivery failed", fields);
-    else if (result.state === "retrying") logger.debug("webhook attempt failed; will retry", { ...fields, next_retry_at: result.nextRetryAt });
-    return result.state;
+    const body = JSON.stringify(webhookEnvelope(event));
+    // webhook-id is the event id, the same on every retry: the receiver's idempotency key.
+    const headers = webhookHeaders(key, event.id, Math.floor(attemptedAt.getTime() / 1000), body);
+    key.fill(0);
+    return sender.send(webhook.url, headers, body);
   }
+
+  const worker = createDeliveryWorker({
+    db,
+    clock,
+    logger,
+    queue: store.webhookQueue,
+    label: "webhook",
+    findTarget: store.findWebhook,
+    send,
+    gone: {
+      statusCode: 410,
+      error: "HTTP 410 Gone: the webhook was disabled",
+      log: "webhook endpoint gone; webhook disabled",
+      disable: (tx, claim, now) => store.disableWebhook(tx, claim.tenant_id, claim.target_id, now),
+    },
+    random: deps.random,
+    claimSeconds: deps.claimSeconds,
+    batchSize: deps.batchSize,
+  });
 
   /** Dispatches and delivers until nothing more is ready (bounded, so one tick stays short). */
   async function tick(): Promise<void> {
     try {
       for (let i = 0; i < 10 && (await runDispatchOnce()).events === dispatchBatchSize; i++);
-      for (let i = 0; i < 10 && (await runDeliveryOnce()).claimed === batchSize; i++);
+      await worker.runUntilDrained();
     } catch (err) {
       logger.error("webhook delivery round failed", { err });
     }
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let stopped = true;
-
-  /** Runs a round every `pollMs`; rounds never overlap (the next is scheduled when one ends). */
-  function start(pollMs: number): void {
-    stopped = false;
-    const schedule = () => {
-      timer = setTimeout(async () => {
-        running = tick();
-        await running;
-        running = undefined;
-        if (!stopped) schedule();
-      }, pollMs);
-      timer.unref();
-    };
-    schedule();
-  }
-
-  /** Stops the timer and waits for a running round, so every sent attempt is recorded. */
-  async function stop(): Promise<void> {
-    stopped = true;
-    clearTimeout(timer);
-    await running;
-  }
-
-  return { runDispatchOnce, runDeliveryOnce, start, stop };
+  return { runDispatchOnce, runDeliveryOnce: worker.runDeliveryOnce, ...createPoller(tick) };
 }
 
 export type WebhookDelivery = ReturnType<typeof createWebhookDelivery>;

@@ -12,7 +12,8 @@ import {
 import { httpCodeHeader } from "../auth/principal.js";
 import { callOf, stringListOf, tsOf } from "../handler-support.js";
 import type { WebhooksService } from "./webhooks-service.js";
-import type { AttemptRow, WebhookRow } from "./webhooks-store.js";
+import type { AttemptRow } from "../outbound/delivery-queue.js";
+import type { WebhookRow } from "./webhooks-store.js";
 
 /** Thin handlers: read the call, call the service, build the reply. The secret leaves only in a create reply. */
 export function createWebhooksHandler(service: WebhooksService): ServiceImpl<typeof WebhookServiceDesc> {

@@ -8,6 +8,7 @@ import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js"
 import { appendEvents, eventTypes } from "../events/outbox-store.js";
 import { decodeWebhookSecret, generateWebhookSecret } from "./signature.js";
 import { checkWebhookUrl, SsrfRefusedError, systemResolveAll, type AllowList, type ResolveAll } from "../outbound/ssrf-guard.js";
+import { listAttemptsPage, queueDelivery } from "../outbound/delivery-queue.js";
 import * as store from "./webhooks-store.js";
 import type { WebhookRow } from "./webhooks-store.js";
 
@@ -148,7 +149,7 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
     const before = input.cursor ? decodeCursor(input.cursor, "before") : undefined;
     if (before !== undefined && typeof before !== "number") throw invalidCursor();
     await existing(db, call.tenantId, id);
-    const rows = await store.listAttemptsPage(db, call.tenantId, id, before, limit);
+    const rows = await listAttemptsPage(db, store.webhookQueue, call.tenantId, id, before, limit);
     await auditAllowed(db, clock, call, { path: id });
     return pageOf(rows, limit, (last) => encodeCursor("before", last.id));
   }
@@ -163,7 +164,7 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
       const [eventId] = await appendEvents(tx, [{ tenantId, eventType: "ping", data: { webhook_id: id }, createdAt: now }]);
       // Already fanned out: the ping goes to this webhook alone.
       await tx.updateTable("events").set({ dispatched_at: now }).where("id", "=", eventId!).execute();
-      await store.queueDelivery(tx, { tenantId, webhookId: id, eventId: eventId!, now });
+      await queueDelivery(tx, store.webhookQueue, { tenantId, targetId: id, eventId: eventId!, now });
       await auditAllowed(tx, clock, call, { path: id });
       return { eventId: eventId!, queued: true };
     });

@@ -4,7 +4,8 @@ import { inTransaction } from "../../src/db/database.js";
 import { appendEvents, listEvents } from "../../src/events/outbox-store.js";
 import { maxDeliveryAttempts, retryDelaysSeconds, retryJitter } from "../../src/outbound/retry-schedule.js";
 import { generateWebhookSecret, verifyWebhook, WebhookVerificationError } from "../../src/webhooks/signature.js";
-import { claimDueDeliveries, recordAttempt } from "../../src/webhooks/webhooks-store.js";
+import { claimDueDeliveries, recordAttempt } from "../../src/outbound/delivery-queue.js";
+import { webhookQueue } from "../../src/webhooks/webhooks-store.js";
 import { startTestVault, type TestVault } from "../support/vault.js";
 import { drain, startReceiver, webhookTestEnv, type Receiver } from "./receiver.js";
 
@@ -250,11 +251,11 @@ describe("webhook delivery against a real receiver on 127.0.0.1", () => {
     await tv.vault.webhookDelivery.runDispatchOnce();
     const db = tv.vault.db;
     const t0 = clock.now();
-    const [stale] = await claimDueDeliveries(db, t0, new Date(t0.getTime() + 60 * SECOND), 100).then((c) => c.filter((x) => x.tenant_id === "stalled"));
+    const [stale] = await claimDueDeliveries(db, webhookQueue, t0, new Date(t0.getTime() + 60 * SECOND), 100).then((c) => c.filter((x) => x.tenant_id === "stalled"));
     expect(stale).toBeDefined();
     clock.advance(61 * SECOND);
     expect((await drain(tv)).attempts).toBe(1);
-    const recorded = await inTransaction(db, (tx) => recordAttempt(tx, stale!, "secret.created", { state: "retrying", attemptedAt: t0, latencyMs: 1, error: "late", nextRetryAt: clock.now() }));
+    const recorded = await inTransaction(db, (tx) => recordAttempt(tx, webhookQueue, stale!, "secret.created", { state: "retrying", attemptedAt: t0, latencyMs: 1, error: "late", nextRetryAt: clock.now() }));
     expect(recorded).toBe(false);
     const log = await attemptsOf(tv, token, id);
     expect(log).toHaveLength(1);
