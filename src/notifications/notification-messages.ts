@@ -31,8 +31,12 @@ export function messageOf(event: WebhookEnvelope, publicUrl?: string): Notificat
           : "ScaiVault will not try again before the next scheduled rotation.";
       return {
         title: `Rotation failed: ${path}`,
-        happened: `Rotating ${path}${policy} failed at ${when}: ${String(d.error ?? "unknown error")}. The current version is unchanged and still in use. ${retry}`,
-        next: `Fix the cause (the rotation or value-generation policy named in the error), then rotate by hand: \`scaivault secrets rotate ${path}\` or POST /v1/secrets/${path}/rotate.`,
+        // A provider run says where it left the secret (what is current, what is still valid); a policy rotation changed nothing.
+        happened: `Rotating ${path}${policy} failed at ${when}: ${String(d.error ?? "unknown error")}. ${typeof d.situation === "string" ? d.situation : "The current version is unchanged and still in use."} ${retry}`,
+        next:
+          Array.isArray(d.ways_out) && d.ways_out.length > 0
+            ? `Fix the cause, then get out with one of: ${(d.ways_out as string[]).map((w) => `\`scaivault rotation ${w} ${path}\``).join(", ")} (POST /v1/rotation/secrets/${path}/{${(d.ways_out as string[]).join(",")}}).`
+            : `Fix the cause (the rotation or value-generation policy named in the error), then rotate by hand: \`scaivault secrets rotate ${path}\` or POST /v1/secrets/${path}/rotate.`,
         link,
         urgent: true,
       };

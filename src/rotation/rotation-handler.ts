@@ -77,6 +77,14 @@ export function createRotationHandler(service: RotationService, secretRotations:
       return runMessage(await secretRotations.rollback(callOf(ctx), req.path));
     },
 
+    async retrySecretRotation(req, ctx) {
+      return runMessage(await secretRotations.retry(callOf(ctx), req.path));
+    },
+
+    async resolveSecretRotation(req, ctx) {
+      return runMessage(await secretRotations.resolve(callOf(ctx), req.path, req.reason));
+    },
+
     async listRotationPolicies(req, ctx) {
       const r = await service.list(callOf(ctx), { activeOnly: req.activeOnly, limit: req.limit, cursor: req.cursor });
       return create(ListRotationPoliciesResponseSchema, { data: r.policies.map(policyMessage), cursor: r.cursor, hasMore: r.hasMore });

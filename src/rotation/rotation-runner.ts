@@ -16,6 +16,7 @@ import type { GuardedHttp } from "../outbound/guarded-http.js";
 import type { CredentialData, ProviderCall, RotationProvider } from "./providers/provider.js";
 import type { ProviderRegistry } from "./providers/registry.js";
 import { startNextCycles } from "./rotation-batch-store.js";
+import { situationOf } from "./run-situation.js";
 import { noSuppliedValue, openCredentials, openSupplied, type SealedSupplied } from "./rotation-credentials.js";
 import { recordSuccess, findPolicy, insertHistory, newHistoryId } from "./rotation-store.js";
 import * as store from "./secret-rotation-store.js";
@@ -374,6 +375,11 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
       return commit(run, async (tx, _secret, now) => {
         const retryAt = new Date(now.getTime() + backoffSeconds(attempt) * 1000);
         await audit(tx, run, run.step, now, "failed", run.new_version ?? undefined);
+        // The run's first failed attempt is told at once (people can act before the last retry), the last one again by failRun.
+        if (!run.steps.some((s) => s.status === "retrying")) {
+          const { situation } = situationOf(run, now, retryAt);
+          await appendEvents(tx, [runEvent(run, "rotation.failed", now, { step: run.step, error: message, attempt, will_retry: true, next_attempt_at: retryAt.toISOString(), revoked: false, situation })]);
+        }
         return store.updateRun(
           tx,
           run.id,
@@ -427,13 +433,14 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
           error: `${run.step}: ${message}`,
         });
       }
-      await appendEvents(tx, [runEvent(run, "rotation.failed", now, { step: run.step, error: message, attempt, will_retry: false, revoked: false })]);
+      const { situation, waysOut } = situationOf(run, now);
+      await appendEvents(tx, [runEvent(run, "rotation.failed", now, { step: run.step, error: message, attempt, will_retry: false, revoked: false, situation, ways_out: waysOut })]);
       await audit(tx, run, run.step, now, "failed", run.new_version ?? undefined);
       return store.updateRun(
         tx,
         run.id,
         { status: "failed", attempts: attempt, finished_at: now, claimed_until: null, error: `${run.step}: ${message}`, ...noSuppliedValue },
-        stepRecord(run.step, "failed", attempt, now, message),
+        stepRecord(run.step, "failed", attempt, now, `${message}. ${situationOf(run, now).situation}`),
       );
     });
     if (beforePromote) deps.readCache.invalidatePath(run.tenant_id, run.path);

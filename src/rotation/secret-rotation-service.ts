@@ -21,6 +21,8 @@ import { openCredentials, sealCredentials, sealSupplied } from "./rotation-crede
 import { assignSecret, findPolicyOrThrow } from "./rotation-links.js";
 import { audit, graceSecondsOf, previousCredentialHold, startRun, type RotationRunner } from "./rotation-runner.js";
 import { detachSecret, failOpenPending } from "./rotation-store.js";
+import { situationOf } from "./run-situation.js";
+import { resolveRun, retryRun, rollbackRun, type WaysOutDeps } from "./run-ways-out.js";
 import { credentialStillValid, emergencySummary, hurryOpenRun, requireEmergencyScope, supersedeForEmergency, type EmergencyRevocation } from "./emergency-rotation.js";
 import * as store from "./secret-rotation-store.js";
 import type { BindingRow, RunRow } from "./secret-rotation-store.js";
@@ -293,77 +295,16 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
     if (promoted) {
       return { run, version: run.new_version!, previousVersion: run.old_version!, rotatedAt: promotedAt(run) ?? clock.now(), previousReadableUntil: run.revoke_at ?? undefined };
     }
-    if (run.status === "failed") throw new ScaiVaultError("unavailable", `rotation failed at step ${run.error ?? run.step}; run ${run.id}`);
+    if (run.status === "failed") throw new ScaiVaultError("unavailable", `rotation failed at step ${run.error ?? run.step} (run ${run.id}). ${situationOf(run, clock.now()).situation}`);
     const retry = run.attempts > 0 ? ` after attempt ${run.attempts} failed (${run.error ?? "error"}); next attempt at ${run.next_attempt_at.toISOString()}` : "";
     throw new ScaiVaultError("unavailable", `rotation is still at step ${run.step}${retry}; run ${run.id}`);
   }
 
-  /**
-   * Makes the previous version current again while its credential is not yet revoked, and revokes
-   * the new credential at the provider. The run is fenced off first, so no worker can go on with it.
-   */
-  async function rollback(call: CallContext, path: string): Promise<RunRow> {
-    validateBindingPath(path);
-    await envelope.prepareTenant(call.tenantId);
-    const prepared = await inTransaction(db, async (tx) => {
-      const { secret, binding } = await bindingOrThrow(tx, call.tenantId, path, true);
-      const latest = await store.findLatestRun(tx, secret.id);
-      const run = latest && (await store.findRun(tx, latest.id, true));
-      const promoted = run && run.new_version !== null && run.old_version !== null && ["verify", "revoke"].includes(run.step) && ["running", "waiting_grace", "failed"].includes(run.status);
-      if (!run || !promoted || secret.current_version !== run.new_version) {
-        throw new ScaiVaultError("invalid_request", "nothing to roll back: the latest rotation is not promoted, or its previous credential is already revoked");
-      }
-      const old = await store.findVersionRow(tx, secret.id, run.old_version!);
-      const fresh = await store.findVersionRow(tx, secret.id, run.new_version!);
-      if (!old || old.rotation_state !== null || !fresh) throw new ScaiVaultError("invalid_request", "nothing to roll back: the previous version is gone");
-      const now = clock.now();
-      const newData = await openSecretValue(envelope, tx, secret, fresh);
-      const oldData = await openSecretValue(envelope, tx, secret, old);
-      await secretsStore.updateSecret(tx, secret.id, { current_version: old.version, updated_at: now });
-      await store.setVersionState(tx, secret.id, old.version, { readable_until: null });
-      await store.setVersionState(tx, secret.id, fresh.version, { rotation_state: "revoked", readable_until: now });
-      await store.updateBinding(tx, secret.id, { status: binding.status === "paused" ? "paused" : "active", updated_at: now });
-      await audit(tx, run, "rollback", now, "allowed", old.version);
-      await auditAllowed(tx, clock, call, { path, version: old.version });
-      const rolled = await store.updateRun(
-        tx,
-        run.id,
-        { status: "rolled_back", step: "done", finished_at: now, claimed_until: null, fence: run.fence + 1 },
-        { step: "rollback", status: "succeeded", attempt: 1, at: now.toISOString(), detail: `version ${old.version} is current again; version ${fresh.version} retired` },
-      );
-      const credentials = await openCredentials(envelope, tx, secret.tenant_id, secret.path, binding);
-      return { rolled, secret, binding, credentials, newData, oldData };
-    });
-    deps.readCache.invalidatePath(call.tenantId, path);
-    const provider = registry.get(prepared.binding.provider);
-    let detail: string;
-    let ok = true;
-    try {
-      if (!provider) throw new ScaiVaultError("invalid_request", `provider ${prepared.binding.provider} is not available`);
-      const outcome = await provider.revoke(
-        {
-          tenantId: call.tenantId,
-          path,
-          config: prepared.binding.config ?? {},
-          credentials: prepared.credentials,
-          current: prepared.oldData as JsonObject,
-          clock,
-          logger: deps.logger.child({ runId: prepared.rolled.id }),
-          signal: new AbortController().signal,
-        },
-        prepared.newData,
-      );
-      detail = outcome.summary;
-    } catch (err) {
-      ok = false;
-      detail = err instanceof ScaiVaultError ? err.message : "revoking the rolled-back credential failed";
-    }
-    const now = clock.now();
-    return inTransaction(db, async (tx) => {
-      if (!ok) await store.updateBinding(tx, prepared.secret.id, { status: "failing", updated_at: now });
-      return store.updateRun(tx, prepared.rolled.id, ok ? {} : { error: `rollback revoke: ${detail}` }, { step: "revoke_new", status: ok ? "succeeded" : "failed", attempt: 1, at: now.toISOString(), detail });
-    });
-  }
+  /** The ways out of a failed run (src/rotation/run-ways-out.ts). */
+  const waysOut: WaysOutDeps = { db, envelope, registry, runner, readCache: deps.readCache, clock, logger: deps.logger };
+  const rollback = (call: CallContext, path: string) => (validateBindingPath(path), rollbackRun(waysOut, call, path));
+  const retry = (call: CallContext, path: string) => (validateBindingPath(path), retryRun(waysOut, call, path));
+  const resolve = (call: CallContext, path: string, reason?: string) => (validateBindingPath(path), resolveRun(waysOut, call, path, reason));
 
   /** The secrets service's view of provider rotation (src/secrets/provider-rotation.ts). */
   const providerRotation: ProviderRotation = {
@@ -395,7 +336,7 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
     },
   };
 
-  return { configure, get, list, remove, setPaused, runs, rotateNow, rollback, providerRotation };
+  return { configure, get, list, remove, setPaused, runs, rotateNow, rollback, retry, resolve, providerRotation };
 }
 
 export type SecretRotationService = ReturnType<typeof createSecretRotationService>;

@@ -50,6 +50,8 @@ const contractRoutes = [
   "POST /v1/rotation/secrets/{path}/resume",
   "GET /v1/rotation/secrets/{path}/runs",
   "POST /v1/rotation/secrets/{path}/rollback",
+  "POST /v1/rotation/secrets/{path}/retry",
+  "POST /v1/rotation/secrets/{path}/resolve",
   "POST /v1/notification-channels",
   "GET /v1/notification-channels",
   "GET /v1/notification-channels/{id}",

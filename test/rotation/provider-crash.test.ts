@@ -204,7 +204,8 @@ describe("provider rotation crash matrix", () => {
     expect((await current(path)).version).toBe(1);
     expect((await tv.rest("GET", `/v1/rotation/secrets/${path}`, { token })).body.status).toBe("failing");
     const failed = (await outbox(tv, "crash")).filter((e) => e.event_type === "rotation.failed" && e.path === path);
-    expect(failed.map((e) => e.data.step)).toEqual(["create"]);
+    // Told on the first failed attempt (will_retry) and again when the run gives up.
+    expect(failed.map((e) => `${e.data.step}:${e.data.will_retry}`)).toEqual(["create:true", "create:false"]);
     await checkInvariants(path, "create-fails", false);
   });
 

@@ -220,12 +220,14 @@ describe("provider rotation over the API", () => {
     expect(await runDue()).toBe(0);
     expect((await tv.rest("GET", "/v1/secrets/partners/beta/api-key?stage=previous", { token })).body.data).toEqual({ api_key: "old-2" });
 
+    // Told on the first failed attempt (will_retry, next_attempt_at) and again when the run gives up.
     const failed = (await outbox(tv, "pr")).filter((e) => e.event_type === "rotation.failed");
-    expect(failed).toHaveLength(1);
-    expect(failed[0]!.data).toMatchObject({ step: "verify", run_id: run.id, provider: "webhook", revoked: false });
+    expect(failed).toHaveLength(2);
+    expect(failed[0]!.data).toMatchObject({ step: "verify", attempt: 1, will_retry: true });
+    expect(failed[1]!.data).toMatchObject({ step: "verify", run_id: run.id, provider: "webhook", revoked: false, will_retry: false });
     await tv.vault.webhookDelivery.runDispatchOnce();
     await tv.vault.webhookDelivery.runDeliveryOnce();
-    expect(receiver.received.map((d) => d.event?.event_type)).toEqual(["rotation.failed"]);
+    expect(receiver.received.map((d) => d.event?.event_type)).toEqual(["rotation.failed", "rotation.failed"]);
 
     const rolled = await tv.rest("POST", "/v1/rotation/secrets/partners/beta/api-key/rollback", { token });
     expect(rolled.status).toBe(200);
@@ -237,7 +239,7 @@ describe("provider rotation over the API", () => {
     expect(endpoint.valid.has(issued)).toBe(false);
     expect(endpoint.valid.has("old-2")).toBe(true);
     expect((await tv.rest("GET", "/v1/rotation/secrets/partners/beta/api-key", { token })).body.status).toBe("active");
-    expect((await tv.rest("POST", "/v1/rotation/secrets/partners/beta/api-key/rollback", { token })).body.error.code).toBe("invalid_request");
+    expect((await tv.rest("POST", "/v1/rotation/secrets/partners/beta/api-key/rollback", { token })).body.error.code).toBe("failed_precondition");
     endpoint.healthStatus = 200;
   });
 
