@@ -24,3 +24,4 @@ await build({
 });
 await copyFile(here("src/app.css"), outdir + "app.css");
 await copyFile(here("index.html"), outdir + "index.html");
+await copyFile(here("favicon.svg"), outdir + "favicon.svg");

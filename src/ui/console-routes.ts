@@ -14,6 +14,7 @@ export const consoleContentSecurityPolicy =
 const assetTypes: Record<string, string> = {
   "app.js": "text/javascript; charset=utf-8",
   "app.css": "text/css; charset=utf-8",
+  "favicon.svg": "image/svg+xml",
 };
 
 /** Where `npm run build:ui` writes the console: dist/ui/ at the project root, from src/ui/ or dist/src/ui/. */
@@ -38,6 +39,13 @@ async function readBuilt(name: string): Promise<Uint8Array<ArrayBuffer> | undefi
     }
   }
   return undefined;
+}
+
+/** One built asset with its type, or 404 when the console was not built. */
+async function serveBuilt(name: string): Promise<Response> {
+  const bytes = await readBuilt(name);
+  if (!bytes) return new Response("console not built", { status: 404, headers: { "content-type": "text/plain" } });
+  return new Response(bytes, { headers: { ...securityHeaders, "content-type": assetTypes[name]! } });
 }
 
 const notBuilt = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ScaiVault console</title></head>
@@ -65,16 +73,18 @@ export function createConsoleRoutes(): ExtraRoute[] {
         return new Response(null, { status: 308, headers: { location: "../ui" } });
       },
     },
+    {
+      // Browsers ask the origin for its icon whatever page they show: the console's, not a 404.
+      method: "GET",
+      path: "/favicon.ico",
+      handle: () => serveBuilt("favicon.svg"),
+    },
   ];
-  for (const [name, contentType] of Object.entries(assetTypes)) {
+  for (const name of Object.keys(assetTypes)) {
     routes.push({
       method: "GET",
       path: `/ui/assets/${name}`,
-      async handle() {
-        const bytes = await readBuilt(name);
-        if (!bytes) return new Response("console not built", { status: 404, headers: { "content-type": "text/plain" } });
-        return new Response(bytes, { headers: { ...securityHeaders, "content-type": contentType } });
-      },
+      handle: () => serveBuilt(name),
     });
   }
   return routes;

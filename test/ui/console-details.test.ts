@@ -1,0 +1,76 @@
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { startTestVault, type TestVault } from "../support/vault.js";
+import { artifacts, launchChromium, openContext, signIn, type TrackedContext } from "./browser.js";
+
+// Chromium and a server on a shared 2-core machine: generous limits, no timing assertions.
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 600_000 });
+
+// The console's details a first visit trips over: a quiet console on a secret without provider
+// rotation, a favicon, a cron policy's schedule in the Interval column, the secrets table at 390 px.
+
+let tv: TestVault;
+let browser: Browser;
+let token: string;
+
+beforeAll(async () => {
+  [tv, browser] = await Promise.all([startTestVault(), launchChromium()]);
+  token = await tv.token({});
+  const seed = async (method: string, path: string, body: unknown) => {
+    const res = await tv.rest(method, path, { token, body });
+    expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
+    return res.body;
+  };
+  await seed("POST", "/v1/rotation/policies", { name: "weekly-cron", schedule: "0 3 * * SAT", timezone: "Europe/Berlin", grace_period: "1h", auto_generate: true });
+  await seed("POST", "/v1/rotation/policies", { name: "hourly", interval: "1h", grace_period: "1h", auto_generate: true });
+  // Long paths and many tags: what makes a table wider than a phone.
+  for (const name of ["salesforce-production-integration-user", "stripe-restricted-key-for-the-billing-worker", "sendgrid"]) {
+    await seed("PUT", `/v1/secrets/environments/production/integrations/${name}`, {
+      data: { key: `${name}-value` },
+      secret_type: "api_key",
+      metadata: { tags: ["production", "integrations", "billing", "team-payments", "rotated-quarterly"] },
+    });
+  }
+});
+afterAll(async () => {
+  await browser?.close();
+  await tv?.close();
+});
+
+/** A context that also records console errors and every answer of 400 or more. */
+async function watchedContext(width: number, height: number): Promise<TrackedContext & { consoleErrors: string[]; failedResponses: string[] }> {
+  const tracked = await openContext(browser, width, height);
+  const consoleErrors: string[] = [];
+  const failedResponses: string[] = [];
+  tracked.page.on("console", (msg) => {
+    if (msg.type() === "error") consoleErrors.push(msg.text());
+  });
+  tracked.page.on("pageerror", (err) => consoleErrors.push(err.message));
+  tracked.page.on("response", (res) => {
+    if (res.status() >= 400) failedResponses.push(`${res.status()} ${res.url()}`);
+  });
+  return { ...tracked, consoleErrors, failedResponses };
+}
+
+describe("console details", () => {
+  it("serves a favicon: the page's icon and /favicon.ico answer 200 with an image", async () => {
+    const ui = await watchedContext(1280, 900);
+    try {
+      await ui.page.goto(`${tv.baseUrl}/ui`);
+      await ui.page.getByRole("button", { name: "Sign in" }).waitFor();
+      const icon = await ui.page.evaluate(() => (document.querySelector('link[rel="icon"]') as HTMLLinkElement | null)?.href);
+      expect(icon).toBeDefined();
+      for (const url of [icon!, `${tv.baseUrl}/favicon.ico`]) {
+        const res = await fetch(url);
+        expect(res.status, url).toBe(200);
+        expect(res.headers.get("content-type"), url).toMatch(/^image\//);
+        expect((await res.text()).length).toBeGreaterThan(0);
+      }
+      expect(ui.failedResponses).toEqual([]);
+    } finally {
+      await ui.context.close();
+    }
+  });
+
+});
