@@ -54,6 +54,21 @@ async function watchedContext(width: number, height: number): Promise<TrackedCon
 }
 
 describe("console details", () => {
+  it("a secret without provider rotation: its page logs no error and asks for nothing that fails", async () => {
+    const ui = await watchedContext(1280, 900);
+    try {
+      await signIn(ui.page, tv.baseUrl, token);
+      await ui.page.goto(`${tv.baseUrl}/ui#/secret?path=${encodeURIComponent("environments/production/integrations/sendgrid")}`);
+      // The rotation card offers to enable rotation once it knows there is no binding.
+      await ui.page.getByRole("region", { name: "Rotation" }).getByRole("button", { name: /enable rotation/i }).waitFor();
+      await ui.page.locator(".versions").waitFor();
+      expect(ui.consoleErrors).toEqual([]);
+      expect(ui.failedResponses).toEqual([]);
+    } finally {
+      await ui.context.close();
+    }
+  });
+
   it("serves a favicon: the page's icon and /favicon.ico answer 200 with an image", async () => {
     const ui = await watchedContext(1280, 900);
     try {

@@ -23,6 +23,12 @@ export interface Session {
   /** The tenant a partner admin acts on (sent as `x-scaivault-tenant`), if not their own. */
   targetTenant?: string;
   client: ScaiVaultClient;
+  /**
+   * The same client over gRPC-web, for look-ups where "not found" is an ordinary answer (does this
+   * secret have a provider rotation?). gRPC-web carries the status in the body of an HTTP 200, so
+   * the browser does not log an expected absence as a failed request, as it does Connect's 404.
+   */
+  lookups: ScaiVaultClient;
 }
 
 /** Decodes a JWT's payload (base64url JSON) without verifying it; throws on anything that is not a JWT. */
@@ -62,8 +68,10 @@ function serviceBaseUrl(): string {
 /** Builds a session for a token (and an optional target tenant); does not store it. */
 export function openSession(token: string, targetTenant?: string): Session {
   const identity = decodeIdentity(token);
-  const client = createScaiVaultClient({ baseUrl: serviceBaseUrl(), token, tenant: targetTenant || undefined, retries: 1 });
-  return { token, identity, targetTenant: targetTenant || undefined, client };
+  const options = { baseUrl: serviceBaseUrl(), token, tenant: targetTenant || undefined, retries: 1 };
+  const client = createScaiVaultClient(options);
+  const lookups = createScaiVaultClient({ ...options, protocol: "grpc-web" });
+  return { token, identity, targetTenant: targetTenant || undefined, client, lookups };
 }
 
 /** The session kept in this tab, if any. */

@@ -14,12 +14,13 @@ import { configObject, configTexts, credentialsObject, isProviderName, providerF
 export function SecretRotationPanel({ path, metadata, onChange }: { path: string; metadata: SecretMetadata; onChange: () => void }) {
   const { session, rotationChanged } = useApp();
   const rotation = session.client.rotation;
-  // Undefined while loading or after an error; null when the secret has no provider rotation.
+  // Undefined while loading or after an error; null when the secret has no provider rotation
+  // (asked over gRPC-web, so that ordinary "none" is no failed request in the browser's console).
   const binding = useLoad(async () => {
     try {
-      return await rotation.getSecretRotation({ path });
+      return await session.lookups.rotation.getSecretRotation({ path });
     } catch (err) {
-      if (isScaiVaultError(err) && err.code === "secret_not_found") return null;
+      if (isScaiVaultError(err) && err.isNotFound) return null;
       throw err;
     }
   }, [session, path]);
