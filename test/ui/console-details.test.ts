@@ -88,4 +88,29 @@ describe("console details", () => {
     }
   });
 
+  it("shows a cron policy's schedule where an interval policy shows its interval", async () => {
+    const ui = await watchedContext(1280, 900);
+    try {
+      await signIn(ui.page, tv.baseUrl, token);
+      await ui.page.goto(`${tv.baseUrl}/ui#/rotation`);
+      const cronRow = ui.page.getByRole("row").filter({ has: ui.page.getByRole("link", { name: "weekly-cron" }) });
+      await cronRow.waitFor();
+      const headings = await ui.page.locator("main table thead th").allTextContents();
+      const intervalColumn = headings.indexOf("Interval");
+      expect(intervalColumn).toBeGreaterThan(0);
+      expect(await cronRow.getByRole("cell").nth(intervalColumn).textContent()).toContain("0 3 * * SAT");
+      const hourlyRow = ui.page.getByRole("row").filter({ has: ui.page.getByRole("link", { name: "hourly" }) });
+      expect(await hourlyRow.getByRole("cell").nth(intervalColumn).textContent()).toBe("1h");
+
+      await cronRow.getByRole("link", { name: "weekly-cron" }).click();
+      await ui.page.locator("dl.meta").waitFor();
+      const interval = ui.page.locator("dl.meta dt", { hasText: "Interval" }).locator("xpath=following-sibling::dd[1]");
+      expect(await interval.textContent()).toContain("0 3 * * SAT");
+      expect(await interval.textContent()).toContain("Europe/Berlin");
+      expect(ui.consoleErrors).toEqual([]);
+    } finally {
+      await ui.context.close();
+    }
+  });
+
 });

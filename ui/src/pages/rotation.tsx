@@ -19,6 +19,13 @@ interface PolicyForm {
 
 const emptyForm: PolicyForm = { name: "", description: "", interval: "30d", gracePeriod: "", warnBefore: "", autoGenerate: true, secretPolicyId: "" };
 
+/** How often a policy rotates: its interval, or its cron schedule in its time zone (and window). */
+export function policyCadence(p: RotationPolicy): string {
+  if (p.interval) return p.interval;
+  if (!p.schedule) return "";
+  return `cron ${p.schedule} (${p.timezone || "UTC"})${p.rotationWindow ? `, within ${p.rotationWindow}` : ""}`;
+}
+
 function formOf(p: RotationPolicy): PolicyForm {
   return {
     name: p.name,
@@ -120,7 +127,7 @@ export function RotationPoliciesPage() {
                   <td>
                     <a href={href("/rotation/policy", { id: p.id })}>{p.name}</a>
                   </td>
-                  <td>{p.interval}</td>
+                  <td>{policyCadence(p)}</td>
                   <td>{p.gracePeriod}</td>
                   <td>{p.secretsCount}</td>
                   <td>{p.isActive ? <Badge tone="ok">enabled</Badge> : <Badge tone="off">disabled</Badge>}</td>
@@ -229,7 +236,7 @@ export function RotationPolicyPage({ id }: { id: string }) {
             <dt>Description</dt>
             <dd>{policy.description || "—"}</dd>
             <dt>Interval</dt>
-            <dd>{policy.interval}</dd>
+            <dd>{policyCadence(policy)}</dd>
             <dt>Grace period</dt>
             <dd>{policy.gracePeriod}</dd>
             <dt>Warn before</dt>

@@ -3,6 +3,7 @@ import { isScaiVaultError, type SecretMetadata, type SecretRotation } from "../a
 import { useApp } from "../app-context.js";
 import { Badge, Empty, ErrorBox, Field, Loading, Pager, useCall, useKeysetPages, useLoad, when } from "../components.js";
 import { href } from "../router.js";
+import { policyCadence } from "./rotation.js";
 import { BindingStatus, RunStatus, RunSummary, Schedule } from "./rotation-bindings.js";
 import { configObject, configTexts, credentialsObject, isProviderName, providerForms, providerNames, type ProviderName } from "./rotation-providers.js";
 
@@ -407,7 +408,7 @@ function RotationForm({ path, existing, policyId, allowPolicyOnly, onSaved, onCa
             <option value="">{form.provider ? "None: manual rotations only" : "Choose a policy…"}</option>
             {(policies.data?.data ?? []).map((p) => (
               <option key={p.id} value={p.id}>
-                {p.name} (every {p.interval ?? p.schedule})
+                {p.name} ({p.interval ? `every ${p.interval}` : policyCadence(p)})
               </option>
             ))}
           </select>
