@@ -113,4 +113,49 @@ describe("console details", () => {
     }
   });
 
+  it("at 390 px the secrets table fits the width: every cell it shows is on screen without scrolling, labelled, still a table", async () => {
+    const ui = await watchedContext(390, 844);
+    try {
+      await signIn(ui.page, tv.baseUrl, token);
+      await ui.page.goto(`${tv.baseUrl}/ui#/secrets?prefix=${encodeURIComponent("environments/production/integrations/")}`);
+      await ui.page.getByRole("link", { name: /stripe-restricted-key/ }).waitFor();
+      await ui.page.screenshot({ path: join(artifacts, "secrets-long-paths-390.png"), fullPage: true });
+      const layout = await ui.page.evaluate(() => {
+        const table = document.querySelector("table.secrets-table") as HTMLTableElement;
+        const wrap = table.parentElement!;
+        const offScreen: string[] = [];
+        for (const td of Array.from(table.querySelectorAll("tbody td"))) {
+          if (getComputedStyle(td).display === "none") continue;
+          const box = td.getBoundingClientRect();
+          if (box.left < 0 || box.right > window.innerWidth) offScreen.push(`${td.textContent} at ${Math.round(box.left)}..${Math.round(box.right)}`);
+        }
+        // Each shown cell of the first row with the label its ::before puts in front of it.
+        const firstRow = Array.from(table.querySelectorAll("tbody tr:first-child td"))
+          .filter((td) => getComputedStyle(td).display !== "none")
+          .map((td) => `${getComputedStyle(td, "::before").content.replace(/^"|"$/g, "").replace(/^none$/, "")}${td.textContent}`.trim());
+        return {
+          offScreen,
+          wrapOverflow: wrap.scrollWidth - wrap.clientWidth,
+          pageOverflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+          firstRow,
+        };
+      });
+      expect(layout.offScreen).toEqual([]);
+      expect(layout.wrapOverflow).toBeLessThanOrEqual(0);
+      expect(layout.pageOverflow).toBeLessThanOrEqual(0);
+      // The path, then type, version and tags, each with its label.
+      expect(layout.firstRow).toEqual([
+        "environments/production/integrations/salesforce-production-integration-user",
+        "Type api_key",
+        "Version 1",
+        "Tags production, integrations, billing, team-payments, rotated-quarterly",
+      ]);
+      // The cards are still a table to assistive technology: a header row and one row per secret.
+      await expect(ui.page.getByRole("columnheader", { name: "Path" }).count()).resolves.toBe(1);
+      await expect(ui.page.locator("table.secrets-table").getByRole("row").count()).resolves.toBe(4);
+      expect(ui.consoleErrors).toEqual([]);
+    } finally {
+      await ui.context.close();
+    }
+  });
 });

@@ -99,7 +99,7 @@ export function SecretsPage({ query }: { query: URLSearchParams }) {
               pages={pages}
               row={(s) => (
                 <tr key={s.path}>
-                  <td>
+                  <td data-label="Path">
                     <a href={href("/secret", { path: s.path })}>{s.path}</a>
                     {failingRotations?.has(s.path) && (
                       <>
@@ -110,11 +110,11 @@ export function SecretsPage({ query }: { query: URLSearchParams }) {
                       </>
                     )}
                   </td>
-                  <td>{s.secretType}</td>
-                  <td>{s.version}</td>
-                  <td>{s.tags.join(", ")}</td>
-                  <td>{when(s.updatedAt)}</td>
-                  <td>{when(s.expiresAt)}</td>
+                  <td data-label="Type">{s.secretType}</td>
+                  <td data-label="Version">{s.version}</td>
+                  <td data-label="Tags">{s.tags.join(", ")}</td>
+                  <td data-label="Updated">{when(s.updatedAt)}</td>
+                  <td data-label="Expires">{when(s.expiresAt)}</td>
                 </tr>
               )}
             />
