@@ -35,7 +35,7 @@ import { startMetricsServer } from "./metrics/metrics-server.js";
 import { readOutboxSnapshot } from "./metrics/metrics-store.js";
 import { createRetentionJob } from "./retention/retention-job.js";
 import { createExpiryWarningJob } from "./expiry/expiry-warning-job.js";
-import { createApiDocsRoutes } from "./openapi/api-docs-routes.js";
+import { createApiDocsRoutes, packageVersion } from "./openapi/api-docs-routes.js";
 import { createConsoleRoutes } from "./ui/console-routes.js";
 import { createRotationEngine } from "./rotation/rotation-engine.js";
 import { createRotationHandler } from "./rotation/rotation-handler.js";
@@ -58,6 +58,8 @@ import { createSecretReadCache, secretChangeChannel } from "./secrets/secret-rea
 import { createAuditWriter } from "./audit/audit-writer.js";
 import { createTextGuardInterceptor } from "./input/text-guard.js";
 import { createUniversalApp } from "./transport/universal-app.js";
+import { createVaultDialect } from "./vault-dialect/vault-dialect.js";
+import { createVaultKvService } from "./vault-dialect/vault-kv-service.js";
 import { createWebhookDelivery } from "./webhooks/delivery-worker.js";
 import { createAllowList } from "./outbound/ssrf-guard.js";
 import { createWebhookSender } from "./outbound/webhook-sender.js";
@@ -268,6 +270,20 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   const metricsServer = config.metrics.mode === "own-port" ? await startMetricsServer({ metrics, host: config.host, port: config.metrics.port }) : undefined;
 
   let shuttingDown = false;
+  let drained = false;
+  // Its own short deadline: a database that does not answer makes this replica not ready at once.
+  const ready = async () => !shuttingDown && (await database.ping(config.readyTimeoutMs));
+  const authDeps = { verifier, directory, db, clock, logger };
+  const vaultDialect = createVaultDialect({
+    ...authDeps,
+    mounts: config.vaultMounts,
+    secrets,
+    kv: createVaultKvService({ db, clock }),
+    ready: () => ready().then((ok) => ok && !drained),
+    // Vault's API version, so clients switch on the KV v2 features it has; ScaiVault's own rides along as build metadata.
+    version: `1.15.0+scaivault.${packageVersion()}`,
+    maxBodyBytes: config.maxBodyBytes,
+  });
   const app = createUniversalApp({
     logger,
     maxBodyBytes: config.maxBodyBytes,
@@ -275,12 +291,15 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     compression: [compressionGzip, compressionBrotli],
     maxTimeoutMs: config.maxCallMs,
     // Open watch streams end when the replica drains, so clients reconnect elsewhere and shutdown is not held up.
-    onDrain: () => void watchHub.close(),
+    onDrain: () => {
+      drained = true;
+      void watchHub.close();
+    },
     extraRoutes: [...createApiDocsRoutes({ services: () => app.services }), ...(config.metrics.mode === "service-port" ? [metricsRoute] : []), ...createConsoleRoutes()],
     // The text guard runs inside the auth interceptor, so a refused request is audited like any failed call.
-    interceptors: [createMetricsInterceptor(metrics), createAuthInterceptor({ verifier, directory, db, clock, logger }), createTextGuardInterceptor()],
-    // Its own short deadline: a database that does not answer makes this replica not ready at once.
-    ready: async () => !shuttingDown && (await database.ping(config.readyTimeoutMs)),
+    interceptors: [createMetricsInterceptor(metrics), createAuthInterceptor(authDeps), createTextGuardInterceptor()],
+    ready,
+    dialect: vaultDialect,
     routes: (router) => {
       router.service(SecretsService, createSecretsHandler(secrets));
       router.service(AuditService, createAuditHandler(db));

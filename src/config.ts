@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { Cron } from "croner";
 import { parseDuration } from "./duration.js";
 import { parseAllowListEntries } from "./ip-address.js";
+import { parseVaultMounts, type VaultMount } from "./vault-dialect/vault-mounts.js";
 
 /** Every setting of the service, validated at once and frozen. */
 export interface Config {
@@ -99,6 +100,8 @@ export interface Config {
     /** How often the dispatcher and delivery worker run. */
     pollMs: number;
   };
+  /** Vault KV v2 mounts the Vault dialect serves (none when `off`). */
+  vaultMounts: readonly VaultMount[];
 }
 
 /** The settings table: one place that names every environment variable, its default and its check. */
@@ -151,6 +154,7 @@ export const settings = [
   ["SCAIVAULT_EVENT_RETENTION", "30d", "How long events, finished webhook deliveries and delivery attempts are kept"],
   ["SCAIVAULT_RETENTION_CRON", "23 3 * * *", "Cron pattern of the retention purge job"],
   ["SCAIVAULT_RETENTION_BATCH", "1000", "Rows the retention job deletes per statement"],
+  ["SCAIVAULT_VAULT_MOUNTS", "secret=", "Vault KV v2 mounts: comma list of name=path-prefix (secret= is the whole path space, kv=teams/ a part of it), or off"],
 ] as const;
 
 type Env = Record<string, string | undefined>;
@@ -242,6 +246,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const heartbeatSeconds = seconds("SCAIVAULT_WATCH_HEARTBEAT");
   if (heartbeatSeconds < 1 || heartbeatSeconds > 300) problems.push("SCAIVAULT_WATCH_HEARTBEAT must be from 1s to 5m");
 
+  const vaultMounts = parseVaultMounts(get("SCAIVAULT_VAULT_MOUNTS"));
+  problems.push(...vaultMounts.problems);
+
   const config: Config = {
     port: int("PORT", 0, 65535),
     host: get("HOST"),
@@ -304,6 +311,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       allowHosts: webhookAllowHosts,
       pollMs: seconds("SCAIVAULT_WEBHOOK_POLL") * 1000,
     },
+    vaultMounts: vaultMounts.mounts,
   };
   if (problems.length > 0) {
     throw new Error(`invalid configuration:\n  - ${problems.join("\n  - ")}`);

@@ -15,6 +15,8 @@ export interface ListenOptions {
   shutdownTimeoutMs: number;
   /** How long a client may take to send a request's headers (slow-header clients are cut); Node's server only. */
   headersTimeoutMs?: number;
+  /** Largest request body; Node's server uses it for the requests its parser cannot take (Vault's `LIST`). */
+  maxBodyBytes?: number;
 }
 
 /** A listening server: the port bound, and a close that stops accepting and lets calls in flight finish. */
@@ -48,7 +50,7 @@ export async function runService(server: RuntimeServer): Promise<void> {
     const logger = createLogger({ level: config.logLevel });
     const vault = await createScaiVault({ config, logger });
     const tls = config.tls ? { cert: await readFile(config.tls.certFile, "utf8"), key: await readFile(config.tls.keyFile, "utf8") } : undefined;
-    const listening = await server.listen({ app: vault.app, port: config.port, host: config.host, tls, logger, shutdownTimeoutMs: config.shutdownTimeoutMs, headersTimeoutMs: config.headersTimeoutMs });
+    const listening = await server.listen({ app: vault.app, port: config.port, host: config.host, tls, logger, shutdownTimeoutMs: config.shutdownTimeoutMs, headersTimeoutMs: config.headersTimeoutMs, maxBodyBytes: config.maxBodyBytes });
     logger.info("scaivault listening", {
       port: listening.port,
       runtime: server.runtime,

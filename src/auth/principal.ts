@@ -14,6 +14,8 @@ export interface Principal {
   partnerAdmin: boolean;
   /** Token expiry, for caches. */
   expiresAt?: Date;
+  /** When the token was issued (`iat`), if it says. */
+  issuedAt?: Date;
 }
 
 /** The principal plus the tenant it acts on (different only for partner admins on `/v1/t/{tenant}/`). */

@@ -139,6 +139,7 @@ export function principalFromClaims(claims: JWTPayload): Principal {
     partnerId: partnerId as string | undefined,
     partnerAdmin: partnerId !== undefined && roles.includes("partner_admin"),
     expiresAt: claims.exp ? new Date(claims.exp * 1000) : undefined,
+    issuedAt: typeof claims.iat === "number" ? new Date(claims.iat * 1000) : undefined,
   };
 }
 

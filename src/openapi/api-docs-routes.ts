@@ -58,7 +58,7 @@ const initScript = `window.ui = SwaggerUIBundle({
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /** The version in the project's package.json: two levels up from this file in src/, three from the build in dist/src/. */
-function packageVersion(): string {
+export function packageVersion(): string {
   for (const up of ["../../package.json", "../../../package.json"]) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), "utf8")) as { name?: string; version?: string };

@@ -4,6 +4,7 @@ import * as net from "node:net";
 import { createContextValues } from "@connectrpc/connect";
 import { clientAddressKey } from "../auth/principal.js";
 import type { Logger } from "../log.js";
+import { serveExtensionMethods } from "./extension-methods.js";
 import { nodeCallOf, writeResponse, type NodeRequest, type NodeResponse } from "./node-request.js";
 import type { UniversalApp } from "./universal-app.js";
 
@@ -18,6 +19,8 @@ export interface ServerOptions {
   shutdownTimeoutMs?: number;
   /** How long an HTTP/1.1 client may take to send a request's headers before the connection is cut (default 10 s). */
   headersTimeoutMs?: number;
+  /** Largest body of a request Node's parser cannot take (Vault's `LIST`; default 1 MiB). */
+  maxBodyBytes?: number;
 }
 
 export interface RunningServer {
@@ -106,6 +109,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     requestTimeout: Math.max(300_000, headersTimeout),
     connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(headersTimeout / 5))),
   };
+  const extensionMethods = { handle: (req: Parameters<UniversalApp["handle"]>[0]) => app.handle(req), logger, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024, headersTimeoutMs: headersTimeout };
   let listener: net.Server;
   let innerServers: net.Server[] = [];
   if (options.tls) {
@@ -115,11 +119,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (socket.alpnProtocol !== "h2") trackH1Connection(socket);
     });
     server.on("session", trackSession);
+    serveExtensionMethods(server, extensionMethods);
     listener = server;
   } else {
     const h1 = http.createServer(h1Options, onRequest);
     const h2 = http2.createServer(onRequest);
     h2.on("session", trackSession);
+    serveExtensionMethods(h1, extensionMethods);
     innerServers = [h1, h2];
     listener = net.createServer((socket) => {
       trackConnection(socket);

@@ -14,16 +14,8 @@ import { isByteStream, readRequestBytes, singleChunkBody } from "./universal-io.
  * trailing slash) are refused too; only `/` itself may end in a slash.
  */
 export function rawPathProblem(url: string): string | undefined {
-  const afterScheme = url.indexOf("://");
-  const start = url.indexOf("/", afterScheme < 0 ? 0 : afterScheme + 3);
-  if (start < 0) return undefined;
-  let end = url.length;
-  for (const stop of ["?", "#"]) {
-    const at = url.indexOf(stop, start);
-    if (at >= 0 && at < end) end = at;
-  }
-  const path = url.slice(start, end);
-  if (path === "/") return undefined;
+  const path = rawPathOf(url);
+  if (path === "/" || path === "") return undefined;
   const segments = path.slice(1).split("/");
   // Outside the API a trailing slash is the page's own business (`/docs/` redirects to `/docs`).
   const lastMayBeEmpty = !path.startsWith("/v1/");
@@ -32,6 +24,19 @@ export function rawPathProblem(url: string): string | undefined {
     if (/^(?:\.|%2e){1,2}$/i.test(segment)) return "the path must not contain . or .. segments";
   }
   return undefined;
+}
+
+/** The path of a request URL as the client sent it (no dot segments resolved, nothing decoded); empty when it has none. */
+export function rawPathOf(url: string): string {
+  const afterScheme = url.indexOf("://");
+  const start = url.indexOf("/", afterScheme < 0 ? 0 : afterScheme + 3);
+  if (start < 0) return "";
+  let end = url.length;
+  for (const stop of ["?", "#"]) {
+    const at = url.indexOf(stop, start);
+    if (at >= 0 && at < end) end = at;
+  }
+  return url.slice(start, end);
 }
 
 /** Tenant ids as tokens and the registry carry them. */

@@ -23,7 +23,7 @@ import { addJsonNulls, hasJsonNulls } from "./json-nulls.js";
 import { jsonOptions } from "./json-options.js";
 import { createGrpcUnary } from "./grpc-unary.js";
 import { createReflectionRoutes } from "./reflection.js";
-import { checkConnectBinaryBody, rawPathProblem } from "./request-guards.js";
+import { checkConnectBinaryBody, rawPathOf, rawPathProblem } from "./request-guards.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
 import { jsonResponse } from "./rest-response.js";
 import { createStreamInvoker, type StreamInvoker } from "./stream-invoker.js";
@@ -59,6 +59,17 @@ export interface UniversalAppOptions {
   maxTimeoutMs?: number;
   /** Run when the app starts draining, so long-lived streams can end and let the server close. */
   onDrain?: () => void;
+  /**
+   * Another API's routes beside the native ones (Vault's KV v2), chosen by the raw path before the
+   * native path checks run: the dialect checks its own paths and answers in its own shapes.
+   */
+  dialect?: Dialect;
+}
+
+/** A second API over the same app, answering in its own shapes (the Vault dialect). */
+export interface Dialect {
+  serves(rawPath: string): boolean;
+  handle(req: UniversalServerRequest, rawPath: string, url: URL): Promise<UniversalServerResponse>;
 }
 
 /** The whole API behind one handler: Connect, gRPC, gRPC-web and REST, plus health and reflection. */
@@ -110,6 +121,8 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
   const isReady = async () => !draining.signal.aborted && (await ready().catch(() => false));
 
   async function dispatch(req: UniversalServerRequest): Promise<UniversalServerResponse> {
+    const rawPath = rawPathOf(req.url);
+    if (options.dialect?.serves(rawPath)) return options.dialect.handle(req, rawPath, new URL(req.url));
     const pathProblem = rawPathProblem(req.url);
     if (pathProblem) return errorAnswer(req, new ScaiVaultError("invalid_path", pathProblem), req.contextValues!.get(requestIdKey));
     const url = new URL(req.url);
