@@ -1,7 +1,7 @@
 // What people read: one pure function from an outbox event to a message — what happened, which
 // secret (its path, never a value), when, what to do next, and a console link when the public
 // URL is known. Failures are urgent.
-import type { WebhookEnvelope } from "../webhooks/delivery-worker.js";
+import type { WebhookEnvelope } from "../outbound/event-envelope.js";
 
 /** A message for people, before it is shaped for email or Slack. */
 export interface NotificationMessage {

@@ -8,7 +8,7 @@ import type { Logger } from "../log.js";
 import type { OutboxEventRow } from "../outbound/delivery-queue.js";
 import { createDeliveryWorker, createPoller } from "../outbound/delivery-worker.js";
 import type { SendResult, WebhookSender } from "../outbound/webhook-sender.js";
-import { webhookEnvelope } from "../webhooks/delivery-worker.js";
+import { webhookEnvelope } from "../outbound/event-envelope.js";
 import type { EmailSender } from "./email-sender.js";
 import { slackUrlAad } from "./notification-channels-service.js";
 import * as store from "./notification-channels-store.js";
