@@ -4,14 +4,12 @@ import type { Clock } from "../clock.js";
 import type { Envelope } from "../crypto/envelope.js";
 import { inTransaction, type Db, type Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
-import { appendEvents, eventTypes } from "../events/outbox-store.js";
-import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
-import { checkWebhookUrl, SsrfRefusedError, systemResolveAll, type AllowList, type ResolveAll } from "../outbound/ssrf-guard.js";
-import { listAttemptsPage, queueDelivery } from "../outbound/delivery-queue.js";
+import { encodeCursor, pageLimit, pageOf } from "../pagination.js";
+import { afterIdOf, guardedTargetUrl, listTargetAttempts, queueTestPing, validEventTypes, validTargetName } from "../outbound/delivery-targets.js";
+import { systemResolveAll, type AllowList, type ResolveAll } from "../outbound/ssrf-guard.js";
 import * as store from "./notification-channels-store.js";
 import type { ChannelRow } from "./notification-channels-store.js";
 
-const NAME_PATTERN = /^[a-z0-9_-]{1,64}$/;
 /** A plain address (`ops@example.com`); display names and lists are not accepted. */
 const EMAIL_PATTERN = /^[^\s@<>,;:"()[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}$/;
 const MAX_RECIPIENTS = 50;
@@ -61,12 +59,7 @@ export function createNotificationChannelsService(deps: NotificationChannelsServ
 
   async function validSlackUrl(url: string | undefined): Promise<Buffer> {
     if (url === undefined || url === "") throw new ScaiVaultError("invalid_request", "config.webhook_url is required for a slack channel");
-    try {
-      return Buffer.from((await checkWebhookUrl(url, allow, resolve)).toString(), "utf8");
-    } catch (err) {
-      if (err instanceof SsrfRefusedError) throw new ScaiVaultError("invalid_request", `config.webhook_url: ${err.message}`);
-      throw err;
-    }
+    return Buffer.from(await guardedTargetUrl(url, allow, resolve, "config.webhook_url: "), "utf8");
   }
 
   async function validPolicyIds(tenantId: string, ids: string[]): Promise<string[]> {
@@ -85,12 +78,10 @@ export function createNotificationChannelsService(deps: NotificationChannelsServ
 
   /** Creates a channel; a Slack URL is sealed under the tenant's data key and never shown again. */
   async function create(call: CallContext, input: CreateChannelInput): Promise<ChannelRow> {
-    const name = input.name ?? "";
-    if (name === "") throw new ScaiVaultError("invalid_request", "name is required");
-    if (!NAME_PATTERN.test(name)) throw new ScaiVaultError("invalid_request", "name must be 1 to 64 characters of a-z, 0-9, _ and -");
+    const name = validTargetName(input.name);
     const type = input.type ?? "";
     if (!(channelTypes as readonly string[]).includes(type)) throw new ScaiVaultError("invalid_request", "type must be email or slack");
-    const events = validEvents(input.events ?? []);
+    const events = validEventTypes(input.events ?? []);
     const tenantId = call.tenantId;
     const policyIds = await validPolicyIds(tenantId, input.policyIds ?? []);
     let recipients: string[] = [];
@@ -117,9 +108,7 @@ export function createNotificationChannelsService(deps: NotificationChannelsServ
 
   async function list(call: CallContext, input: { limit?: number; cursor?: string }) {
     const limit = pageLimit(input.limit);
-    const after = input.cursor ? decodeCursor(input.cursor, "after") : undefined;
-    if (after !== undefined && typeof after !== "string") throw invalidCursor();
-    const rows = await store.listChannelsPage(db, call.tenantId, after, limit);
+    const rows = await store.listChannelsPage(db, call.tenantId, afterIdOf(input.cursor), limit);
     await auditAllowed(db, clock, call);
     return pageOf(rows, limit, (last) => encodeCursor("after", last.id));
   }
@@ -133,7 +122,7 @@ export function createNotificationChannelsService(deps: NotificationChannelsServ
   /** Changes the fields given; recipients or the Slack URL are replaced as a whole. */
   async function update(call: CallContext, id: string, input: UpdateChannelInput): Promise<ChannelRow> {
     const tenantId = call.tenantId;
-    const events = input.events === undefined ? undefined : validEvents(input.events);
+    const events = input.events === undefined ? undefined : validEventTypes(input.events);
     const policyIds = input.policyIds === undefined ? undefined : await validPolicyIds(tenantId, input.policyIds);
     const current = await existing(db, tenantId, id);
     let recipients: string[] | undefined;
@@ -175,29 +164,12 @@ export function createNotificationChannelsService(deps: NotificationChannelsServ
 
   /** The attempt log of a channel, newest first. */
   async function deliveries(call: CallContext, id: string, input: { limit?: number; cursor?: string }) {
-    const limit = pageLimit(input.limit);
-    const before = input.cursor ? decodeCursor(input.cursor, "before") : undefined;
-    if (before !== undefined && typeof before !== "number") throw invalidCursor();
-    await existing(db, call.tenantId, id);
-    const rows = await listAttemptsPage(db, store.channelQueue, call.tenantId, id, before, limit);
-    await auditAllowed(db, clock, call, { path: id });
-    return pageOf(rows, limit, (last) => encodeCursor("before", last.id));
+    return listTargetAttempts(deps, store.channelQueue, call, id, input, existing);
   }
 
   /** Queues a `ping` for this channel only; the worker sends it like any other message. */
   async function test(call: CallContext, id: string) {
-    const tenantId = call.tenantId;
-    const now = clock.now();
-    return inTransaction(db, async (tx) => {
-      const channel = await existing(tx, tenantId, id);
-      if (!channel.is_active) throw new ScaiVaultError("invalid_request", `notification channel ${id} is disabled; enable it (is_active: true) before testing`);
-      const [eventId] = await appendEvents(tx, [{ tenantId, eventType: "ping", data: { channel_id: id }, createdAt: now }]);
-      // Already fanned out: the test goes to this channel alone.
-      await tx.updateTable("events").set({ dispatched_at: now }).where("id", "=", eventId!).execute();
-      await queueDelivery(tx, store.channelQueue, { tenantId, targetId: id, eventId: eventId!, now });
-      await auditAllowed(tx, clock, call, { path: id });
-      return { eventId: eventId!, queued: true };
-    });
+    return inTransaction(db, async (tx) => queueTestPing(deps, tx, store.channelQueue, call, await existing(tx, call.tenantId, id), "notification channel"));
   }
 
   return { create, list, get, update, remove, deliveries, test };
@@ -209,10 +181,6 @@ function notFound(id: string) {
   return new ScaiVaultError("notification_channel_not_found", `notification channel ${JSON.stringify(id).slice(0, 80)} not found`);
 }
 
-function invalidCursor() {
-  return new ScaiVaultError("invalid_request", "cursor is invalid");
-}
-
 function validRecipients(to: string[] | undefined): string[] {
   const list = [...new Set((to ?? []).map((a) => a.trim()))];
   if (list.length === 0) throw new ScaiVaultError("invalid_request", "config.to must list at least one email address");
@@ -220,13 +188,4 @@ function validRecipients(to: string[] | undefined): string[] {
   const bad = list.find((a) => !EMAIL_PATTERN.test(a));
   if (bad !== undefined) throw new ScaiVaultError("invalid_request", `config.to: ${JSON.stringify(bad).slice(0, 80)} is not an email address`);
   return list;
-}
-
-function validEvents(events: string[]): string[] {
-  for (const e of events) {
-    if (!(eventTypes as readonly string[]).includes(e)) {
-      throw new ScaiVaultError("invalid_request", `events: unknown event type ${JSON.stringify(e).slice(0, 80)}; one of ${eventTypes.join(", ")}`);
-    }
-  }
-  return [...new Set(events)];
 }

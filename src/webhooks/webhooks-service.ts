@@ -4,15 +4,12 @@ import type { Clock } from "../clock.js";
 import type { Envelope } from "../crypto/envelope.js";
 import { inTransaction, type Db, type Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
-import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
-import { appendEvents, eventTypes } from "../events/outbox-store.js";
+import { pageLimit, pageOf, encodeCursor } from "../pagination.js";
 import { decodeWebhookSecret, generateWebhookSecret } from "./signature.js";
-import { checkWebhookUrl, SsrfRefusedError, systemResolveAll, type AllowList, type ResolveAll } from "../outbound/ssrf-guard.js";
-import { listAttemptsPage, queueDelivery } from "../outbound/delivery-queue.js";
+import { afterIdOf, guardedTargetUrl, listTargetAttempts, queueTestPing, validEventTypes, validTargetName } from "../outbound/delivery-targets.js";
+import { systemResolveAll, type AllowList, type ResolveAll } from "../outbound/ssrf-guard.js";
 import * as store from "./webhooks-store.js";
 import type { WebhookRow } from "./webhooks-store.js";
-
-const NAME_PATTERN = /^[a-z0-9_-]{1,64}$/;
 
 /** Additional authenticated data binding a webhook's signing key to its tenant and id. */
 export function webhookSecretAad(tenantId: string, webhookId: string): Buffer {
@@ -56,12 +53,7 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
 
   async function validUrl(url: string | undefined): Promise<string> {
     if (url === undefined || url === "") throw new ScaiVaultError("invalid_request", "url is required");
-    try {
-      return (await checkWebhookUrl(url, allow, resolve)).toString();
-    } catch (err) {
-      if (err instanceof SsrfRefusedError) throw new ScaiVaultError("invalid_request", err.message);
-      throw err;
-    }
+    return guardedTargetUrl(url, allow, resolve);
   }
 
   async function sealSecret(tx: Tx, tenantId: string, webhookId: string, key: Buffer) {
@@ -76,10 +68,8 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
 
   /** Registers a webhook; the generated secret (when none was given) is returned this once. */
   async function create(call: CallContext, input: CreateWebhookInput): Promise<{ webhook: WebhookRow; secret?: string }> {
-    const name = input.name ?? "";
-    if (name === "") throw new ScaiVaultError("invalid_request", "name is required");
-    if (!NAME_PATTERN.test(name)) throw new ScaiVaultError("invalid_request", "name must be 1 to 64 characters of a-z, 0-9, _ and -");
-    const events = validEvents(input.events ?? []);
+    const name = validTargetName(input.name);
+    const events = validEventTypes(input.events ?? []);
     const generated = input.secret === undefined ? generateWebhookSecret() : undefined;
     const key = secretKey(generated ?? input.secret!);
     const url = await validUrl(input.url);
@@ -98,9 +88,7 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
 
   async function list(call: CallContext, input: PageInput) {
     const limit = pageLimit(input.limit);
-    const after = input.cursor ? decodeCursor(input.cursor, "after") : undefined;
-    if (after !== undefined && typeof after !== "string") throw invalidCursor();
-    const rows = await store.listWebhooksPage(db, call.tenantId, after, limit);
+    const rows = await store.listWebhooksPage(db, call.tenantId, afterIdOf(input.cursor), limit);
     await auditAllowed(db, clock, call);
     return pageOf(rows, limit, (last) => encodeCursor("after", last.id));
   }
@@ -114,7 +102,7 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
   /** Changes the fields given; a new secret replaces the old one at once. */
   async function update(call: CallContext, id: string, input: UpdateWebhookInput): Promise<WebhookRow> {
     const tenantId = call.tenantId;
-    const events = input.events === undefined ? undefined : validEvents(input.events);
+    const events = input.events === undefined ? undefined : validEventTypes(input.events);
     const key = input.secret === undefined ? undefined : secretKey(input.secret);
     const url = input.url === undefined ? undefined : await validUrl(input.url);
     if (key) await envelope.prepareTenant(tenantId);
@@ -145,29 +133,12 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
 
   /** The attempt log of a webhook, newest first. */
   async function deliveries(call: CallContext, id: string, input: PageInput) {
-    const limit = pageLimit(input.limit);
-    const before = input.cursor ? decodeCursor(input.cursor, "before") : undefined;
-    if (before !== undefined && typeof before !== "number") throw invalidCursor();
-    await existing(db, call.tenantId, id);
-    const rows = await listAttemptsPage(db, store.webhookQueue, call.tenantId, id, before, limit);
-    await auditAllowed(db, clock, call, { path: id });
-    return pageOf(rows, limit, (last) => encodeCursor("before", last.id));
+    return listTargetAttempts(deps, store.webhookQueue, call, id, input, existing);
   }
 
   /** Queues a `ping` event for this webhook only; the delivery worker sends it like any other. */
   async function test(call: CallContext, id: string) {
-    const tenantId = call.tenantId;
-    const now = clock.now();
-    return inTransaction(db, async (tx) => {
-      const webhook = await existing(tx, tenantId, id);
-      if (!webhook.is_active) throw new ScaiVaultError("invalid_request", `webhook ${id} is disabled; enable it (is_active: true) before testing`);
-      const [eventId] = await appendEvents(tx, [{ tenantId, eventType: "ping", data: { webhook_id: id }, createdAt: now }]);
-      // Already fanned out: the ping goes to this webhook alone.
-      await tx.updateTable("events").set({ dispatched_at: now }).where("id", "=", eventId!).execute();
-      await queueDelivery(tx, store.webhookQueue, { tenantId, targetId: id, eventId: eventId!, now });
-      await auditAllowed(tx, clock, call, { path: id });
-      return { eventId: eventId!, queued: true };
-    });
+    return inTransaction(db, async (tx) => queueTestPing(deps, tx, store.webhookQueue, call, await existing(tx, call.tenantId, id), "webhook"));
   }
 
   return { create, list, get, update, remove, deliveries, test };
@@ -185,17 +156,4 @@ function secretKey(secret: string): Buffer {
   } catch {
     throw new ScaiVaultError("invalid_request", "secret must be whsec_ followed by the standard base64 of 24 to 64 bytes");
   }
-}
-
-function validEvents(events: string[]): string[] {
-  for (const e of events) {
-    if (!(eventTypes as readonly string[]).includes(e)) {
-      throw new ScaiVaultError("invalid_request", `events: unknown event type ${JSON.stringify(e).slice(0, 80)}; one of ${eventTypes.join(", ")}`);
-    }
-  }
-  return [...new Set(events)];
-}
-
-function invalidCursor() {
-  return new ScaiVaultError("invalid_request", "cursor is invalid");
 }
