@@ -13,11 +13,16 @@ import {
 import { httpCodeHeader } from "../auth/principal.js";
 import { callOf, stringListOf, tsOf } from "../handler-support.js";
 import type { NotificationChannelsService } from "./notification-channels-service.js";
-import type { AttemptRow } from "../outbound/delivery-queue.js";
+import { targetHandlers } from "../outbound/delivery-target-handlers.js";
 import type { ChannelRow } from "./notification-channels-store.js";
 
 /** Thin handlers: read the call, call the service, build the reply. The Slack URL never leaves. */
 export function createNotificationChannelsHandler(service: NotificationChannelsService): ServiceImpl<typeof NotificationChannelServiceDesc> {
+  const shared = targetHandlers(service, {
+    deleted: (r) => create(DeleteNotificationChannelResponseSchema, r),
+    attempts: (page) => create(ListNotificationDeliveriesResponseSchema, { ...page, data: page.data.map((a) => create(NotificationDeliverySchema, a)) }),
+    tested: (r) => create(TestNotificationChannelResponseSchema, r),
+  });
   return {
     async createNotificationChannel(req, ctx) {
       const row = await service.create(callOf(ctx), {
@@ -47,16 +52,9 @@ export function createNotificationChannelsHandler(service: NotificationChannelsS
       });
       return channelMessage(row);
     },
-    async deleteNotificationChannel(req, ctx) {
-      return create(DeleteNotificationChannelResponseSchema, await service.remove(callOf(ctx), req.id));
-    },
-    async listNotificationDeliveries(req, ctx) {
-      const r = await service.deliveries(callOf(ctx), req.id, { limit: req.limit, cursor: req.cursor });
-      return create(ListNotificationDeliveriesResponseSchema, { data: r.rows.map(attemptMessage), cursor: r.cursor, hasMore: r.hasMore });
-    },
-    async testNotificationChannel(req, ctx) {
-      return create(TestNotificationChannelResponseSchema, await service.test(callOf(ctx), req.id));
-    },
+    deleteNotificationChannel: shared.remove,
+    listNotificationDeliveries: shared.deliveries,
+    testNotificationChannel: shared.test,
   };
 }
 
@@ -75,20 +73,5 @@ function channelMessage(row: ChannelRow) {
     isActive: row.is_active,
     createdAt: tsOf(row.created_at),
     updatedAt: tsOf(row.updated_at),
-  });
-}
-
-function attemptMessage(row: AttemptRow) {
-  return create(NotificationDeliverySchema, {
-    id: `att_${row.id}`,
-    eventId: row.event_id,
-    eventType: row.event_type,
-    attempt: row.attempt,
-    attemptedAt: tsOf(row.attempted_at),
-    statusCode: row.status_code ?? undefined,
-    latencyMs: row.latency_ms,
-    error: row.error ?? undefined,
-    nextRetryAt: tsOf(row.next_retry_at),
-    state: row.state,
   });
 }

@@ -12,11 +12,16 @@ import {
 import { httpCodeHeader } from "../auth/principal.js";
 import { callOf, stringListOf, tsOf } from "../handler-support.js";
 import type { WebhooksService } from "./webhooks-service.js";
-import type { AttemptRow } from "../outbound/delivery-queue.js";
+import { targetHandlers } from "../outbound/delivery-target-handlers.js";
 import type { WebhookRow } from "./webhooks-store.js";
 
 /** Thin handlers: read the call, call the service, build the reply. The secret leaves only in a create reply. */
 export function createWebhooksHandler(service: WebhooksService): ServiceImpl<typeof WebhookServiceDesc> {
+  const shared = targetHandlers(service, {
+    deleted: (r) => create(DeleteWebhookResponseSchema, r),
+    attempts: (page) => create(ListWebhookDeliveriesResponseSchema, { ...page, data: page.data.map((a) => create(WebhookDeliverySchema, a)) }),
+    tested: (r) => create(TestWebhookResponseSchema, r),
+  });
   return {
     async createWebhook(req, ctx) {
       const { webhook, secret } = await service.create(callOf(ctx), {
@@ -49,18 +54,9 @@ export function createWebhooksHandler(service: WebhooksService): ServiceImpl<typ
       return webhookMessage(row);
     },
 
-    async deleteWebhook(req, ctx) {
-      return create(DeleteWebhookResponseSchema, await service.remove(callOf(ctx), req.id));
-    },
-
-    async listWebhookDeliveries(req, ctx) {
-      const r = await service.deliveries(callOf(ctx), req.id, { limit: req.limit, cursor: req.cursor });
-      return create(ListWebhookDeliveriesResponseSchema, { data: r.rows.map(attemptMessage), cursor: r.cursor, hasMore: r.hasMore });
-    },
-
-    async testWebhook(req, ctx) {
-      return create(TestWebhookResponseSchema, await service.test(callOf(ctx), req.id));
-    },
+    deleteWebhook: shared.remove,
+    listWebhookDeliveries: shared.deliveries,
+    testWebhook: shared.test,
   };
 }
 
@@ -74,20 +70,5 @@ function webhookMessage(row: WebhookRow, secret?: string) {
     createdAt: tsOf(row.created_at),
     updatedAt: tsOf(row.updated_at),
     secret,
-  });
-}
-
-function attemptMessage(row: AttemptRow) {
-  return create(WebhookDeliverySchema, {
-    id: `att_${row.id}`,
-    eventId: row.event_id,
-    eventType: row.event_type,
-    attempt: row.attempt,
-    attemptedAt: tsOf(row.attempted_at),
-    statusCode: row.status_code ?? undefined,
-    latencyMs: row.latency_ms,
-    error: row.error ?? undefined,
-    nextRetryAt: tsOf(row.next_retry_at),
-    state: row.state,
   });
 }
