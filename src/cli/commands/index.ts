@@ -8,10 +8,11 @@ import { tenantCommands } from "./tenants.js";
 import { webhookCommands } from "./webhooks.js";
 import { channelCommands } from "./channels.js";
 import { runCommand } from "./run.js";
+import { agentCommand } from "./agent.js";
 
 /** Every command of `scaivault`. */
 export const commands: GroupSpec = {
   name: "scaivault",
   summary: "ScaiVault from the command line: secrets, rotation policies, secret policies, webhooks, notification channels, the tenant registry, and delivering secrets to processes.",
-  commands: [loginCommand, tokenCommand, secretsCommands, rotationCommands, secretPolicyCommands, webhookCommands, channelCommands, auditCommands, tenantCommands, runCommand],
+  commands: [loginCommand, tokenCommand, secretsCommands, rotationCommands, secretPolicyCommands, webhookCommands, channelCommands, auditCommands, tenantCommands, runCommand, agentCommand],
 };

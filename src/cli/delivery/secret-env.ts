@@ -43,7 +43,7 @@ export function sourcePaths(sources: EnvSource[]): string[] {
  * that give the same variable are refused, naming both (which one should win is a guess); a named
  * `--env` whose key the secret lacks is refused too. Messages name keys and paths, never values.
  */
-export function buildEnv(sources: EnvSource[], secrets: Map<string, LoadedSecret>): Record<string, string> {
+export function buildEnv(sources: EnvSource[], secrets: Map<string, LoadedSecret>, clashHint = "; name one of them with --env"): Record<string, string> {
   const env: Record<string, string> = {};
   const fromSecret = new Map<string, { path: string; key: string }>();
   for (const source of sources) {
@@ -61,7 +61,7 @@ export function buildEnv(sources: EnvSource[], secrets: Map<string, LoadedSecret
       const name = envNameOf(key);
       const other = fromSecret.get(name);
       if (other !== undefined && other.path !== source.path) {
-        throw new UsageError(`--secret ${other.path} and --secret ${source.path} both set ${name}; name one of them with --env`);
+        throw new UsageError(`--secret ${other.path} and --secret ${source.path} both set ${name}${clashHint}`);
       }
       if (other !== undefined && other.key !== key) throw new UsageError(`the keys "${other.key}" and "${key}" of ${source.path} both become ${name}`);
       fromSecret.set(name, { path: source.path, key });
