@@ -88,7 +88,8 @@ export async function followSecrets(options: FollowOptions, delivered: SecretSet
     } catch (err) {
       const error = ScaiVaultError.from(err);
       options.log(`cannot read the new values, keeping the old ones: ${error.code}: ${error.message}`);
-      if (isTransient(error) && !options.signal.aborted) schedule(backoffMs(++failures));
+      // Tried again while the service is away, and after a refused token (a token file may be refreshed meanwhile).
+      if ((isTransient(error) || error.code === "unauthenticated") && !options.signal.aborted) schedule(backoffMs(++failures));
       return;
     }
     const changed = changedPaths(delivered, next);
