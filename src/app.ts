@@ -124,11 +124,11 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     cacheSize: config.readPath.tokenCacheEntries,
   });
   // Partner membership comes from the tenant registry only; its trigger's notice reaches every replica.
-  const directory = createTenantDirectory(db, config.readPath.keyCacheEntries);
+  const directory = createTenantDirectory(db, config.readPath.keyCacheEntries, database.coherent);
   const stopListeningTenants = await database.listen(tenantChangeChannel, (tenantId) => directory.forget(tenantId), () => directory.clear());
   const access = createAccessRecorder({ db, clock, logger, intervalMs: config.accessFlushMs });
   const rotation = createRotationLinks();
-  const readCache = createSecretReadCache(config.readPath.secretCacheEntries);
+  const readCache = createSecretReadCache(config.readPath.secretCacheEntries, database.coherent);
   const webhookAllow = createAllowList(config.webhooks.allowHosts);
   const providerDeps: ProviderDeps = { db, config, allow: webhookAllow, clock, logger };
   const providers = createProviderRegistry([...builtInProviders(providerDeps), ...(options.extraProviders?.(providerDeps) ?? [])]);

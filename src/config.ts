@@ -36,6 +36,8 @@ export interface Config {
   dbConnectTimeoutMs: number;
   /** Longest a PostgreSQL statement may run before it is cancelled and the call fails as unavailable (0: unbounded). */
   dbStatementTimeoutMs: number;
+  /** How often a replica's LISTEN connection proves it still hears change notices; its caches are bypassed 1.5 × this after the last proof. */
+  dbListenHeartbeatMs: number;
   /** How long `/readyz` and gRPC health wait for the database's answer before saying not serving. */
   readyTimeoutMs: number;
   /** Statements prepared once per PostgreSQL connection. */
@@ -131,6 +133,7 @@ export const settings = [
   ["SCAIVAULT_DB_PREPARED_STATEMENTS", "true", "Prepare statements once per PostgreSQL connection (see Operations); `false` behind a pooler that cannot keep them"],
   ["SCAIVAULT_DB_CONNECT_TIMEOUT", "5s", "How long getting a PostgreSQL connection may take (connecting, or waiting for a free one) before a call answers `503 unavailable`"],
   ["SCAIVAULT_DB_STATEMENT_TIMEOUT", "5s", "Longest a PostgreSQL statement may run: PostgreSQL cancels it (`statement_timeout`), a server that does not answer at all is given up 0.5 s later; the call answers `503 unavailable`. `0s`: unbounded"],
+  ["SCAIVAULT_DB_LISTEN_HEARTBEAT", "1s", "How often a replica's LISTEN connection notifies itself to prove change notices still arrive; 1.5 × this without proof and the replica's read caches are bypassed, 2 × and the connection is replaced"],
   ["SCAIVAULT_READY_TIMEOUT", "2s", "How long `/readyz` and gRPC health wait for the database before saying not serving (`503`)"],
   ["SCAIVAULT_HEADERS_TIMEOUT", "10s", "How long an HTTP/1.1 client may take to send a request's headers before its connection is cut"],
   ["SCAIVAULT_SECRET_CACHE_ENTRIES", "10000", "Secrets whose encrypted rows a replica keeps for reads, least recently read dropped first (`0` turns the cache off)"],
@@ -275,6 +278,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     dbConnectTimeoutMs: seconds("SCAIVAULT_DB_CONNECT_TIMEOUT") * 1000,
     dbPreparedStatements: bool("SCAIVAULT_DB_PREPARED_STATEMENTS"),
     dbStatementTimeoutMs: seconds("SCAIVAULT_DB_STATEMENT_TIMEOUT") * 1000,
+    dbListenHeartbeatMs: Math.max(1, seconds("SCAIVAULT_DB_LISTEN_HEARTBEAT")) * 1000,
     readyTimeoutMs: Math.max(1, seconds("SCAIVAULT_READY_TIMEOUT")) * 1000,
     headersTimeoutMs: seconds("SCAIVAULT_HEADERS_TIMEOUT") * 1000,
     corsOrigins,

@@ -8,7 +8,8 @@ export const tenantChangeChannel = "scaivault_tenant_changed";
 /**
  * Which partner a tenant belongs to, as the tenant registry says (operators manage it; tokens never
  * change it). Answers are cached per replica and dropped on the registry's NOTIFY, so every replica
- * honours a change as soon as the notice arrives; `clear` runs when notices may have been missed.
+ * honours a change as soon as the notice arrives; `clear` runs when notices may have been missed,
+ * and while they are not known to arrive (`coherent` false) every lookup reads the registry.
  */
 export interface TenantDirectory {
   partnerOf(tenantId: string): Promise<string | undefined>;
@@ -19,17 +20,18 @@ export interface TenantDirectory {
 }
 
 /** Creates the directory over the registry, caching up to `maxEntries` answers (unregistered included), least recently used dropped first. */
-export function createTenantDirectory(db: Db, maxEntries = 10_000): TenantDirectory {
+export function createTenantDirectory(db: Db, maxEntries = 10_000, coherent: () => boolean = () => true): TenantDirectory {
   const known = new BoundedMap<string, string | null>(maxEntries);
   // A lookup that started before a change must not cache what it read: each change bumps the generation.
   let generation = 0;
   return {
     async partnerOf(tenantId) {
-      const cached = known.get(tenantId);
+      const trusted = coherent();
+      const cached = trusted ? known.get(tenantId) : undefined;
       if (cached !== undefined) return cached ?? undefined;
       const started = generation;
       const partner = await partnerOfTenant(db, tenantId);
-      if (started === generation) known.set(tenantId, partner ?? null);
+      if (trusted && started === generation && coherent()) known.set(tenantId, partner ?? null);
       return partner;
     },
     forget(tenantId) {

@@ -4,14 +4,14 @@ import type { Database } from "./schema.js";
 import { prepareDataDir, restrictDataDirModes } from "./data-dir.js";
 import { createPGliteDialect } from "./pglite-dialect.js";
 import { ServiceClient, type ServiceClientOptions } from "./service-client.js";
+import { createSharedListener, type Listen } from "./shared-listener.js";
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
 /** Either the database or an open transaction: stores take this first. */
 export type Executor = Db | Tx;
 
-/** Subscribes to a notification channel; `onReset` runs whenever notices may have been missed. */
-export type Listen = (channel: string, onNotice: (payload: string) => void, onReset: () => void) => Promise<() => Promise<void>>;
+export type { Listen } from "./shared-listener.js";
 
 /** A connected database and how to close it. */
 export interface DatabaseHandle {
@@ -19,6 +19,11 @@ export interface DatabaseHandle {
   kind: "postgres" | "embedded";
   /** LISTEN/NOTIFY: how replicas tell each other about changes, through PostgreSQL itself. */
   listen: Listen;
+  /**
+   * Whether notices are known to arrive: every change committed up to a moment ago has been
+   * heard. Caches fed by notices serve only while this holds (always, for the embedded database).
+   */
+  coherent(): boolean;
   /** Connections of the PostgreSQL pool (absent for the embedded database, which has one). */
   poolStats?(): { total: number; idle: number; waiting: number; max: number };
   /** Whether the database answers `select 1` within `timeoutMs` (readiness); probes in flight are shared. */
@@ -46,6 +51,8 @@ export interface PostgresOptions {
    * cannot hold row locks.
    */
   statementTimeoutMs?: number;
+  /** How often the listening connection proves it still hears notices (default 1 s). */
+  listenHeartbeatMs?: number;
 }
 
 /** How long after `statement_timeout` a statement without any answer is given up on client side. */
@@ -53,7 +60,7 @@ export const statementGraceMs = 500;
 
 /** Connects to PostgreSQL through `pg`. */
 export function connectPostgres(url: string, options: PostgresOptions = {}): DatabaseHandle {
-  const { poolSize = 10, onIdleError, connectTimeoutMs = 5_000, preparedStatements = true, statementTimeoutMs = 5_000 } = options;
+  const { poolSize = 10, onIdleError, connectTimeoutMs = 5_000, preparedStatements = true, statementTimeoutMs = 5_000, listenHeartbeatMs = 1_000 } = options;
   const clientOptions: ServiceClientOptions = {
     prepareStatements: preparedStatements,
     // A database that does not answer must not hold calls past their deadline: they fail as unavailable.
@@ -91,11 +98,12 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Dat
     }
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  const listener = createSharedListener(url, clientOptions, onIdleError);
+  const listener = createSharedListener(url, { clientOptions, heartbeatMs: listenHeartbeatMs, onError: onIdleError });
   return {
     db,
     kind: "postgres",
     listen: listener.listen,
+    coherent: listener.coherent,
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize }),
     ping: createPing(db),
     close: async () => {
@@ -131,6 +139,7 @@ export async function connectEmbedded(dataDir: string): Promise<DatabaseHandle> 
       const unsubscribe = await pglite.listen(channel, onNotice);
       return async () => unsubscribe();
     },
+    coherent: () => true,
     ping: createPing(db),
     close: async () => {
       clearInterval(sweep);
@@ -163,105 +172,4 @@ function createPing(db: Db): DatabaseHandle["ping"] {
 /** Runs `work` in a transaction. */
 export function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
   return db.transaction().execute(work);
-}
-
-interface Subscriber {
-  onNotice: (payload: string) => void;
-  onReset: () => void;
-}
-
-/**
- * LISTEN for every channel of a replica on one connection of its own (pooled connections come
- * and go). One connection, not one per channel: on every commit that notifies, PostgreSQL wakes
- * each listening connection of the database whatever channels it listens on, so each more would
- * cost every write one more process woken. When the connection drops, every subscriber's
- * `onReset` runs (notices may have been lost) and it reconnects with backoff until closed.
- */
-function createSharedListener(url: string, clientOptions: pg.ClientConfig, onError?: (err: Error) => void) {
-  const channels = new Map<string, Set<Subscriber>>();
-  let closed = false;
-  let client: pg.Client | undefined;
-  let connecting: Promise<void> | undefined;
-  let retry: NodeJS.Timeout | undefined;
-  const lost = new WeakSet<pg.Client>();
-  const resetAll = () => {
-    for (const subscribers of channels.values()) for (const s of subscribers) s.onReset();
-  };
-
-  const connect = async (delayMs: number): Promise<void> => {
-    if (closed) return;
-    const c = new pg.Client({ ...clientOptions, connectionString: url });
-    c.on("notification", (n) => {
-      for (const s of channels.get(n.channel) ?? []) s.onNotice(n.payload ?? "");
-    });
-    c.on("error", (err) => {
-      onError?.(err);
-      reconnect(c, delayMs);
-    });
-    c.on("end", () => reconnect(c, delayMs));
-    try {
-      await c.connect();
-      for (const channel of channels.keys()) await c.query(`listen ${pg.escapeIdentifier(channel)}`);
-      client = c;
-      resetAll();
-    } catch (err) {
-      onError?.(err as Error);
-      reconnect(c, delayMs);
-      throw err;
-    }
-  };
-  const reconnect = (c: pg.Client, delayMs: number) => {
-    if (closed || lost.has(c)) return;
-    lost.add(c);
-    if (client === c) client = undefined;
-    resetAll();
-    c.removeAllListeners();
-    void c.end().catch(() => {});
-    const next = Math.min(delayMs * 2, 2_000); // back within seconds of the database returning
-    clearTimeout(retry);
-    retry = setTimeout(() => void (connecting = connect(next).catch(() => {})), delayMs);
-    retry.unref();
-  };
-
-  const listen: Listen = async (channel, onNotice, onReset) => {
-    const subscriber: Subscriber = { onNotice, onReset };
-    const subscribers = channels.get(channel) ?? new Set<Subscriber>();
-    const isNew = !channels.has(channel);
-    channels.set(channel, subscribers.add(subscriber));
-    if (!connecting) {
-      // The first subscriber connects (every later attempt sets `connecting` too), and fails when
-      // the database cannot be reached; attempts then go on in the background.
-      connecting = connect(250);
-      await connecting;
-    } else {
-      await connecting;
-      const c = client;
-      // Not connected now: the reconnection listens on this channel and resets every subscriber.
-      if (c) {
-        if (isNew) await c.query(`listen ${pg.escapeIdentifier(channel)}`).catch((err: Error) => onError?.(err));
-        onReset();
-      }
-    }
-    return async () => {
-      subscribers.delete(subscriber);
-      if (subscribers.size > 0 || channels.get(channel) !== subscribers) return;
-      channels.delete(channel);
-      await client?.query(`unlisten ${pg.escapeIdentifier(channel)}`).catch(() => {});
-    };
-  };
-
-  return {
-    listen,
-    async close() {
-      closed = true;
-      clearTimeout(retry);
-      const c = client;
-      client = undefined;
-      if (c) {
-        c.removeAllListeners();
-        c.on("error", () => {});
-        await c.end().catch(() => {});
-      }
-    },
-  };
 }

@@ -12,6 +12,7 @@ export async function openDatabase(config: Readonly<Config>, logger?: Logger): P
         connectTimeoutMs: config.dbConnectTimeoutMs,
         preparedStatements: config.dbPreparedStatements,
         statementTimeoutMs: config.dbStatementTimeoutMs,
+        listenHeartbeatMs: config.dbListenHeartbeatMs,
       })
     : connectEmbedded(config.dataDir);
 }

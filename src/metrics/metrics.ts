@@ -3,7 +3,7 @@ import type { OutboxSnapshot } from "./metrics-store.js";
 
 /** Where the gauges read their values at scrape time; each source is optional. */
 export interface MetricSources {
-  readCache?: () => { hits: number; misses: number; entries: number };
+  readCache?: () => { hits: number; misses: number; bypassed?: number; entries: number };
   pool?: () => { total: number; idle: number; waiting: number; max: number } | undefined;
   outbox?: () => Promise<OutboxSnapshot>;
 }
@@ -60,13 +60,14 @@ export function createMetrics(sources: MetricSources = {}): Metrics {
     });
     new Gauge({
       name: "scaivault_read_cache_lookups",
-      help: "Secret reads that looked in the cache since start, by result (hit or miss)",
+      help: "Secret reads that looked in the cache since start, by result (hit, miss, or bypassed while change notices were not known to arrive)",
       labelNames: ["result"] as const,
       registers: [registry],
       collect() {
-        const { hits, misses } = readCache();
+        const { hits, misses, bypassed = 0 } = readCache();
         this.set({ result: "hit" }, hits);
         this.set({ result: "miss" }, misses);
+        this.set({ result: "bypassed" }, bypassed);
       },
     });
     new Gauge({

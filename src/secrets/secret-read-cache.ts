@@ -15,7 +15,9 @@ export interface CachedSecret {
  * this replica's own writes drop entries after commit, and every replica drops entries on the
  * `scaivault_secret_changed` notice (a database trigger sends it for any change). A read that
  * started before an invalidation does not store what it read (the generation check), so a
- * stale row can never be put back after the change that outdated it.
+ * stale row can never be put back after the change that outdated it. While notices are not
+ * known to arrive (`coherent` false: the listening connection is down or silent) the cache is
+ * bypassed, neither answering nor storing; the listener clears it when it is back.
  */
 export interface SecretReadCache {
   /** The current generation; pass it back to `put` so a read older than an invalidation is not cached. */
@@ -26,17 +28,21 @@ export interface SecretReadCache {
   invalidatePath(ownerId: string, path: string): void;
   clear(): void;
   size(): number;
-  /** Lookups since creation that found an entry (hits) or not (misses), for the metrics. */
-  stats(): { hits: number; misses: number };
+  /** Lookups since creation that found an entry (hits) or not (misses), and those that bypassed the cache, for the metrics. */
+  stats(): { hits: number; misses: number; bypassed: number };
 }
 
-/** Creates the cache with an entry bound (0: nothing is kept); the least recently used entry goes first. */
-export function createSecretReadCache(maxEntries = 10_000): SecretReadCache {
+/**
+ * Creates the cache with an entry bound (0: nothing is kept); the least recently used entry goes
+ * first. `coherent` says whether change notices are known to arrive (default: always).
+ */
+export function createSecretReadCache(maxEntries = 10_000, coherent: () => boolean = () => true): SecretReadCache {
   const keyById = new Map<number, string>();
   const entries = new BoundedMap<string, CachedSecret>(maxEntries, (_key, evicted) => keyById.delete(evicted.secret.id));
   let generation = 0;
   let hits = 0;
   let misses = 0;
+  let bypassed = 0;
   const keyOf = (ownerId: string, path: string) => `${ownerId}\0${path}`;
   const drop = (key: string) => {
     const entry = entries.get(key);
@@ -47,6 +53,10 @@ export function createSecretReadCache(maxEntries = 10_000): SecretReadCache {
   return {
     generation: () => generation,
     get(ownerId, path) {
+      if (!coherent()) {
+        bypassed++;
+        return undefined;
+      }
       const key = keyOf(ownerId, path);
       const entry = entries.get(key);
       if (entry) hits++;
@@ -54,7 +64,7 @@ export function createSecretReadCache(maxEntries = 10_000): SecretReadCache {
       return entry;
     },
     put(ownerId, path, entry, generationAtRead) {
-      if (generationAtRead !== generation || maxEntries === 0) return;
+      if (generationAtRead !== generation || maxEntries === 0 || !coherent()) return;
       const key = keyOf(ownerId, path);
       drop(key);
       entries.set(key, entry);
@@ -75,6 +85,6 @@ export function createSecretReadCache(maxEntries = 10_000): SecretReadCache {
       keyById.clear();
     },
     size: () => entries.size,
-    stats: () => ({ hits, misses }),
+    stats: () => ({ hits, misses, bypassed }),
   };
 }

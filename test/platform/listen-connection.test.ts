@@ -5,6 +5,7 @@
 // embedded database has no connections); fails, not skips, in the PostgreSQL run without one.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { listenerApplicationName } from "../../src/db/shared-listener.js";
 import { testDatabaseKind } from "../support/database.js";
 import { startTestVault, type TestVault } from "../support/vault.js";
 import { sseWatch } from "../support/watchers.js";
@@ -24,9 +25,12 @@ describe.skipIf(testDatabaseKind !== "postgres")("LISTEN connections (PostgreSQL
 
   it("one connection listens for every channel, and notices on each still arrive", async () => {
     const { rows } = await admin.query<{ pid: number; query: string }>(
-      `select pid, query from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and query ilike 'listen %'`,
+      `select pid, query from pg_stat_activity where datname = current_database() and application_name = $1`,
+      [listenerApplicationName],
     );
     expect(rows).toHaveLength(1);
+    // It runs only its heartbeat and LISTEN statements.
+    expect(rows[0]!.query).toMatch(/^(listen |select pg_notify)/i);
 
     // Events reach a watcher, and an operator's SQL change empties the read cache of the secret it changed.
     const token = await v.token({ tenantId: "listen-t", scopes: ["secrets:read", "secrets:write"] });
