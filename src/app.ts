@@ -60,6 +60,7 @@ import { createTextGuardInterceptor } from "./input/text-guard.js";
 import { createUniversalApp } from "./transport/universal-app.js";
 import { createVaultDialect } from "./vault-dialect/vault-dialect.js";
 import { createVaultKvService } from "./vault-dialect/vault-kv-service.js";
+import { createVersionLifecycle } from "./secrets/version-lifecycle.js";
 import { createWebhookDelivery } from "./webhooks/delivery-worker.js";
 import { createAllowList } from "./outbound/ssrf-guard.js";
 import { createWebhookSender } from "./outbound/webhook-sender.js";
@@ -279,6 +280,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     mounts: config.vaultMounts,
     secrets,
     kv: createVaultKvService({ db, clock }),
+    versions: createVersionLifecycle({ db, clock, cache: readCache }),
     ready: () => ready().then((ok) => ok && !drained),
     // Vault's API version, so clients switch on the KV v2 features it has; ScaiVault's own rides along as build metadata.
     version: `1.15.0+scaivault.${packageVersion()}`,

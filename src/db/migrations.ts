@@ -11,6 +11,7 @@ import * as m0030 from "./migrations/0030_rotation_schedules.js";
 import * as m0040 from "./migrations/0040_watch_and_notification_channels.js";
 import * as m0050 from "./migrations/0050_secret_expiry_warnings.js";
 import * as m0060 from "./migrations/0060_rotation_supplied_value.js";
+import * as m0070 from "./migrations/0070_vault_kv_model.js";
 import * as m0080 from "./migrations/0080_rotation_incidents.js";
 
 /** The fixed list of migrations, in order. New ones are appended, never edited. */
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   "0040_watch_and_notification_channels": m0040,
   "0050_secret_expiry_warnings": m0050,
   "0060_rotation_supplied_value": m0060,
+  "0070_vault_kv_model": m0070,
   "0080_rotation_incidents": m0080,
 };
 

@@ -31,6 +31,12 @@ export interface SecretsTable {
   deleted_at: Timestamp | null;
   purge_after: Timestamp | null;
   last_accessed_at: Timestamp | null;
+  /** Vault's `custom_metadata` (migration 0070): a string map, at most 64 keys. */
+  custom_metadata: ColumnType<Record<string, string>, Record<string, string> | string | undefined, Record<string, string> | string>;
+  /** Every write must carry check-and-set (migration 0070). */
+  cas_required: ColumnType<boolean, boolean | undefined, boolean>;
+  /** A version stops being readable this long after it was written; null = never (migration 0070). */
+  delete_version_after_seconds: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** One version of a secret: only ciphertext, bound by AAD to tenant, path and version. */
@@ -46,6 +52,10 @@ export interface SecretVersionsTable {
   readable_until: Timestamp | null;
   /** Provider rotation (migration 0020): `pending` (not yet promoted), `discarded` or `revoked`; null otherwise. */
   rotation_state: ColumnType<string | null, string | null | undefined, string | null>;
+  /** A version's own soft delete (migration 0070), undone by undelete; null = not deleted. */
+  deleted_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** When the version was destroyed (migration 0070): its ciphertext is wiped, the row kept for its history. */
+  destroyed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 /** Reads per secret per day, for `access_count_30d`. */

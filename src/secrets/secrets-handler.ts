@@ -1,4 +1,5 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
+import { formatGoDuration } from "./version-lifecycle.js";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   SecretMetadataFieldsSchema,
@@ -161,6 +162,8 @@ export function createSecretsHandler(service: SecretsService): ServiceImpl<typeo
             isCurrent: v.isCurrent,
             readableUntil: tsOf(v.readable_until),
             stage: v.stage,
+            deletedAt: tsOf(v.deletedAt),
+            destroyed: v.destroyed,
           }),
         ),
       });
@@ -218,6 +221,16 @@ function metadataMessage(d: Awaited<ReturnType<SecretsService["metadata"]>>) {
     expiresAt: tsOf(s.expires_at),
     maxVersions: s.max_versions,
     secretPolicyId: s.secret_policy_id ?? undefined,
+    customMetadata: customMetadataOf(s.custom_metadata),
+    casRequired: s.cas_required,
+    deleteVersionAfter: s.delete_version_after_seconds ? formatGoDuration(s.delete_version_after_seconds) : undefined,
   });
 }
 
+
+/** The stored `custom_metadata` (jsonb) as the string map the API shows. */
+export function customMetadataOf(stored: unknown): Record<string, string> {
+  const value = typeof stored === "string" ? (JSON.parse(stored) as unknown) : stored;
+  if (!value || typeof value !== "object" || Array.isArray(value)) return {};
+  return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === "string"));
+}

@@ -15,6 +15,7 @@ import type { ProviderRotation } from "./provider-rotation.js";
 import type { SecretReadCache } from "./secret-read-cache.js";
 import { openSecretValue } from "./secret-value.js";
 import { validateSecretPath } from "./secret-path.js";
+import { isReadable, versionState } from "./version-state.js";
 import * as store from "./secrets-store.js";
 import type { SecretRow } from "./secrets-store.js";
 import { liveSecret } from "./live-secret.js";
@@ -201,6 +202,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       let version = 1;
       let previous: number | undefined;
       if (!created) {
+        if (secret.cas_required && opts.cas === undefined) throw new ScaiVaultError("invalid_request", "check-and-set parameter required for this call: the secret has cas_required");
         if (opts.cas !== undefined && opts.cas !== secret.current_version) throw versionConflict();
         previous = secret.current_version;
         const changes = {
@@ -236,6 +238,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
         updatedAt: now,
         expiresAt: secret.expires_at,
         previousVersion: previous,
+        customMetadata: secret.custom_metadata,
       };
     });
   }
@@ -270,7 +273,8 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       if (row && cache.generation() === generation) entry.versions.set(v, row);
     }
     // A pending version is read by stage only; discarded and revoked ones not at all.
-    if (!row || row.rotation_state !== null || (row.readable_until && row.readable_until <= now)) {
+    // Deleted and destroyed versions (on their own or by delete_version_after) are not read either.
+    if (!row || row.rotation_state !== null || !isReadable(secret, row, now)) {
       throw new ScaiVaultError("version_not_found", `version ${v} not found`);
     }
     const data = await openSecretValue(envelope, db, secret, row);
@@ -287,7 +291,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     const secret = await liveSecret(db, ownerId, path);
     const now = clock.now();
     if (secret.expires_at && secret.expires_at <= now) throw new ScaiVaultError("secret_expired", "secret expired");
-    const staged = stagesOf(await store.listVersions(db, secret.id), secret.current_version, now).find((v) => v.stage === stage);
+    const staged = stagesOf(await store.listVersions(db, secret.id), secret.current_version, now, secret).find((v) => v.stage === stage);
     if (!staged) throw new ScaiVaultError("version_not_found", `no ${stage} version`);
     const row = (await store.findVersion(db, secret.id, staged.version))!;
     const data = await openSecretValue(envelope, db, secret, row);
@@ -382,7 +386,7 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     validateSecretPath(path);
     const secret = await liveSecret(db, call.tenantId, path);
     const now = clock.now();
-    const rows = stagesOf(await store.listVersions(db, secret.id), secret.current_version, now);
+    const rows = stagesOf(await store.listVersions(db, secret.id), secret.current_version, now, secret);
     await auditAllowed(db, clock, call, { path });
     return { secret, versions: rows.map((v) => ({ ...v, isCurrent: v.version === secret.current_version })) };
   }
@@ -542,13 +546,38 @@ export function createSecretsService(deps: SecretsServiceDeps) {
 
 export type SecretsService = ReturnType<typeof createSecretsService>;
 
-/** The API's stage of each version: `pending` (a provider rotation's, not yet promoted), `current`, `previous` (the newest readable one before current) or `deprecated`; discarded, revoked and past-grace versions are left out. */
-export function stagesOf<T extends { version: number; readable_until: Date | null; rotation_state: string | null }>(rows: T[], currentVersion: number, now: Date) {
-  const visible = rows.filter((v) => v.rotation_state === "pending" || (v.rotation_state === null && (!v.readable_until || v.readable_until > now)));
-  const previous = visible.find((v) => v.rotation_state === null && v.version < currentVersion);
-  return visible.map((v) => ({
+/**
+ * The API's stage of each version: `pending` (a provider rotation's, not yet promoted), `current`,
+ * `previous` (the newest readable one before current), `deprecated`, `deleted` (on its own or by
+ * the secret's delete_version_after) or `destroyed`; discarded, revoked and past-grace versions
+ * are left out.
+ */
+export function stagesOf<T extends { version: number; created_at: Date; readable_until: Date | null; rotation_state: string | null; deleted_at?: Date | null; destroyed_at?: Date | null }>(
+  rows: T[],
+  currentVersion: number,
+  now: Date,
+  secret: { delete_version_after_seconds?: number | null } = {},
+) {
+  const withState = rows.map((v) => ({ v, state: versionState(secret, v, now) }));
+  const removedOnItsOwn = (v: T, state: { deletedAt: Date | null; destroyed: boolean }) => state.destroyed || v.deleted_at || (state.deletedAt && v.readable_until?.getTime() !== state.deletedAt.getTime());
+  const visible = withState.filter(({ v, state }) => v.rotation_state === "pending" || (v.rotation_state === null && (state.deletedAt === null || removedOnItsOwn(v, state))));
+  const previous = visible.find(({ v, state }) => v.rotation_state === null && state.deletedAt === null && v.version < currentVersion)?.v;
+  return visible.map(({ v, state }) => ({
     ...v,
-    stage: v.rotation_state === "pending" ? "pending" : v.version === currentVersion ? "current" : v === previous ? "previous" : "deprecated",
+    deletedAt: state.deletedAt,
+    destroyed: state.destroyed,
+    stage:
+      v.rotation_state === "pending"
+        ? "pending"
+        : state.destroyed
+          ? "destroyed"
+          : state.deletedAt
+            ? "deleted"
+            : v.version === currentVersion
+              ? "current"
+              : v === previous
+                ? "previous"
+                : "deprecated",
   }));
 }
 

@@ -1,4 +1,4 @@
-import { sql, type Selectable } from "kysely";
+import { sql, type Selectable, type Updateable } from "kysely";
 import type { Executor } from "../db/database.js";
 import type { SecretsTable, SecretVersionsTable } from "../db/schema.js";
 import type { SealedValue } from "../crypto/envelope.js";
@@ -29,8 +29,11 @@ const secretColumns = [
   "deleted_at",
   "purge_after",
   "last_accessed_at",
+  "custom_metadata",
+  "cas_required",
+  "delete_version_after_seconds",
 ] as const;
-const versionColumns = ["secret_id", "version", "key_id", "nonce", "ciphertext", "created_at", "created_by", "readable_until", "rotation_state"] as const;
+const versionColumns = ["secret_id", "version", "key_id", "nonce", "ciphertext", "created_at", "created_by", "readable_until", "rotation_state", "deleted_at", "destroyed_at"] as const;
 
 /** Finds a secret by owner and path, deleted or not; `forUpdate` locks the row for the transaction. */
 export async function findSecret(exec: Executor, ownerId: string, path: string, forUpdate = false): Promise<SecretRow | undefined> {
@@ -42,7 +45,7 @@ export async function findSecret(exec: Executor, ownerId: string, path: string, 
 /** Inserts a new secret row unless one exists at that path; undefined when another writer won. */
 export async function insertSecret(
   exec: Executor,
-  row: Omit<SecretRow, "id" | "deleted_at" | "purge_after" | "last_accessed_at">,
+  row: Omit<SecretRow, "id" | "deleted_at" | "purge_after" | "last_accessed_at" | "custom_metadata" | "cas_required" | "delete_version_after_seconds">,
 ): Promise<SecretRow | undefined> {
   return exec
     .insertInto("secrets")
@@ -53,7 +56,7 @@ export async function insertSecret(
 }
 
 /** Updates columns of a secret row. */
-export async function updateSecret(exec: Executor, id: number, changes: Partial<Omit<SecretRow, "id">>): Promise<void> {
+export async function updateSecret(exec: Executor, id: number, changes: Omit<Updateable<SecretsTable>, "id">): Promise<void> {
   await exec.updateTable("secrets").set(changes).where("id", "=", id).execute();
 }
 
@@ -136,7 +139,7 @@ export async function findVersion(exec: Executor, secretId: number, version: num
 export async function listVersions(exec: Executor, secretId: number) {
   return exec
     .selectFrom("secret_versions")
-    .select(["version", "created_at", "readable_until", "rotation_state"])
+    .select(["version", "created_at", "readable_until", "rotation_state", "deleted_at", "destroyed_at"])
     .where("secret_id", "=", secretId)
     .orderBy("version", "desc")
     .execute();
@@ -260,4 +263,27 @@ export async function listExpiring(exec: Executor, ownerId: string, now: Date, u
 export async function purgeDeleted(exec: Executor, now: Date): Promise<number> {
   const result = await exec.deleteFrom("secrets").where("deleted_at", "is not", null).where("purge_after", "<=", now).executeTakeFirst();
   return Number(result.numDeletedRows);
+}
+
+/**
+ * Deletes, undeletes or destroys a secret's versions (a provider rotation's own are left alone);
+ * returns the numbers changed. Destroying wipes the ciphertext and keeps the row, so the history
+ * still shows the version. Call it with the secret's row locked.
+ */
+export async function changeVersions(exec: Executor, secretId: number, change: "delete" | "undelete" | "destroy", versions: number[], now: Date): Promise<number[]> {
+  const base = exec.updateTable("secret_versions");
+  const set =
+    change === "delete"
+      ? base.set({ deleted_at: now }).where("deleted_at", "is", null)
+      : change === "undelete"
+        ? base.set({ deleted_at: null }).where("deleted_at", "is not", null)
+        : base.set({ destroyed_at: now, ciphertext: new Uint8Array(0), nonce: new Uint8Array(0) });
+  const rows = await set
+    .where("secret_id", "=", secretId)
+    .where("version", "in", versions)
+    .where("destroyed_at", "is", null)
+    .where("rotation_state", "is", null)
+    .returning("version")
+    .execute();
+  return rows.map((r) => r.version).sort((a, b) => a - b);
 }

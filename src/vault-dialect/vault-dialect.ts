@@ -57,7 +57,7 @@ export function createVaultDialect(deps: VaultDialectDeps): VaultDialect {
   const sys = sysOperations(deps);
   const kv = kvOperations(deps);
   const byMethod = (ops: Record<string, VaultOperation>, method: string): Resolved => {
-    const op = ops[method];
+    const op = Object.hasOwn(ops, method) ? ops[method] : undefined;
     return op ? { op, path: "" } : unsupportedOperation();
   };
 
@@ -77,11 +77,12 @@ export function createVaultDialect(deps: VaultDialectDeps): VaultDialect {
 
   function resolveKv(mount: VaultMount, method: string, segments: string[], trailingSlash: boolean): Resolved {
     const [part, ...rest] = segments.slice(1);
-    const ops = part === undefined ? undefined : kv[part];
+    const ops = part !== undefined && Object.hasOwn(kv, part) ? kv[part] : undefined;
     if (!ops) return unsupportedPath();
-    const op = ops[method];
+    const op = Object.hasOwn(ops, method) ? ops[method] : undefined;
     if (!op) return unsupportedOperation();
     const inner = rest.join("/");
+    if (part === "config") return inner === "" ? { op, mount, path: "" } : unsupportedPath();
     if (method === "LIST") return { op, mount, path: mount.prefix + (inner ? `${inner}/` : "") };
     if (inner === "" || trailingSlash) return unsupportedPath();
     return { op, mount, path: mount.prefix + inner };

@@ -6,6 +6,7 @@ import { ScaiVaultError } from "../errors.js";
 import { validateSecretPath } from "../secrets/secret-path.js";
 import { listChildNames } from "../secrets/secret-tree.js";
 import * as store from "../secrets/secrets-store.js";
+import { versionState } from "../secrets/version-state.js";
 
 export interface VaultKvServiceDeps {
   db: Db;
@@ -16,7 +17,7 @@ export interface VaultKvServiceDeps {
 export interface VaultVersionView {
   version: number;
   createdAt: Date;
-  /** When it stopped being readable (a rotation's grace period ended), or null. */
+  /** When it stopped being readable (deleted, destroyed, past delete_version_after or a rotation's grace period), or null. */
   deletedAt: Date | null;
   destroyed: boolean;
 }
@@ -45,12 +46,7 @@ export function createVaultKvService(deps: VaultKvServiceDeps) {
     const now = clock.now();
     const versions: VaultVersionView[] = (await store.listVersions(db, secret.id))
       .filter((v) => v.rotation_state === null)
-      .map((v) => ({
-        version: v.version,
-        createdAt: v.created_at,
-        deletedAt: v.readable_until && v.readable_until <= now ? v.readable_until : null,
-        destroyed: false,
-      }))
+      .map((v) => ({ version: v.version, createdAt: v.created_at, ...versionState(secret, v, now) }))
       .reverse();
     await auditAllowed(db, clock, call, { path });
     return { secret, versions };
