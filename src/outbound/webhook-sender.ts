@@ -1,10 +1,10 @@
-// One HTTP POST of a signed delivery, behind the SSRF guard, with an overall timeout and no
-// redirects (a 3xx is a failed attempt like any other non-2xx).
-import dns from "node:dns";
-import http from "node:http";
-import https from "node:https";
+// One HTTP POST of a delivery (a signed webhook, a Slack message) through the guarded HTTP
+// exchange: SSRF guard, overall timeout, no redirects (a 3xx is a failed attempt like any other
+// non-2xx). Failures come back as the delivery record's words, never as a throw.
+import type dns from "node:dns";
 import { performance } from "node:perf_hooks";
-import { checkHostWithoutDns, createGuardedLookup, parseWebhookUrl, SsrfRefusedError, type AllowList } from "./ssrf-guard.js";
+import { exchangeGuarded, type GuardedFailure } from "./guarded-http.js";
+import { createGuardedLookup, type AllowList } from "./ssrf-guard.js";
 
 /** What one attempt got: a status (with Retry-After), or an error text; and how long it took. */
 export interface SendResult {
@@ -30,75 +30,19 @@ export interface WebhookSenderOptions {
 /** Response bodies are read and discarded; past this size the connection is closed. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
-/** Creates the sender: http(s).request with the guarded lookup, checking IP literals before connecting. */
+/** Creates the sender: one guarded POST per attempt; the answer's body is read and dropped. */
 export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
   const lookup = createGuardedLookup(options.allow, options.resolve);
   const userAgent = options.userAgent ?? "ScaiVault-Webhooks/1";
   return {
-    send(target, headers, body) {
+    async send(url, headers, body) {
       const started = performance.now();
-      const elapsed = () => Math.round(performance.now() - started);
-      let url: URL;
-      try {
-        url = parseWebhookUrl(target);
-        // IP literals never reach `lookup`, so they are checked here, before any socket exists.
-        checkHostWithoutDns(url, options.allow);
-      } catch (err) {
-        return Promise.resolve({ error: err instanceof SsrfRefusedError ? `refused: ${err.message}` : "invalid url", latencyMs: elapsed() });
-      }
-      const client = url.protocol === "https:" ? https : http;
-      return new Promise<SendResult>((resolve) => {
-        let settled = false;
-        const finish = (result: Omit<SendResult, "latencyMs">) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve({ ...result, latencyMs: elapsed() });
-        };
-        const req = client.request(
-          url,
-          {
-            method: "POST",
-            agent: false,
-            lookup,
-            headers: {
-              ...headers,
-              "content-type": "application/json",
-              "content-length": String(Buffer.byteLength(body)),
-              "user-agent": userAgent,
-              connection: "close",
-            },
-          },
-          (res) => {
-            const outcome = { statusCode: res.statusCode, retryAfter: headerText(res.headers["retry-after"]) };
-            let size = 0;
-            res.on("data", (chunk: Buffer) => {
-              size += chunk.length;
-              if (size > MAX_RESPONSE_BYTES) {
-                finish(outcome);
-                res.destroy();
-              }
-            });
-            res.on("end", () => finish(outcome));
-            res.on("close", () => finish(outcome));
-            res.on("error", () => finish(outcome));
-          },
-        );
-        const timedOut = `timed out after ${options.timeoutMs} ms`;
-        let expired = false;
-        const timer = setTimeout(() => {
-          expired = true;
-          req.destroy(new Error(timedOut));
-        }, options.timeoutMs);
-        req.on("error", (err: NodeJS.ErrnoException) => finish({ error: expired ? timedOut : describeError(err) }));
-        req.end(body);
-      });
+      const r = await exchangeGuarded(lookup, options.allow, { method: "POST", url, headers, body, timeoutMs: options.timeoutMs, userAgent, maxResponseBytes: MAX_RESPONSE_BYTES, answerBody: "discard" });
+      const latencyMs = Math.round(performance.now() - started);
+      if ("answer" in r) return { statusCode: r.answer.status, retryAfter: r.answer.retryAfter, latencyMs };
+      return { error: deliveryWords(r.failure), latencyMs };
     },
   };
-}
-
-function headerText(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }
 
 // Delivery records show our own words for a failure, never the runtime's message (which can name
@@ -119,9 +63,21 @@ const networkErrors: Record<string, string> = {
   ERR_TLS_CERT_ALTNAME_INVALID: "TLS certificate does not match the host",
 };
 
-function describeError(err: NodeJS.ErrnoException): string {
-  if (err instanceof SsrfRefusedError) return `refused: ${err.message}`;
-  const known = err.code ? networkErrors[err.code] : undefined;
-  if (known) return known;
-  return err.code && /^[A-Z0-9_]+$/.test(err.code) ? `connection failed (${err.code})` : "connection failed";
+/** The words a delivery record shows for a failure. */
+function deliveryWords(failure: GuardedFailure): string {
+  switch (failure.kind) {
+    case "refused":
+      return `refused: ${failure.message}`;
+    case "invalid-url":
+      return "invalid url";
+    case "timeout":
+      return `timed out after ${failure.ms} ms`;
+    case "network": {
+      const known = failure.code ? networkErrors[failure.code] : undefined;
+      if (known) return known;
+      return failure.code && /^[A-Z0-9_]+$/.test(failure.code) ? `connection failed (${failure.code})` : "connection failed";
+    }
+    default:
+      return "connection failed"; // aborted, too large and cut off happen only to answers whose body is kept
+  }
 }
