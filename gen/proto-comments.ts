@@ -34,6 +34,8 @@ export const protoComments: Readonly<Record<string, string>> = {
   "scaivault.v1.ListSecretsRequest.limit": "Page size: default 50, max 200.",
   "scaivault.v1.ListSecretsRequest.prefix": "Path prefix.",
   "scaivault.v1.ListSecretsRequest.tag": "Tags that must all be present.",
+  "scaivault.v1.ListSecretsResponse.total_count": "How many secrets match the filters: exact up to the server's bound (10,000 by default,\n`SCAIVAULT_LIST_COUNT_LIMIT`); past it, the bound itself, a lower bound.",
+  "scaivault.v1.ListSecretsResponse.total_count_exact": "True when `total_count` is the exact number of matches; false when more than the bound match\nand `total_count` is the bound (show it as \"10,000+\").",
   "scaivault.v1.ListTenantsRequest.partner_id": "Only the tenants of this partner (required for partner admins).",
   "scaivault.v1.NotificationChannel": "A channel that tells people about events.",
   "scaivault.v1.NotificationChannel.events": "Event types the channel receives from every policy and secret.",

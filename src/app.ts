@@ -162,6 +162,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     auditWriter,
     softDeleteRetentionSeconds: config.softDeleteRetentionSeconds,
     directory,
+    listCountLimit: config.listCountLimit,
   });
   const rotationEngine = createRotationEngine({ envelope });
   const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock, secretRotations });

@@ -13,6 +13,7 @@ import * as m0050 from "./migrations/0050_secret_expiry_warnings.js";
 import * as m0060 from "./migrations/0060_rotation_supplied_value.js";
 import * as m0070 from "./migrations/0070_vault_kv_model.js";
 import * as m0080 from "./migrations/0080_rotation_incidents.js";
+import * as m0090 from "./migrations/0090_secret_listing_indexes.js";
 
 /** The fixed list of migrations, in order. New ones are appended, never edited. */
 const migrations: Record<string, Migration> = {
@@ -29,6 +30,7 @@ const migrations: Record<string, Migration> = {
   "0060_rotation_supplied_value": m0060,
   "0070_vault_kv_model": m0070,
   "0080_rotation_incidents": m0080,
+  "0090_secret_listing_indexes": m0090,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -148,6 +148,7 @@ export function createSecretsHandler(service: SecretsService): ServiceImpl<typeo
         cursor: r.cursor,
         hasMore: r.hasMore,
         totalCount: r.totalCount,
+        totalCountExact: r.totalCountExact,
       });
     },
 

@@ -118,6 +118,8 @@ export interface SecretsServiceDeps {
   softDeleteRetentionSeconds: number;
   /** The tenant registry: which partner's shared secrets a tenant reads. */
   directory: Pick<TenantDirectory, "partnerOf">;
+  /** A listing's `total_count` is exact up to this many matches, a lower bound beyond. */
+  listCountLimit: number;
 }
 
 /** The secrets use cases: every rule of the contract about paths, versions, expiry and deletion lives here. */
@@ -375,11 +377,11 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       afterPath: input.cursor ? String(decodeCursor(input.cursor, "after")) : undefined,
       limit,
     };
-    const [rows, total] = await Promise.all([store.listSecretsPage(db, query), store.countSecrets(db, query)]);
+    const [rows, total] = await Promise.all([store.listSecretsPage(db, query), store.countSecretsUpTo(db, query, deps.listCountLimit)]);
     const page = pageOf(rows, limit, (last) => encodeCursor("after", last.path));
     const details = input.includeMetadata ? await Promise.all(page.rows.map((r) => describe(db, call.tenantId, r.path))) : undefined;
     await auditAllowed(db, clock, call, { path: input.prefix });
-    return { ...page, details, totalCount: total };
+    return { ...page, details, totalCount: total.count, totalCountExact: total.exact };
   }
 
   async function versions(call: CallContext, path: string) {

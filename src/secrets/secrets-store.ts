@@ -222,9 +222,22 @@ export interface SecretListQuery {
   limit: number;
 }
 
+/**
+ * The listing's order: paths compared byte by byte (`collate "C"`, as the `secrets_listing` index
+ * is built), whatever the database's default collation, so a prefix is one contiguous range of
+ * the index and a cursor position means the same on every database.
+ */
+const pathInListingOrder = sql<string>`path collate "C"`;
+
+/**
+ * Past every path that starts with `prefix`: paths are ASCII, so none continues with U+10FFFF,
+ * the largest code point.
+ */
+const afterPrefix = (prefix: string) => `${prefix}\u{10FFFF}`;
+
 function filtered(exec: Executor, q: SecretListQuery) {
   let query = exec.selectFrom("secrets").where("tenant_id", "=", q.ownerId).where("deleted_at", "is", null);
-  if (q.prefix) query = query.where("path", ">=", q.prefix).where(sql<boolean>`starts_with(path, ${q.prefix})`);
+  if (q.prefix) query = query.where(pathInListingOrder, ">=", q.prefix).where(pathInListingOrder, "<", afterPrefix(q.prefix));
   if (q.tags.length > 0) query = query.where("tags", "@>", sql<string[]>`${q.tags}::text[]`);
   if (q.secretType) query = query.where("secret_type", "=", q.secretType);
   if (q.expiresBefore) query = query.where("expires_at", "<", q.expiresBefore);
@@ -236,14 +249,22 @@ function filtered(exec: Executor, q: SecretListQuery) {
 /** One page of a listing in path order (keyset: rows after `afterPath`), one extra row to tell `has_more`. */
 export async function listSecretsPage(exec: Executor, q: SecretListQuery): Promise<SecretRow[]> {
   let query = filtered(exec, q).selectAll();
-  if (q.afterPath !== undefined) query = query.where("path", ">", q.afterPath);
-  return query.orderBy("path").limit(q.limit + 1).execute();
+  if (q.afterPath !== undefined) query = query.where(pathInListingOrder, ">", q.afterPath);
+  return query.orderBy(pathInListingOrder).limit(q.limit + 1).execute();
 }
 
-/** Counts every row matching the filters. */
-export async function countSecrets(exec: Executor, q: SecretListQuery): Promise<number> {
-  const row = await filtered(exec, q).select(sql<number>`count(*)::int`.as("n")).executeTakeFirstOrThrow();
-  return row.n;
+/**
+ * Counts the rows matching the filters, but reads at most `upTo + 1` of them: the cost of a
+ * listing's count is bounded however many secrets match. `exact` is false when more than
+ * `upTo` match; `count` is then `upTo`, a lower bound.
+ */
+export async function countSecretsUpTo(exec: Executor, q: SecretListQuery, upTo: number): Promise<{ count: number; exact: boolean }> {
+  const matches = filtered(exec, q).select(sql<number>`1`.as("one")).limit(upTo + 1);
+  const row = await exec
+    .selectFrom(matches.as("m"))
+    .select(sql<number>`count(*)::int`.as("n"))
+    .executeTakeFirstOrThrow();
+  return row.n > upTo ? { count: upTo, exact: false } : { count: row.n, exact: true };
 }
 
 /** Live secrets expiring between now and `until`. */

@@ -128,6 +128,7 @@ describe("query parameters", () => {
       cursor: null,
       has_more: true,
       total_count: 5,
+      total_count_exact: false,
     });
   });
 

@@ -16,7 +16,8 @@ let ui: TrackedContext;
 let token: string;
 
 beforeAll(async () => {
-  [tv, browser] = await Promise.all([startTestVault(), launchChromium()]);
+  // A listing's total_count is exact up to 1 match here, so the page shows both sides of the bound.
+  [tv, browser] = await Promise.all([startTestVault({ env: { SCAIVAULT_LIST_COUNT_LIMIT: "1" } }), launchChromium()]);
   token = await tv.token({});
   // Seed: a secret under a rotation policy that generates new values.
   await tv.rest("POST", "/v1/rotation/policies", { token, body: { name: "generated", interval: "30d", grace_period: "1h", auto_generate: true } });
@@ -68,8 +69,9 @@ describe("web console", () => {
     expect(await page.locator(".whoami .tenant").textContent()).toBe("t1");
     expect(await page.locator(".whoami .scopes").textContent()).toBe("admin audit:read");
     await page.locator(".whoami summary").click();
-    // The seeded secret is listed.
+    // The seeded secret is listed, and counted exactly.
     await page.getByRole("link", { name: "app/db/password" }).waitFor();
+    expect(await page.locator(".count").textContent()).toBe("1 secret matches");
   });
 
   it("creates a secret and reveals it (a normal audited read)", async () => {
@@ -89,6 +91,15 @@ describe("web console", () => {
     expect(await page.locator(".secret-value").textContent()).toBe("s3cr3t-from-the-browser");
     const stored = await tv.rest("GET", "/v1/secrets/app/ui/created", { token });
     expect(stored.body).toMatchObject({ version: 1, data: { api_key: "s3cr3t-from-the-browser" }, metadata: { tags: ["ui", "demo"] } });
+  });
+
+  it("shows a count past the service's bound as a lower bound (10,000+ at the default bound)", async () => {
+    const { page } = ui;
+    await page.goto(`${tv.baseUrl}/ui#/secrets`);
+    await page.getByRole("link", { name: "app/ui/created" }).waitFor();
+    expect(await page.locator(".count").textContent()).toBe("1+ secrets match");
+    await page.goto(`${tv.baseUrl}/ui#/secret?path=app%2Fui%2Fcreated`);
+    await page.getByRole("heading", { name: "app/ui/created" }).waitFor();
   });
 
   it("refuses an edit when someone else saved first (check-and-set), and keeps their value", async () => {

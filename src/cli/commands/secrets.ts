@@ -131,6 +131,7 @@ export const secretsCommands: GroupSpec = {
       async run(ctx) {
         const client = await ctx.client();
         const rows = [];
+        let total: { count: number; exact: boolean } | undefined;
         const pages = allPages(async (cursor, limit) => {
           const page = await client.secrets.listSecrets({
             prefix: stringOption(ctx, "prefix"),
@@ -140,11 +141,13 @@ export const secretsCommands: GroupSpec = {
             limit,
             cursor,
           });
+          total ??= { count: page.totalCount, exact: page.totalCountExact };
           return { rows: page.secrets, cursor: page.cursor, hasMore: page.hasMore };
         }, intOption(ctx, "limit"));
         for await (const row of pages) rows.push(messageJson(SecretListItemSchema, row));
         if (ctx.json) return ctx.printJson(rows);
         ctx.print(objectTable(["path", "version", "secret_type", "updated_at", "expires_at", "tags"], rows));
+        if (total) ctx.print(`${rows.length.toLocaleString("en-US")} of ${total.count.toLocaleString("en-US")}${total.exact ? "" : "+"} matching secrets`);
       },
     },
     {

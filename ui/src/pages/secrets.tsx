@@ -7,6 +7,12 @@ const pageSize = 50;
 /** The secret types of the contract, for the type filter and the create form. */
 export const secretTypes = ["kv", "json", "certificate", "ssh_key", "api_key"];
 
+/** "1 secret matches", "37 secrets match", or "10,000+ secrets match" when the service counted only up to its bound. */
+export function matchCount(page: { totalCount: number; totalCountExact: boolean }): string {
+  if (page.totalCount === 1 && page.totalCountExact) return "1 secret matches";
+  return `${page.totalCount.toLocaleString("en-US")}${page.totalCountExact ? "" : "+"} secrets match`;
+}
+
 /** Secrets under a path prefix, one keyset page at a time (never the whole tenant). */
 export function SecretsPage({ query }: { query: URLSearchParams }) {
   const { session, failingRotations } = useApp();
@@ -90,7 +96,7 @@ export function SecretsPage({ query }: { query: URLSearchParams }) {
       ) : (
         data && (
           <>
-            <p class="count">{data.totalCount} secrets match</p>
+            <p class="count">{matchCount(data)}</p>
             <PagedTable
               headings={["Path", "Type", "Version", "Tags", "Updated", "Expires"]}
               tableClass="secrets-table"
