@@ -1,8 +1,4 @@
-import { fromBinary, type DescMethod } from "@bufbuild/protobuf";
-import { createAsyncIterable, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { errorCodes, ScaiVaultError, toConnectError } from "../errors.js";
-import { isByteStream, readRequestBytes, singleChunkBody } from "./universal-io.js";
+import { ScaiVaultError } from "../errors.js";
 
 // Checks made on a request before it is routed, so that what the URL parser or Connect's handler
 // would do with a hostile request never decides what runs.
@@ -54,60 +50,4 @@ export function prefixTenantOf(encoded: string): string {
   // otherwise become an empty header and the call would act on the caller's own tenant.
   if (!tenantIdPattern.test(tenant)) throw new ScaiVaultError("invalid_request", "the tenant in /v1/t/{tenant_id}/ must be 1-128 characters of A-Z a-z 0-9 . _ -");
   return tenant;
-}
-
-/** Connect unary calls with a binary (protobuf) body. */
-const connectUnaryBinary = /^application\/(?:proto|x-protobuf)(?:;|$)/i;
-
-/**
- * Connect's handler answers a body that is not a valid message as `internal` with the parser's
- * text. For a Connect unary binary call the body is read and decoded here first: an invalid one
- * is the contract's `invalid_request` (Connect's error JSON with the ErrorInfo detail). A valid
- * one goes on to Connect's handler as the buffered bytes. Compressed bodies are left to Connect.
- */
-export async function checkConnectBinaryBody(
-  req: UniversalServerRequest,
-  method: DescMethod,
-  maxBodyBytes: number,
-): Promise<{ req: UniversalServerRequest } | { res: UniversalServerResponse }> {
-  const encoding = req.header.get("content-encoding");
-  if (
-    req.method !== "POST" ||
-    method.methodKind !== "unary" ||
-    !connectUnaryBinary.test(req.header.get("content-type") ?? "") ||
-    (encoding !== null && encoding !== "identity") ||
-    !isByteStream(req.body)
-  ) {
-    return { req };
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = await readRequestBytes(req.body, { maxBytes: maxBodyBytes, lengthHint: req.header.get("content-length") }, "request message");
-    fromBinary(method.input, bytes);
-  } catch (err) {
-    const error = err instanceof ScaiVaultError ? err : new ScaiVaultError("invalid_request", `request message is not a valid ${method.input.typeName}`);
-    return { res: connectErrorResponse(error) };
-  }
-  const original = req;
-  return {
-    req: {
-      httpVersion: original.httpVersion,
-      method: original.method,
-      url: original.url,
-      header: original.header,
-      contextValues: original.contextValues,
-      body: createAsyncIterable([bytes]),
-      // Read lazily, as the original does: making the signal costs an AbortController.
-      get signal() {
-        return original.signal;
-      },
-    },
-  };
-}
-
-/** A Connect unary error response for one of the contract's errors. */
-function connectErrorResponse(error: ScaiVaultError): UniversalServerResponse {
-  const bytes = errorToJsonBytes(toConnectError(error), {});
-  const header = new Headers({ "content-type": "application/json", "content-length": String(bytes.byteLength) });
-  return { status: errorCodes[error.code].http, header, body: singleChunkBody(bytes) };
 }

@@ -16,6 +16,9 @@ export function requestFromJson<Desc extends DescMessage>(desc: Desc, json: Json
   }
 }
 
+/** An unknown key is named in the error only when it looks like a field name: any other key is request content. */
+const fieldName = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
 function describeFailure(desc: DescMessage, json: JsonValue, prefix: string): string | undefined {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return prefix ? `field "${prefix.slice(0, -1)}" must be an object` : "request body must be a JSON object";
@@ -23,7 +26,7 @@ function describeFailure(desc: DescMessage, json: JsonValue, prefix: string): st
   const seen = new Set<DescField>();
   for (const [key, value] of Object.entries(json)) {
     const field = desc.fields.find((f) => f.name === key || f.jsonName === key);
-    if (!field) return `unknown field "${prefix}${key}"`;
+    if (!field) return fieldName.test(key) ? `unknown field "${prefix}${key}"` : `unknown field in ${prefix ? `"${prefix.slice(0, -1)}"` : "the request"}`;
     const name = prefix + field.name;
     if (seen.has(field)) return `field "${name}" is given twice`;
     seen.add(field);

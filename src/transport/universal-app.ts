@@ -23,10 +23,11 @@ import { addJsonNulls, hasJsonNulls } from "./json-nulls.js";
 import { jsonOptions } from "./json-options.js";
 import { createGrpcUnary } from "./grpc-unary.js";
 import { createReflectionRoutes } from "./reflection.js";
-import { checkConnectBinaryBody, rawPathOf, rawPathProblem } from "./request-guards.js";
+import { rawPathOf, rawPathProblem } from "./request-guards.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
 import { jsonResponse } from "./rest-response.js";
 import { createStreamInvoker, type StreamInvoker } from "./stream-invoker.js";
+import { checkUnaryMessage } from "./unary-message-guard.js";
 import { createUnaryInvoker, type UnaryInvoker } from "./unary-invoker.js";
 import { fromFetchResponse, isSingleChunkBody, readResponseBody, singleChunkBody, toFetchRequest } from "./universal-io.js";
 
@@ -131,7 +132,7 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
     if (rpc) {
       if (grpcUnary.accepts(req, rpc.method)) return grpcUnary.handle(req, rpc.method);
       if (maxTimeoutMs !== undefined && rpc.method.methodKind === "unary") capTimeoutHeader(req.header, maxTimeoutMs);
-      const checked = await checkConnectBinaryBody(req, rpc.method, maxBodyBytes);
+      const checked = await checkUnaryMessage(req, rpc.method, { maxBodyBytes, compression });
       if ("res" in checked) return checked.res;
       return withJsonNulls(rpc, await rpc(checked.req));
     }
