@@ -90,6 +90,23 @@ describe("hostile input is refused with the contract's 4xx, never a 500", () => 
     expect(ok.status).toBe(200);
   });
 
+  it("answers bad Connect JSON and gRPC-web messages invalid_argument without echoing the value", async () => {
+    const canary = "CANARY_value_7f3a";
+    const json = await rawRequest(tv.port, "POST", "/scaivault.v1.SecretsService/PutSecret", {
+      headers: { "content-type": "application/json", ...auth() },
+      body: JSON.stringify({ path: "app/y", data: canary }),
+    });
+    expect(json.status).toBe(400);
+    expect(json.body.code).toBe("invalid_argument");
+    expect(JSON.stringify(json.body)).not.toContain(canary);
+    const web = await rawRequest(tv.port, "POST", "/scaivault.v1.SecretsService/GetSecret", {
+      headers: { "content-type": "application/grpc-web+proto" },
+      body: new Uint8Array([0, 0, 0, 0, 3, 0x0a, 0x7f, 0x61]),
+    });
+    expect(web.status).toBe(200);
+    expect(web.headers["grpc-status"]).toBe("3");
+  });
+
   it("refuses options.cas -1 as invalid_request", async () => {
     const res = await tv.rest("PUT", "/v1/secrets/app/db", { token, body: { data: { v: 3 }, options: { cas: -1 } } });
     expect(res.status).toBe(400);
