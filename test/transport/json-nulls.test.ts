@@ -1,7 +1,7 @@
 import { create, toJson } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import { ListSecretsResponseSchema, SecretMetadataSchema, SecretVersionInfoSchema } from "../../gen/scaivault/v1/secrets_pb.js";
+import { ListSecretsResponseSchema, PutSecretResponseSchema, SecretMetadataSchema, SecretVersionInfoSchema } from "../../gen/scaivault/v1/secrets_pb.js";
 import { addJsonNulls, hasJsonNulls } from "../../src/transport/json-nulls.js";
 import { jsonOptions } from "../../src/transport/json-options.js";
 
@@ -23,7 +23,8 @@ describe("json nulls", () => {
   });
 
   it("knows which messages have nothing to add", () => {
-    expect(hasJsonNulls(SecretVersionInfoSchema)).toBe(false);
+    expect(hasJsonNulls(PutSecretResponseSchema)).toBe(false);
+    expect(hasJsonNulls(SecretVersionInfoSchema)).toBe(true);
     expect(hasJsonNulls(ListSecretsResponseSchema)).toBe(true);
   });
 });

@@ -160,7 +160,8 @@ describe("provider rotation in the console", () => {
     await panel.getByRole("button", { name: "Rotate now" }).click();
     const error = panel.locator(".error");
     await error.waitFor();
-    expect(await error.textContent()).toMatch(/rotation failed at step create: webhook answered 500 to rotate; run run_\w+/);
+    expect(await error.textContent()).toMatch(/rotation failed at step create: webhook answered 500 to rotate \(run run_\w+\)\. Version \d+ is still current/);
+    expect(await error.textContent()).toContain("/retry");
     expect(await error.textContent()).toContain("unavailable");
     expect(await error.locator(".request-id").textContent()).toMatch(/\S{6,}/);
 
