@@ -77,7 +77,7 @@ describe("web console", () => {
   it("creates a secret and reveals it (a normal audited read)", async () => {
     const { page } = ui;
     await page.getByRole("link", { name: "New secret" }).click();
-    await page.getByLabel("Path").fill("app/ui/created");
+    await page.getByRole("textbox", { name: "Path", exact: true }).fill("app/ui/created");
     await page.getByLabel("Key 1").fill("api_key");
     await page.getByLabel("Value 1").fill("s3cr3t-from-the-browser");
     await page.getByLabel("Tags").fill("ui, demo");
@@ -162,7 +162,7 @@ describe("web console", () => {
     const { page } = ui;
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit log" }).click();
     await page.getByLabel("Action").fill("GetSecret");
-    await page.getByLabel("Path").fill("app/ui/created");
+    await page.getByRole("textbox", { name: "Path", exact: true }).fill("app/ui/created");
     await page.getByRole("button", { name: "Filter" }).click();
     await poll(() => page.locator(".audit-table tbody tr").count()).toBeGreaterThanOrEqual(1);
     // Polled, not read once: the unfiltered table loaded before the click may still be showing,
