@@ -8,8 +8,8 @@ import { createEnvelope } from "../src/crypto/envelope.js";
 import { masterKeyFromBytes } from "../src/crypto/master-key.js";
 import { connectPostgres } from "../src/db/database.js";
 import { silentLogger } from "../src/log.js";
-import { createRotationEngine } from "../src/rotation/rotation-engine.js";
-import { createRotationScheduler } from "../src/rotation/rotation-scheduler.js";
+import { createRotationEngine } from "../src/rotation-policies/rotation-engine.js";
+import { createRotationScheduler } from "../src/rotation-policies/rotation-scheduler.js";
 
 const { db, close } = connectPostgres(process.env.DATABASE_URL!, { poolSize: 4 });
 const envelope = createEnvelope(masterKeyFromBytes(Buffer.from(process.env.SCAIVAULT_MASTER_KEY!, "base64")), db);

@@ -1,6 +1,6 @@
-import { createAwsIamProvider } from "./rotation/providers/aws-iam.js";
-import { createPostgresProvider } from "./rotation/providers/postgres.js";
-import { createStripeProvider } from "./rotation/providers/stripe.js";
+import { createAwsIamProvider } from "./provider-rotation/providers/aws-iam.js";
+import { createPostgresProvider } from "./provider-rotation/providers/postgres.js";
+import { createStripeProvider } from "./provider-rotation/providers/stripe.js";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { Cron } from "croner";
 import { SecretsService } from "../gen/scaivault/v1/secrets_pb.js";
@@ -37,18 +37,18 @@ import { createRetentionJob } from "./retention/retention-job.js";
 import { createExpiryWarningJob } from "./expiry/expiry-warning-job.js";
 import { createApiDocsRoutes, packageVersion } from "./openapi/api-docs-routes.js";
 import { createConsoleRoutes } from "./ui/console-routes.js";
-import { createRotationEngine } from "./rotation/rotation-engine.js";
-import { createRotationHandler } from "./rotation/rotation-handler.js";
-import { createRotationLinks } from "./rotation/rotation-links.js";
-import { createRotationScheduler } from "./rotation/rotation-scheduler.js";
-import { createRotationService } from "./rotation/rotation-service.js";
-import { createGeneratedProvider } from "./rotation/providers/generated.js";
+import { createRotationEngine } from "./rotation-policies/rotation-engine.js";
+import { createRotationHandler } from "./rotation-policies/rotation-handler.js";
+import { createRotationLinks } from "./rotation-policies/policy-links.js";
+import { createRotationScheduler } from "./rotation-policies/rotation-scheduler.js";
+import { createRotationService } from "./rotation-policies/policy-service.js";
+import { createGeneratedProvider } from "./provider-rotation/providers/generated.js";
 import { createGuardedHttp } from "./outbound/guarded-http.js";
-import type { RotationProvider } from "./rotation/providers/provider.js";
-import { createProviderRegistry } from "./rotation/providers/registry.js";
-import { createWebhookProvider } from "./rotation/providers/webhook.js";
-import { createRotationRunner } from "./rotation/rotation-runner.js";
-import { createSecretRotationService } from "./rotation/secret-rotation-service.js";
+import type { RotationProvider } from "./provider-rotation/providers/provider.js";
+import { createProviderRegistry } from "./provider-rotation/providers/registry.js";
+import { createWebhookProvider } from "./provider-rotation/providers/webhook.js";
+import { createRotationRunner } from "./provider-rotation/rotation-runner.js";
+import { createSecretRotationService } from "./provider-rotation/binding-service.js";
 import { createSecretPoliciesHandler } from "./secret-policies/secret-policies-handler.js";
 import { createSecretPoliciesService } from "./secret-policies/secret-policies-service.js";
 import { createAccessRecorder } from "./secrets/access-recorder.js";
@@ -90,7 +90,7 @@ export interface ProviderDeps {
   logger: Logger;
 }
 
-/** The providers every replica runs. A new provider is one more entry here (and its own file under src/rotation/providers/). */
+/** The providers every replica runs. A new provider is one more entry here (and its own file under src/provider-rotation/providers/). */
 function builtInProviders(deps: ProviderDeps): RotationProvider[] {
   return [
     createWebhookProvider({ allow: deps.allow, timeoutMs: deps.config.webhooks.timeoutMs }),

@@ -27,7 +27,7 @@ export interface RotateRequest {
 
 /**
  * What the secrets service needs from provider rotation: rotate a secret through its provider
- * when it has one. Implemented by src/rotation/secret-rotation-service.ts.
+ * when it has one. Implemented by src/provider-rotation/binding-service.ts.
  */
 export interface ProviderRotation {
   /**

@@ -30,7 +30,7 @@ export interface RotateInput {
   reason?: string;
   newValue?: JsonObject;
   gracePeriod?: string;
-  /** Rotate now even inside an earlier grace period (needs admin); see src/rotation/emergency-rotation.ts. */
+  /** Rotate now even inside an earlier grace period (needs admin); see src/provider-rotation/emergency-rotation.ts. */
   emergency?: boolean;
 }
 

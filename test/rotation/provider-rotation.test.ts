@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createManualClock } from "../../src/clock.js";
-import type { RotationProvider } from "../../src/rotation/providers/provider.js";
+import type { RotationProvider } from "../../src/provider-rotation/providers/provider.js";
 import { startReceiver, type Receiver } from "../webhooks/receiver.js";
 import { grpcClient, reasonOf, unary } from "../support/grpc.js";
 import type { TestVault } from "../support/vault.js";

@@ -5,7 +5,7 @@
 // is refused at the provider call, before anything is sent.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ScaiVaultError } from "../../src/errors.js";
-import { createPostgresProvider } from "../../src/rotation/providers/postgres.js";
+import { createPostgresProvider } from "../../src/provider-rotation/providers/postgres.js";
 import { createAllowList } from "../../src/outbound/ssrf-guard.js";
 import { startTestVault, type TestVault } from "../support/vault.js";
 import { providerCall } from "./providers/provider-call.js";

@@ -13,8 +13,8 @@ import {
   windowMissed,
   type RotationPlan,
   type RotationTiming,
-} from "../../src/rotation/rotation-window.js";
-import { afterFailedAttempt, resumeAfterPause } from "../../src/rotation/schedule.js";
+} from "../../src/rotation-planning/rotation-window.js";
+import { afterFailedAttempt, resumeAfterPause } from "../../src/rotation-planning/schedule.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

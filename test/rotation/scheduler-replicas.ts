@@ -6,8 +6,8 @@ import { createEnvelope } from "../../src/crypto/envelope.js";
 import { loadMasterKey } from "../../src/crypto/master-key.js";
 import { connectPostgres, type DatabaseHandle } from "../../src/db/database.js";
 import { createLogger, silentLogger } from "../../src/log.js";
-import { createRotationEngine } from "../../src/rotation/rotation-engine.js";
-import { createRotationScheduler, type RotationScheduler } from "../../src/rotation/rotation-scheduler.js";
+import { createRotationEngine } from "../../src/rotation-policies/rotation-engine.js";
+import { createRotationScheduler, type RotationScheduler } from "../../src/rotation-policies/rotation-scheduler.js";
 import { createSecretReadCache } from "../../src/secrets/secret-read-cache.js";
 
 /** A call context for seeding through the secrets service directly (no HTTP), as an admin of `tenantId`. */

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createManualClock } from "../../src/clock.js";
 import { ScaiVaultError } from "../../src/errors.js";
 import { silentLogger } from "../../src/log.js";
-import type { ProviderCall } from "../../src/rotation/providers/provider.js";
-import { createWebhookProvider } from "../../src/rotation/providers/webhook.js";
+import type { ProviderCall } from "../../src/provider-rotation/providers/provider.js";
+import { createWebhookProvider } from "../../src/provider-rotation/providers/webhook.js";
 import { createAllowList } from "../../src/outbound/ssrf-guard.js";
 import { startCredentialEndpoint, type CredentialEndpoint } from "./credential-endpoint.js";
 

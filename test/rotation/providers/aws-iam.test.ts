@@ -2,7 +2,7 @@ import { GetUserCommand, IAMClient } from "@aws-sdk/client-iam";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createManualClock } from "../../../src/clock.js";
 import { ScaiVaultError } from "../../../src/errors.js";
-import { createAwsIamProvider } from "../../../src/rotation/providers/aws-iam.js";
+import { createAwsIamProvider } from "../../../src/provider-rotation/providers/aws-iam.js";
 import { startFakeIam, type FakeIam } from "../../support/fake-iam.js";
 import { providerCall } from "./provider-call.js";
 import { createAllowList } from "../../../src/outbound/ssrf-guard.js";

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ScaiVaultError } from "../../../src/errors.js";
-import { createPostgresProvider } from "../../../src/rotation/providers/postgres.js";
+import { createPostgresProvider } from "../../../src/provider-rotation/providers/postgres.js";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../../support/throwaway-postgres.js";
 import { providerCall } from "./provider-call.js";
 import { createAllowList } from "../../../src/outbound/ssrf-guard.js";

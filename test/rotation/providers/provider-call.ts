@@ -1,6 +1,6 @@
 import { createManualClock, type ManualClock } from "../../../src/clock.js";
 import { silentLogger } from "../../../src/log.js";
-import type { CredentialData, ProviderCall } from "../../../src/rotation/providers/provider.js";
+import type { CredentialData, ProviderCall } from "../../../src/provider-rotation/providers/provider.js";
 
 /** A ProviderCall as the run engine builds one, with a manual clock the test can walk. */
 export function providerCall(options: {

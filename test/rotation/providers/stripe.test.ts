@@ -6,7 +6,7 @@ import {
   defaultStripePreviewVersion,
   suppliedStripeCredential,
   testSuppliedStripeKey,
-} from "../../../src/rotation/providers/stripe.js";
+} from "../../../src/provider-rotation/providers/stripe.js";
 import { startFakeStripe, type FakeStripe } from "../../support/fake-stripe.js";
 import { providerCall } from "./provider-call.js";
 import { createAllowList } from "../../../src/outbound/ssrf-guard.js";

@@ -8,11 +8,11 @@ import { ScaiVaultError } from "../errors.js";
 import { appendEvents, type OutboxEvent } from "../events/outbox-store.js";
 import type { SecretRow, VersionRow } from "../secrets/secrets-store.js";
 import { openSecretValue } from "../secrets/secret-value.js";
-import * as batch from "./rotation-batch-store.js";
-import { findSecretPolicyOrThrow, generateWith, type SecretPolicyRow } from "./rotation-links.js";
-import * as store from "./rotation-store.js";
-import type { HistoryRow, PolicyRow } from "./rotation-store.js";
-import type { RotationWindow } from "./rotation-window.js";
+import * as batch from "./policy-batch-store.js";
+import { findSecretPolicyOrThrow, generateWith, type SecretPolicyRow } from "./policy-links.js";
+import * as store from "./policy-store.js";
+import type { HistoryRow, PolicyRow } from "./policy-store.js";
+import type { RotationWindow } from "../rotation-planning/rotation-window.js";
 
 /** The actor of scheduled rotations, in history items and versions. */
 export const SCHEDULER_ACTOR = "system:rotation-scheduler";

@@ -17,15 +17,15 @@ import type { SecretRow } from "../secrets/secrets-store.js";
 import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
 import { checkWebhookUrl, SsrfRefusedError, type AllowList } from "../outbound/ssrf-guard.js";
 import type { ProviderRegistry } from "./providers/registry.js";
-import { openCredentials, sealCredentials, sealSupplied } from "./rotation-credentials.js";
-import { assignSecret, findPolicyOrThrow } from "./rotation-links.js";
+import { openCredentials, sealCredentials, sealSupplied } from "./provider-credentials.js";
+import { assignSecret, findPolicyOrThrow } from "../rotation-policies/policy-links.js";
 import { audit, graceSecondsOf, previousCredentialHold, startRun, type RotationRunner } from "./rotation-runner.js";
-import { detachSecret, failOpenPending } from "./rotation-store.js";
+import { detachSecret, failOpenPending } from "../rotation-policies/policy-store.js";
 import { situationOf } from "./run-situation.js";
 import { resolveRun, retryRun, rollbackRun, type WaysOutDeps } from "./run-ways-out.js";
 import { credentialStillValid, emergencySummary, hurryOpenRun, requireEmergencyScope, supersedeForEmergency, type EmergencyRevocation } from "./emergency-rotation.js";
-import * as store from "./secret-rotation-store.js";
-import type { BindingRow, RunRow } from "./secret-rotation-store.js";
+import * as store from "./binding-store.js";
+import type { BindingRow, RunRow } from "./binding-store.js";
 import { liveSecret } from "../secrets/live-secret.js";
 
 /** Last path segments reserved under `/v1/rotation/secrets/` for the binding's sub-routes. */
@@ -300,7 +300,7 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
     throw new ScaiVaultError("unavailable", `rotation is still at step ${run.step}${retry}; run ${run.id}`);
   }
 
-  /** The ways out of a failed run (src/rotation/run-ways-out.ts). */
+  /** The ways out of a failed run (run-ways-out.ts). */
   const waysOut: WaysOutDeps = { db, envelope, registry, runner, readCache: deps.readCache, clock, logger: deps.logger };
   const rollback = (call: CallContext, path: string) => (validateBindingPath(path), rollbackRun(waysOut, call, path));
   const retry = (call: CallContext, path: string) => (validateBindingPath(path), retryRun(waysOut, call, path));

@@ -1,4 +1,4 @@
-import type { RunRow } from "./secret-rotation-store.js";
+import type { RunRow } from "./binding-store.js";
 
 /** Where a failed (or failing) provider rotation leaves the secret, in words, and the calls that get out of it. */
 export interface RunSituation {

@@ -15,12 +15,12 @@ import type { SecretRow } from "../secrets/secrets-store.js";
 import type { GuardedHttp } from "../outbound/guarded-http.js";
 import type { CredentialData, ProviderCall, RotationProvider } from "./providers/provider.js";
 import type { ProviderRegistry } from "./providers/registry.js";
-import { startNextCycles } from "./rotation-batch-store.js";
+import { startNextCycles } from "../rotation-policies/policy-batch-store.js";
 import { situationOf } from "./run-situation.js";
-import { noSuppliedValue, openCredentials, openSupplied, type SealedSupplied } from "./rotation-credentials.js";
-import { recordSuccess, findPolicy, insertHistory, newHistoryId } from "./rotation-store.js";
-import * as store from "./secret-rotation-store.js";
-import type { BindingRow, RunRow } from "./secret-rotation-store.js";
+import { noSuppliedValue, openCredentials, openSupplied, type SealedSupplied } from "./provider-credentials.js";
+import { recordSuccess, findPolicy, insertHistory, newHistoryId } from "../rotation-policies/policy-store.js";
+import * as store from "./binding-store.js";
+import type { BindingRow, RunRow } from "./binding-store.js";
 
 /** The default grace period when neither the binding nor its policy sets one. */
 export const DEFAULT_GRACE_SECONDS = 48 * 3600;

@@ -3,8 +3,8 @@ import type { SealedValue } from "../crypto/envelope.js";
 import type { Tx } from "../db/database.js";
 import type { RotationHistoryTable } from "../db/schema.js";
 import type { VersionRow } from "../secrets/secrets-store.js";
-import { setPlans, spreadKeyOf, type HistoryRow } from "./rotation-store.js";
-import { nextRotationPlan, timingOf } from "./rotation-window.js";
+import { setPlans, spreadKeyOf, type HistoryRow } from "./policy-store.js";
+import { nextRotationPlan, timingOf } from "../rotation-planning/rotation-window.js";
 
 /**
  * The writes of many generated rotations at once: one statement per table for the whole batch, so

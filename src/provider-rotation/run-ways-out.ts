@@ -13,10 +13,10 @@ import * as secretsStore from "../secrets/secrets-store.js";
 import type { SecretRow } from "../secrets/secrets-store.js";
 import type { CredentialData, ProviderCall } from "./providers/provider.js";
 import type { ProviderRegistry } from "./providers/registry.js";
-import { openCredentials } from "./rotation-credentials.js";
+import { openCredentials } from "./provider-credentials.js";
 import { audit, runEvent, type RotationRunner } from "./rotation-runner.js";
-import * as store from "./secret-rotation-store.js";
-import type { BindingRow, RunRow } from "./secret-rotation-store.js";
+import * as store from "./binding-store.js";
+import type { BindingRow, RunRow } from "./binding-store.js";
 
 /**
  * The ways out of a failed provider rotation, one module function each: `rollbackRun` (back to the

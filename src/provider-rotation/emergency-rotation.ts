@@ -2,8 +2,8 @@ import type { CallContext } from "../auth/principal.js";
 import type { Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
 import { audit } from "./rotation-runner.js";
-import * as store from "./secret-rotation-store.js";
-import type { RunRow } from "./secret-rotation-store.js";
+import * as store from "./binding-store.js";
+import type { RunRow } from "./binding-store.js";
 
 /**
  * Emergency rotation ("a credential leaked, rotate now"): it is not refused while an earlier run's

@@ -3,7 +3,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Db } from "../../db/database.js";
 import { ScaiVaultError } from "../../errors.js";
-import { generateData } from "../rotation-links.js";
+import { generateData } from "../../rotation-policies/policy-links.js";
 import type { RotationProvider } from "./provider.js";
 
 export interface GeneratedProviderDeps {

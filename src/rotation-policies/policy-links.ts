@@ -3,9 +3,9 @@ import { generateValue, type GenerationRules } from "../crypto/value-generator.j
 import type { Executor, Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
 import type { RotationLinks } from "../secrets/secrets-service.js";
-import { startNextCycles } from "./rotation-batch-store.js";
-import { completePending, failOpenPending, planColumns, recordSuccess, spreadKeyOf } from "./rotation-store.js";
-import { nextRotationPlan, timingOf } from "./rotation-window.js";
+import { startNextCycles } from "./policy-batch-store.js";
+import { completePending, failOpenPending, planColumns, recordSuccess, spreadKeyOf } from "./policy-store.js";
+import { nextRotationPlan, timingOf } from "../rotation-planning/rotation-window.js";
 
 /** Reads a policy row or throws `rotation_policy_not_found`. */
 export async function findPolicyOrThrow(exec: Executor, tenantId: string, policyId: string) {

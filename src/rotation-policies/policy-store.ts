@@ -3,7 +3,7 @@ import { sql, type Insertable, type Selectable, type Updateable } from "kysely";
 import type { Executor, Tx } from "../db/database.js";
 import type { RotationAssignmentsTable, RotationHistoryTable, RotationPoliciesTable } from "../db/schema.js";
 import type { SecretRow } from "../secrets/secrets-store.js";
-import { nextRotationPlan, type RotationPlan, type RotationTiming } from "./rotation-window.js";
+import { nextRotationPlan, type RotationPlan, type RotationTiming } from "../rotation-planning/rotation-window.js";
 
 /** Data access for rotation policies, assignments and history. Every function takes the database or a transaction first. */
 

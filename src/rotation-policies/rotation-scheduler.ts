@@ -5,12 +5,12 @@ import { inTransaction, type Db, type Tx } from "../db/database.js";
 import type { Logger } from "../log.js";
 import type { SecretReadCache } from "../secrets/secret-read-cache.js";
 import { SCHEDULER_ACTOR, type GeneratedRotation, type RetryNotice, type RotationEngine } from "./rotation-engine.js";
-import * as store from "./rotation-store.js";
-import type { AssignmentRow, PolicyRow, RotationClaim } from "./rotation-store.js";
-import { nextRotationPlan, timingOf, windowMissed } from "./rotation-window.js";
-import { afterFailedAttempt, DUE_ANNOUNCED, warnThresholdsOf, warningDue, type AfterFailure } from "./schedule.js";
-import { previousCredentialHold, startRun } from "./rotation-runner.js";
-import { findBindings, type BindingRow } from "./secret-rotation-store.js";
+import * as store from "./policy-store.js";
+import type { AssignmentRow, PolicyRow, RotationClaim } from "./policy-store.js";
+import { nextRotationPlan, timingOf, windowMissed } from "../rotation-planning/rotation-window.js";
+import { afterFailedAttempt, DUE_ANNOUNCED, warnThresholdsOf, warningDue, type AfterFailure } from "../rotation-planning/schedule.js";
+import { previousCredentialHold, startRun } from "../provider-rotation/rotation-runner.js";
+import { findBindings, type BindingRow } from "../provider-rotation/binding-store.js";
 
 export interface RotationSchedulerDeps {
   db: Db;

@@ -23,10 +23,10 @@ import {
 import { httpCodeHeader } from "../auth/principal.js";
 import { callOf, stringListOf, tsOf } from "../handler-support.js";
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { PolicyView, RotationService } from "./rotation-service.js";
-import type { AssignmentRow, HistoryRow, PolicyWithCount } from "./rotation-store.js";
-import type { SecretRotationService, SecretRotationView } from "./secret-rotation-service.js";
-import type { RunRow } from "./secret-rotation-store.js";
+import type { PolicyView, RotationService } from "./policy-service.js";
+import type { AssignmentRow, HistoryRow, PolicyWithCount } from "./policy-store.js";
+import type { SecretRotationService, SecretRotationView } from "../provider-rotation/binding-service.js";
+import type { RunRow } from "../provider-rotation/binding-store.js";
 
 /** Thin handlers: read the call, call the service, build the reply. */
 export function createRotationHandler(service: RotationService, secretRotations: SecretRotationService): ServiceImpl<typeof RotationServiceDesc> {
