@@ -1,6 +1,3 @@
-import { createAwsIamProvider } from "./provider-rotation/providers/aws-iam.js";
-import { createPostgresProvider } from "./provider-rotation/providers/postgres.js";
-import { createStripeProvider } from "./provider-rotation/providers/stripe.js";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { Cron } from "croner";
 import { SecretsService } from "../gen/scaivault/v1/secrets_pb.js";
@@ -26,7 +23,6 @@ import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { createEnvelope } from "./crypto/envelope.js";
 import { loadMasterKey } from "./crypto/master-key.js";
-import type { DatabaseHandle } from "./db/database.js";
 import { migrateDatabase, openDatabase } from "./db/open-database.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics } from "./metrics/metrics.js";
@@ -42,11 +38,11 @@ import { createRotationHandler } from "./rotation-policies/rotation-handler.js";
 import { createRotationLinks } from "./rotation-policies/policy-links.js";
 import { createRotationScheduler } from "./rotation-policies/rotation-scheduler.js";
 import { createRotationService } from "./rotation-policies/policy-service.js";
-import { createGeneratedProvider } from "./provider-rotation/providers/generated.js";
 import { createGuardedHttp } from "./outbound/guarded-http.js";
 import type { RotationProvider } from "./provider-rotation/providers/provider.js";
 import { createProviderRegistry } from "./provider-rotation/providers/registry.js";
-import { createWebhookProvider } from "./provider-rotation/providers/webhook.js";
+import { builtInProviders, type ProviderDeps } from "./provider-rotation/providers/built-in.js";
+export type { ProviderDeps };
 import { createRotationRunner } from "./provider-rotation/rotation-runner.js";
 import { createSecretRotationService } from "./provider-rotation/binding-service.js";
 import { createSecretPoliciesHandler } from "./secret-policies/secret-policies-handler.js";
@@ -81,28 +77,8 @@ export interface ScaiVaultOptions {
   extraProviders?: (deps: ProviderDeps) => RotationProvider[];
 }
 
-/** What a provider factory may use. */
-export interface ProviderDeps {
-  db: DatabaseHandle["db"];
-  config: Readonly<Config>;
-  allow: ReturnType<typeof createAllowList>;
-  clock: Clock;
-  logger: Logger;
-}
-
-/** The providers every replica runs. A new provider is one more entry here (and its own file under src/provider-rotation/providers/). */
-function builtInProviders(deps: ProviderDeps): RotationProvider[] {
-  return [
-    createWebhookProvider({ allow: deps.allow, timeoutMs: deps.config.webhooks.timeoutMs }),
-    createGeneratedProvider({ db: deps.db }),
-    createAwsIamProvider({ allow: deps.allow }),
-    createPostgresProvider({ allow: deps.allow }),
-    createStripeProvider({ allow: deps.allow }),
-  ];
-}
-
-/** The one composition root: stores → services → handlers → transport. */
-export async function createScaiVault(options: ScaiVaultOptions) {
+/** What every feature is built on: the database, keys, token checks and the shared caches. */
+async function openFoundation(options: ScaiVaultOptions) {
   const { config } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger({ level: config.logLevel });
@@ -127,41 +103,52 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   // Partner membership comes from the tenant registry only; its trigger's notice reaches every replica.
   const directory = createTenantDirectory(db, config.readPath.keyCacheEntries, database.coherent);
   const stopListeningTenants = await database.listen(tenantChangeChannel, (tenantId) => directory.forget(tenantId), () => directory.clear());
-  const access = createAccessRecorder({ db, clock, logger, intervalMs: config.accessFlushMs });
-  const rotation = createRotationLinks();
   const readCache = createSecretReadCache(config.readPath.secretCacheEntries, database.coherent);
-  const webhookAllow = createAllowList(config.webhooks.allowHosts);
-  const providerDeps: ProviderDeps = { db, config, allow: webhookAllow, clock, logger };
+  // Any replica's change (and any SQL) reaches every replica's cache through the trigger's notice;
+  // when notices may have been missed (the listening connection dropped) the whole cache goes.
+  const stopListeningSecrets = await database.listen(
+    secretChangeChannel,
+    (secretId) => readCache.invalidateSecret(Number(secretId)),
+    () => readCache.clear(),
+  );
+  const stopListening = async () => {
+    await stopListeningSecrets();
+    await stopListeningTenants();
+  };
+  const allow = createAllowList(config.webhooks.allowHosts);
+  return { config, clock, logger, database, db, masterKey, envelope, verifier, directory, readCache, allow, stopListening };
+}
+
+type Foundation = Awaited<ReturnType<typeof openFoundation>>;
+
+/** The secrets, both rotation features and secret policies, with the background work they schedule. */
+function createSecretFeatures(f: Foundation, options: ScaiVaultOptions) {
+  const { config, db, envelope, clock, logger, readCache, allow } = f;
+  const access = createAccessRecorder({ db, clock, logger, intervalMs: config.accessFlushMs });
+  const providerDeps: ProviderDeps = { db, config, allow, clock, logger };
   const providers = createProviderRegistry([...builtInProviders(providerDeps), ...(options.extraProviders?.(providerDeps) ?? [])]);
   const rotationRunner = createRotationRunner({
     db,
     envelope,
     registry: providers,
-    http: createGuardedHttp({ allow: webhookAllow, timeoutMs: config.webhooks.timeoutMs }),
+    http: createGuardedHttp({ allow, timeoutMs: config.webhooks.timeoutMs }),
     readCache,
     clock,
     logger,
   });
-  const secretRotations = createSecretRotationService({ db, envelope, registry: providers, runner: rotationRunner, readCache, clock, allow: webhookAllow, logger });
-  // Any replica's change (and any SQL) reaches every replica's cache through the trigger's notice;
-  // when notices may have been missed (the listening connection dropped) the whole cache goes.
-  const stopListening = await database.listen(
-    secretChangeChannel,
-    (secretId) => readCache.invalidateSecret(Number(secretId)),
-    () => readCache.clear(),
-  );
+  const secretRotations = createSecretRotationService({ db, envelope, registry: providers, runner: rotationRunner, readCache, clock, allow, logger });
   const auditWriter = createAuditWriter({ db, logger, maxBatch: config.readPath.auditBatchMax });
   const secrets = createSecretsService({
     db,
     envelope,
     clock,
     access,
-    rotation,
+    rotation: createRotationLinks(),
     providerRotation: secretRotations.providerRotation,
     cache: readCache,
     auditWriter,
     softDeleteRetentionSeconds: config.softDeleteRetentionSeconds,
-    directory,
+    directory: f.directory,
     listCountLimit: config.listCountLimit,
   });
   const rotationEngine = createRotationEngine({ envelope });
@@ -169,7 +156,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   const secretPolicies = createSecretPoliciesService({ db, clock });
   const metrics = createMetrics({
     readCache: () => ({ ...readCache.stats(), entries: readCache.size() }),
-    pool: database.poolStats,
+    pool: f.database.poolStats,
     outbox: () => readOutboxSnapshot(db, clock.now()),
   });
   const scheduler = createRotationScheduler({
@@ -206,9 +193,28 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     rotationRunner.start(config.scheduler.tickSeconds);
     expiryWarnings.start();
   }
+  const purgeJob = new Cron(config.purgeCron, { protect: true }, async () => {
+    try {
+      const purged = await secrets.purgeExpiredDeletes();
+      if (purged > 0) logger.info("purged soft-deleted secrets past retention", { purged });
+    } catch (err) {
+      logger.error("purge job failed", { err });
+    }
+  });
+  async function stop() {
+    purgeJob.stop();
+    await scheduler.stop();
+    await rotationRunner.stop();
+    await expiryWarnings.stop();
+  }
+  return { access, auditWriter, providers, rotationRunner, secretRotations, secrets, rotationPolicies, secretPolicies, metrics, scheduler, expiryWarnings, stop };
+}
 
-  const webhooks = createWebhooksService({ db, envelope, clock, allow: webhookAllow });
-  const webhookSender = createWebhookSender({ timeoutMs: config.webhooks.timeoutMs, allow: webhookAllow });
+/** Webhooks, notification channels and the watch stream: everything that tells others of a change. */
+async function createEventFeatures(f: Foundation) {
+  const { config, db, envelope, clock, logger, allow } = f;
+  const webhooks = createWebhooksService({ db, envelope, clock, allow });
+  const webhookSender = createWebhookSender({ timeoutMs: config.webhooks.timeoutMs, allow });
   const claimSeconds = Math.ceil(config.webhooks.timeoutMs / 1000) + 60;
   // The API only writes outbox rows; this worker fans them out (to webhooks and notification
   // channels, in one transaction) and sends webhook deliveries in the background.
@@ -226,7 +232,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     db,
     envelope,
     clock,
-    allow: webhookAllow,
+    allow,
     smtpConfigured: Boolean(config.notifications.smtpUrl),
   });
   const notificationWorker = createNotificationWorker({
@@ -242,7 +248,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
   notificationWorker.start(config.webhooks.pollMs);
 
   // Watch streams: each replica's hub hears every replica's committed events through the outbox's notices.
-  const watchHub = createWatchHub({ db, listen: database.listen, logger });
+  const watchHub = createWatchHub({ db, listen: f.database.listen, logger });
   await watchHub.start();
   const watch = createWatchService({
     db,
@@ -251,38 +257,37 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     maxStreamsPerTenant: config.watch.maxStreamsPerTenant,
     heartbeatMs: config.watch.heartbeatMs,
   });
+  async function stop() {
+    await webhookDelivery.stop();
+    await notificationWorker.stop();
+  }
+  return { webhooks, webhookDelivery, notificationChannels, notificationWorker, watchHub, watch, stop };
+}
 
-  const purgeJob = new Cron(config.purgeCron, { protect: true }, async () => {
-    try {
-      const purged = await secrets.purgeExpiredDeletes();
-      if (purged > 0) logger.info("purged soft-deleted secrets past retention", { purged });
-    } catch (err) {
-      logger.error("purge job failed", { err });
-    }
-  });
+type SecretFeatures = ReturnType<typeof createSecretFeatures>;
+type EventFeatures = Awaited<ReturnType<typeof createEventFeatures>>;
 
-  const retention = createRetentionJob({ db, clock, logger, retention: config.retention });
-  retention.start();
-
+/** The one port: every service's handler behind the interceptors, the Vault dialect, docs, console and metrics. */
+async function createTransport(f: Foundation, s: SecretFeatures, e: EventFeatures) {
+  const { config, db, clock, logger, database, directory } = f;
   const metricsRoute = {
     method: "GET",
     path: "/metrics",
-    handle: async () => new Response(await metrics.render(), { headers: { "content-type": metrics.registry.contentType } }),
+    handle: async () => new Response(await s.metrics.render(), { headers: { "content-type": s.metrics.registry.contentType } }),
   };
-  const metricsServer = config.metrics.mode === "own-port" ? await startMetricsServer({ metrics, host: config.host, port: config.metrics.port }) : undefined;
+  const metricsServer = config.metrics.mode === "own-port" ? await startMetricsServer({ metrics: s.metrics, host: config.host, port: config.metrics.port }) : undefined;
 
-  let shuttingDown = false;
-  let drained = false;
+  const state = { shuttingDown: false, drained: false };
   // Its own short deadline: a database that does not answer makes this replica not ready at once.
-  const ready = async () => !shuttingDown && (await database.ping(config.readyTimeoutMs));
-  const authDeps = { verifier, directory, db, clock, logger };
+  const ready = async () => !state.shuttingDown && (await database.ping(config.readyTimeoutMs));
+  const authDeps = { verifier: f.verifier, directory, db, clock, logger };
   const vaultDialect = createVaultDialect({
     ...authDeps,
     mounts: config.vaultMounts,
-    secrets,
+    secrets: s.secrets,
     kv: createVaultKvService({ db, clock }),
-    versions: createVersionLifecycle({ db, clock, cache: readCache }),
-    ready: () => ready().then((ok) => ok && !drained),
+    versions: createVersionLifecycle({ db, clock, cache: f.readCache }),
+    ready: () => ready().then((ok) => ok && !state.drained),
     // Vault's API version, so clients switch on the KV v2 features it has; ScaiVault's own rides along as build metadata.
     version: `1.15.0+scaivault.${packageVersion()}`,
     maxBodyBytes: config.maxBodyBytes,
@@ -295,25 +300,39 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     maxTimeoutMs: config.maxCallMs,
     // Open watch streams end when the replica drains, so clients reconnect elsewhere and shutdown is not held up.
     onDrain: () => {
-      drained = true;
-      void watchHub.close();
+      state.drained = true;
+      void e.watchHub.close();
     },
     extraRoutes: [...createApiDocsRoutes({ services: () => app.services }), ...(config.metrics.mode === "service-port" ? [metricsRoute] : []), ...createConsoleRoutes()],
     // The text guard runs inside the auth interceptor, so a refused request is audited like any failed call.
-    interceptors: [createMetricsInterceptor(metrics), createAuthInterceptor(authDeps), createTextGuardInterceptor()],
+    interceptors: [createMetricsInterceptor(s.metrics), createAuthInterceptor(authDeps), createTextGuardInterceptor()],
     ready,
     dialect: vaultDialect,
     routes: (router) => {
-      router.service(SecretsService, createSecretsHandler(secrets));
+      router.service(SecretsService, createSecretsHandler(s.secrets));
       router.service(AuditService, createAuditHandler(db));
-      router.service(RotationService, createRotationHandler(rotationPolicies, secretRotations));
-      router.service(SecretPolicyService, createSecretPoliciesHandler(secretPolicies));
-      router.service(WebhookService, createWebhooksHandler(webhooks));
-      router.service(WatchService, createWatchHandler(watch));
-      router.service(NotificationChannelService, createNotificationChannelsHandler(notificationChannels));
+      router.service(RotationService, createRotationHandler(s.rotationPolicies, s.secretRotations));
+      router.service(SecretPolicyService, createSecretPoliciesHandler(s.secretPolicies));
+      router.service(WebhookService, createWebhooksHandler(e.webhooks));
+      router.service(WatchService, createWatchHandler(e.watch));
+      router.service(NotificationChannelService, createNotificationChannelsHandler(e.notificationChannels));
       router.service(TenantService, createTenantsHandler({ db, clock, changed: (tenantId) => directory.forget(tenantId) }));
     },
   });
+  return { app, metricsServer, state };
+}
+
+/** The one composition root: foundation → features (stores, services, jobs) → transport. */
+export async function createScaiVault(options: ScaiVaultOptions) {
+  const foundation = await openFoundation(options);
+  const { db, database, readCache, logger, masterKey, config, clock } = foundation;
+  const features = createSecretFeatures(foundation, options);
+  const events = await createEventFeatures(foundation);
+  const retention = createRetentionJob({ db, clock, logger, retention: config.retention });
+  retention.start();
+  const { app, metricsServer, state } = await createTransport(foundation, features, events);
+  const { access, auditWriter, secrets, rotationPolicies, secretPolicies, scheduler, rotationRunner, secretRotations, providers, metrics, expiryWarnings } = features;
+  const { webhooks, webhookDelivery, watchHub, notificationChannels, notificationWorker } = events;
 
   return {
     app,
@@ -342,21 +361,16 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     metricsPort: metricsServer?.port,
     /** Stops background work and closes the database (after the server stopped accepting). */
     async close() {
-      shuttingDown = true;
-      purgeJob.stop();
+      state.shuttingDown = true;
       await retention.stop();
       await metricsServer?.close();
-      await scheduler.stop();
-      await rotationRunner.stop();
-      await expiryWarnings.stop();
-      await webhookDelivery.stop();
-      await notificationWorker.stop();
+      await features.stop();
+      await events.stop();
       await access.close();
       await watchHub.close();
       await auditWriter.drain();
       logger.info("read audit group commit", auditWriter.stats());
-      await stopListening();
-      await stopListeningTenants();
+      await foundation.stopListening();
       await database.close();
     },
   };
