@@ -28,7 +28,9 @@ describe("durability and concurrency", () => {
   });
 
   it("50 concurrent writers to one path produce 50 consecutive versions", async () => {
-    const tv = await startTestVault({ env: { SCAIVAULT_DB_POOL_SIZE: "20" } });
+    // 50 writers queue on one row lock; the statement deadline (a lock wait counts) is not what this
+    // test is about, and a loaded test machine can make the last writer wait longer than 5 s.
+    const tv = await startTestVault({ env: { SCAIVAULT_DB_POOL_SIZE: "20", SCAIVAULT_DB_STATEMENT_TIMEOUT: "60s" } });
     toClose.push(tv);
     const token = await tv.token({ tenantId: "conc" });
     const results = await Promise.all(
