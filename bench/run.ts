@@ -22,10 +22,12 @@ const secretsCount = Number(process.env.BENCH_SECRETS ?? 10_000);
 const listRows = Number(process.env.BENCH_LIST_ROWS ?? 1_000_000);
 /** Due assignments the scheduler part seeds (the issue's figure). */
 const rotations = Number(process.env.BENCH_ROTATIONS ?? 100_000);
-/** Which parts run (comma-separated): read, h2load, ablation (needs read), releases (needs read), runtimes, write, list, watch, scheduler; all by default. */
-const parts = new Set((process.env.BENCH_PARTS ?? "read,h2load,ablation,releases,runtimes,write,list,watch,scheduler").split(",").map((p) => p.trim()));
+/** Which parts run (comma-separated): read, h2load, ablation (needs read), releases (needs read), runtimes, write, list, watch, delivery, scheduler; all by default. */
+const parts = new Set((process.env.BENCH_PARTS ?? "read,h2load,ablation,releases,runtimes,write,list,watch,delivery,scheduler").split(",").map((p) => p.trim()));
 /** Concurrent watch streams the watch part holds open on one replica (the issue's figure). */
 const watchers = Number(process.env.BENCH_WATCHERS ?? 1000);
+/** Writes the delivery part makes to the secret `scaivault run --watch` follows, and as many to the agent's. */
+const deliveryChanges = Number(process.env.BENCH_DELIVERY_CHANGES ?? 50);
 const baseUrl = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 const children: ChildProcess[] = [];
@@ -361,6 +363,11 @@ async function main() {
       notes.push(`watch: p50/p99 are the time from the REST write's start until each of ${fmt(watchers)} gRPC watchers received the event (max ${fmt(w.max, 1)} ms)`);
     }
 
+    if (parts.has("delivery")) {
+      log(`delivery: ${deliveryChanges} changes each to what run --watch and the agent follow`);
+      await deliveryLatency(api, token, server.node);
+    }
+
     service.kill("SIGTERM");
     floor.kill("SIGTERM");
     await Promise.race([Promise.all([exited(service), exited(floor)]), new Promise((r) => setTimeout(r, 15_000))]);
@@ -447,6 +454,23 @@ async function watchLoad(servicePid: number, port: number, token: string) {
   });
   const result = await done;
   return { ...result, beforeMiB, afterMiB, perWatcherKiB: ((afterMiB - beforeMiB) * 1024) / watchers };
+}
+
+type Delivered = { changes: number; deliveries: number; lost: number; p50: number; p99: number; max: number };
+
+/** `scaivault run --watch` and `scaivault agent` (bench/load-delivery.ts, the CLI on the service's Node.js release): write → delivered. */
+async function deliveryLatency(api: string, token: string, node: string) {
+  const result = await runJson<{ run: Delivered; agent: Delivered }>("bench/load-delivery.ts", [api, token, node, String(deliveryChanges)]);
+  for (const [name, what, d] of [
+    ["delivery: run --watch, write → restarted command sees the value", "restarts", result.run],
+    ["delivery: agent, write → rendered file holds the value", "renders", result.agent],
+  ] as const) {
+    const errors = d.lost + Math.abs(d.deliveries - d.changes);
+    rows.push([name, "", fmt(d.p50, 1), fmt(d.p99, 1), String(errors), "", `${fmt(d.deliveries)} ${what} for ${fmt(d.changes)} changes`]);
+  }
+  notes.push(
+    `delivery: p50/p99 are the time from the REST write's start (an upper bound of its commit) until the command restarted by \`scaivault run --watch\` recorded the new value at its start, and until inotify saw the agent's rename of the file holding it, default debounce (250 ms) included; max ${fmt(result.run.max, 1)} ms and ${fmt(result.agent.max, 1)} ms; "errors" counts changes that did not arrive within 10 s plus restarts or renders more or fewer than changes`,
+  );
 }
 
 /** One query on its own connection to the bench database. */

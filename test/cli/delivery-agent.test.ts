@@ -108,6 +108,44 @@ describe("scaivault agent", () => {
     expect(existsSync(join(dir, "absent"))).toBe(false);
   }, 60_000);
 
+  it("reads a config named .yaml or .yml as YAML, with the same fields and errors naming the field or the line", async () => {
+    await writeFile(
+      join(dir, "agent.yaml"),
+      [
+        "# comments are allowed",
+        "templates:",
+        "  - destination: yaml/app.env",
+        "    format: dotenv",
+        "    secrets: [app/api]",
+        "  - destination: yaml/conf.txt",
+        "    format: template",
+        '    perms: "0640"',
+        "    contents: |",
+        '      key={{ secret "app/api" "key" }}',
+        '      host={{ secret "app/db" "db-host" }}',
+        "",
+      ].join("\n"),
+    );
+    const run = await runCliToEnd(["agent", "--config", join(dir, "agent.yaml"), "--once"], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(await readFile(join(dir, "yaml/app.env"), "utf8")).toBe("KEY='api-1'\n");
+    expect(await readFile(join(dir, "yaml/conf.txt"), "utf8")).toBe("key=api-1\nhost=db.internal\n");
+    expect(await mode(join(dir, "yaml/conf.txt"))).toBe(0o640);
+
+    const bad: Array<[string, string]> = [
+      ["templates:\n  - destination: x\n    format: dotenv\n    secrets: [app/db]\n    perms: 0600\n", "templates[0].perms must be a quoted string"],
+      ["templates:\n  - destination: x\n    format: jsn\n    secrets: [app/db]\n", `templates[0].format must be "dotenv", "json" or "template"`],
+      ["templates: []\ntemplates: []\n", "is not YAML (Map keys must be unique at line 2, column 1)"],
+      ["templates:\n  - destination: x\n   format: [\n", "is not YAML ("],
+    ];
+    for (const [text, message] of bad) {
+      await writeFile(join(dir, "bad.yml"), text);
+      const failed = await runCliToEnd(["agent", "--config", join(dir, "bad.yml"), "--once"], env);
+      expect(failed.code, message).toBe(1);
+      expect(failed.stderr).toContain(message);
+    }
+  }, 60_000);
+
   it("re-renders on a put and a rotation, runs the command and restarts the process once per change, keeps unchanged files untouched, follows a refreshed token file", async () => {
     const out = join(dir, "live");
     await mkdir(out);

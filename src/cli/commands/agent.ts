@@ -26,7 +26,7 @@ export const agentCommand: CommandSpec = {
   name: "agent",
   summary: "Render secrets into files and keep them current; optionally supervise a process",
   options: {
-    config: { type: "string", value: "FILE", description: "The agent's JSON config (templates, exec)" },
+    config: { type: "string", value: "FILE", description: "The agent's config (templates, exec): JSON, or YAML when named .yaml/.yml" },
     once: { type: "boolean", description: "Render every template once and exit (init containers, CI)" },
     ...deliveryOptions,
   },

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { constants } from "node:os";
-import { dirname, resolve } from "node:path";
+import { dirname, extname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
 import { UsageError, durationMs } from "../cli.js";
 import type { RenderSpec } from "./render.js";
 import { parseTemplate, TemplateSyntaxError } from "./template.js";
@@ -99,6 +100,7 @@ function fail(file: string, field: string, message: string): UsageError {
 
 /** `"0600"` → 0o600; refuses modes that let others read or write (rendered files hold secrets). */
 function parseMode(fields: Fields): number {
+  if (typeof fields.raw("perms") === "number") throw fields.fail("perms", `must be a quoted string such as "0600" (a bare number loses its leading 0)`);
   const text = fields.string("perms") ?? "0600";
   if (!/^0?[0-7]{3}$/.test(text)) throw fields.fail("perms", `must be an octal mode such as "0600", got "${text}"`);
   const mode = parseInt(text, 8);
@@ -165,15 +167,31 @@ function parseExec(file: string, raw: Json): AgentExec {
   };
 }
 
-/** Reads and checks the agent's JSON config; relative paths are relative to the file's directory. */
-export async function loadAgentConfig(file: string): Promise<AgentConfig> {
-  let raw: Json;
+/** True for a config written in YAML (by its name); every other file is JSON. */
+function isYaml(file: string): boolean {
+  return [".yaml", ".yml"].includes(extname(file).toLowerCase());
+}
+
+/** The config file's value: YAML 1.2 (core schema, no duplicate keys) for `.yaml`/`.yml`, else JSON. */
+async function readConfigFile(file: string): Promise<Json> {
+  let text: string;
   try {
-    raw = JSON.parse(await readFile(file, "utf8"));
+    text = await readFile(file, "utf8");
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`${file}: ${code ? `cannot be read (${code})` : `is not JSON (${(err as Error).message})`}`);
+    throw new UsageError(`${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
   }
+  try {
+    return isYaml(file) ? parseYaml(text, { uniqueKeys: true }) : JSON.parse(text);
+  } catch (err) {
+    // The parser's first line names the problem and where; the lines after it quote the file.
+    const problem = (err as Error).message.split("\n")[0]!.replace(/:$/, "");
+    throw new UsageError(`${file}: is not ${isYaml(file) ? "YAML" : "JSON"} (${problem})`);
+  }
+}
+
+/** Reads and checks the agent's config (JSON, or YAML when the file is named `.yaml`/`.yml`); relative paths are relative to the file's directory. */
+export async function loadAgentConfig(file: string): Promise<AgentConfig> {
+  const raw = await readConfigFile(file);
   const base = dirname(resolve(file));
   const top = Fields.of(file, "", raw);
   top.only(["templates", "exec", "debounce"]);
