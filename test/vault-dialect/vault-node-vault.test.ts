@@ -124,4 +124,26 @@ describe("Vault KV v2 dialect through node-vault", () => {
     expect((await rejection(other.read("kv/data/payments/stripe"))).response.statusCode).toBe(404);
     expect((await rejection(other.list("secret/metadata/"))).response.statusCode).toBe(404);
   });
+
+  it("a partner admin names the tenant with node-vault's namespace option (X-Vault-Namespace), as the registry allows", async () => {
+    const operator = await tv.token({ tenantId: "ops", scopes: ["platform:admin"], sub: "operator" });
+    const partnerAdmin = await tv.token({ tenantId: "pn-home", scopes: ["secrets:read", "secrets:write"], partnerId: "pn", partnerAdmin: true });
+    const forMember = nodeVault({ endpoint: tv.baseUrl, token: partnerAdmin, namespace: "member" });
+    // Not yet the partner's tenant in the registry: refused.
+    expect((await rejection(forMember.write("secret/data/ns/a", { data: { k: "v" } }))).response.statusCode).toBe(403);
+    expect((await tv.rest("PUT", "/v1/tenants/member", { token: operator, body: { partner_id: "pn" } })).status).toBe(201);
+    expect((await forMember.write("secret/data/ns/a", { data: { k: "v" } })).data.version).toBe(1);
+    const memberToken = await tv.token({ tenantId: "member", scopes: ["secrets:read"] });
+    expect((await tv.rest("GET", "/v1/secrets/ns/a", { token: memberToken })).body.data).toEqual({ k: "v" });
+    // Without the namespace the partner admin acts in its own tenant, which has no such secret.
+    expect((await rejection(nodeVault({ endpoint: tv.baseUrl, token: partnerAdmin }).read("secret/data/ns/a"))).response.statusCode).toBe(404);
+  });
+
+  it("subkeys and the mount's config through node-vault's generic read", async () => {
+    await vault.write("secret/data/shape/x", { data: { db: { user: "u", password: "p" }, port: "1" } });
+    const subkeys = await vault.read("secret/subkeys/shape/x");
+    expect(subkeys.data.subkeys).toEqual({ db: { user: null, password: null }, port: null });
+    expect((await vault.read("secret/subkeys/shape/x?depth=1")).data.subkeys).toEqual({ db: null, port: null });
+    expect((await vault.read("secret/config")).data).toEqual({ cas_required: false, delete_version_after: "0s", max_versions: 0 });
+  });
 });
