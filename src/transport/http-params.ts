@@ -1,4 +1,5 @@
 import { ScalarType, type DescField, type DescMessage, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { ScaiVaultError } from "../errors.js";
 
 /**
  * Path variables and query parameters arrive as strings; the request message is built with
@@ -23,7 +24,51 @@ const wrapperScalars: Record<string, ScalarType> = {
 /** Message types written as a JSON string (RFC 3339 time, `3.5s`, `a,b`). */
 const stringMessages = new Set(["google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"]);
 
-/** Sets the fields named by query parameters (`?tag=a&tag=b&limit=5&options.cas=0`) in `target`, unless already present; unknown names are ignored. */
+/** How deep query parameter names reach into nested messages (`options.cas` is two). */
+const maxQueryDepth = 3;
+
+/**
+ * The query parameters a route takes, as dotted proto names: every field of the request a string
+ * can express (scalars, enums, repeated scalars, wrappers, times, durations), nested messages of
+ * ours included (`options.cas`), less the top-level fields the URL path or a named body binds.
+ */
+export function queryParamNames(desc: DescMessage, bound: readonly string[]): string[] {
+  const names: string[] = [];
+  const walk = (message: DescMessage, prefix: string, depth: number) => {
+    for (const field of message.fields) {
+      const name = prefix + field.name;
+      if (bound.includes(name)) continue;
+      if (field.fieldKind === "message" && !field.message.typeName.startsWith("google.protobuf.")) {
+        if (depth < maxQueryDepth) walk(field.message, `${name}.`, depth + 1);
+      } else if (stringToJson(field, "") !== undefined) {
+        names.push(name);
+      }
+    }
+  };
+  walk(desc, "", 1);
+  return names;
+}
+
+/** A query parameter is named in an error only when it looks like a (dotted) field name: any other name may be request content. */
+const paramName = /^[A-Za-z_][A-Za-z0-9_]{0,63}(?:\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,3}$/;
+
+/**
+ * Refuses a query that names anything but the route's query parameters (`allowed`, from
+ * `queryParamNames`): an unknown parameter is never dropped silently. The error names the
+ * parameter (when it looks like a field name) and what the route takes.
+ */
+export function checkQueryParams(desc: DescMessage, allowed: ReadonlySet<string>, params: URLSearchParams, bodyTakesAll: boolean): void {
+  for (const name of new Set(params.keys())) {
+    const path = resolveFieldPath(desc, name);
+    if (path && allowed.has(path.map((f) => f.name).join("."))) continue;
+    const shown = paramName.test(name) ? `"${name}"` : "(name not shown: it is not shaped like a field name)";
+    const takes = bodyTakesAll ? "this route takes its fields in the JSON body" : allowed.size > 0 ? `this route takes: ${[...allowed].join(", ")}` : "this route takes none";
+    const what = path ? `query parameter ${shown} cannot be given in the query` : `unknown query parameter ${shown}`;
+    throw new ScaiVaultError("invalid_request", `${what} (${takes})`);
+  }
+}
+
+/** Sets the fields named by query parameters (`?tag=a&tag=b&limit=5&options.cas=0`) in `target`, unless already present; names no field takes are left to `checkQueryParams`. */
 export function mergeQueryParams(desc: DescMessage, params: URLSearchParams, target: JsonObject): void {
   for (const name of new Set(params.keys())) {
     const path = resolveFieldPath(desc, name);

@@ -1,7 +1,7 @@
 import { getOption, hasOption, type DescMethod, type DescMethodServerStreaming, type DescMethodUnary } from "@bufbuild/protobuf";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
-import { resolveFieldPath } from "./http-params.js";
+import { queryParamNames, resolveFieldPath } from "./http-params.js";
 import { compareSpecificity, matchPathSegments, parsePathTemplate, type PathTemplate } from "./path-template.js";
 
 // The REST route table, derived from the `google.api.http` annotations and never written by hand.
@@ -20,6 +20,8 @@ export interface RestRoute {
   readonly responseBody: string;
   /** A unary method, or a server-streaming one served as Server-Sent Events (GET only). */
   readonly method: DescMethodUnary | DescMethodServerStreaming;
+  /** The query parameters the route takes (dotted proto names); any other is refused. */
+  readonly queryParams: ReadonlySet<string>;
 }
 
 /** Lists the REST routes of the given methods, most specific first; throws on templates the router cannot serve. */
@@ -58,7 +60,11 @@ function routeOf(method: DescMethodUnary | DescMethodServerStreaming, binding: H
       throw new Error(`${method.toString()}: path variable "${segment.fieldPath}" is not a field of ${input.typeName}`);
     }
   }
-  return { httpMethod: pattern.case.toUpperCase(), template, body: binding.body, responseBody, method };
+  // As google.api.http has it: with `body: "*"` every field not in the path is in the body, so the query takes none.
+  const bound = template.segments.flatMap((s) => (s.kind === "variable" ? [s.fieldPath.split(".")[0]!] : []));
+  if (binding.body !== "") bound.push(binding.body);
+  const queryParams = new Set(binding.body === "*" ? [] : queryParamNames(input, bound));
+  return { httpMethod: pattern.case.toUpperCase(), template, body: binding.body, responseBody, method, queryParams };
 }
 
 /** A route and its decoded path variables, or the methods the path allows. */

@@ -4,7 +4,7 @@ import type { Compression, UniversalServerRequest, UniversalServerResponse } fro
 import { httpCodeHeader, requestIdKey, targetTenantHeader } from "../auth/principal.js";
 import { ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { mergeQueryParams, setPathVariable } from "./http-params.js";
+import { checkQueryParams, mergeQueryParams, setPathVariable } from "./http-params.js";
 import { jsonOptions } from "./json-options.js";
 import { addJsonNulls } from "./json-nulls.js";
 import { prefixTenantOf } from "./request-guards.js";
@@ -115,6 +115,7 @@ async function requestJsonOf(
   limits: BodyLimits,
 ): Promise<JsonObject> {
   const input = route.method.input;
+  checkQueryParams(input, route.queryParams, query, route.body === "*");
   let fields: JsonObject = {};
   if (route.body !== "") {
     const body = await readJsonBody(req, limits);

@@ -7,7 +7,7 @@ import { auditFailure, authenticate, newCall, type VaultAuthDeps } from "./vault
 import { kvOperations, type VaultKvDeps } from "./vault-kv-handlers.js";
 import { findMount, type VaultMount } from "./vault-mounts.js";
 import type { VaultOperation, VaultRequest } from "./vault-operation.js";
-import { vaultErrorAnswer, vaultErrors, vaultMessages } from "./vault-response.js";
+import { vaultErrorAnswer, vaultErrors, vaultMessages, withIgnoredParams } from "./vault-response.js";
 import { sysOperations, type VaultSysDeps } from "./vault-sys-handlers.js";
 
 export interface VaultDialectDeps extends VaultAuthDeps, VaultKvDeps, Omit<VaultSysDeps, "db" | "clock"> {
@@ -32,6 +32,11 @@ const unsupportedOperation = (): Resolved => ({ error: vaultErrors(405, [vaultMe
 function operationMethod(method: string, url: URL): string {
   if (method === "GET" && /^(?:true|1|t)$/i.test(url.searchParams.get("list") ?? "")) return "LIST";
   return method === "HEAD" ? "GET" : method;
+}
+
+/** The query parameters of the request that the operation does not read (Vault warns about them and goes on). */
+function ignoredParams(op: VaultOperation, url: URL): string[] {
+  return [...new Set(url.searchParams.keys())].filter((name) => !(op.query ?? []).includes(name));
 }
 
 /** The segments after `/v1/`, decoded; undefined for `.`, `..` or an empty segment anywhere but the end. */
@@ -120,7 +125,7 @@ export function createVaultDialect(deps: VaultDialectDeps): VaultDialect {
     const r: VaultRequest = { req, url, call, mount, path, body: () => bodyOf(req), requestId: req.contextValues!.get(requestIdKey) };
     try {
       if (op.need !== "public") await authenticate(deps, req, call, op.need);
-      const res = await op.run(r);
+      const res = withIgnoredParams(await op.run(r), r.requestId, ignoredParams(op, url));
       return req.method === "HEAD" ? { ...res, body: undefined } : res;
     } catch (err) {
       const { response, code } = vaultErrorAnswer(err);

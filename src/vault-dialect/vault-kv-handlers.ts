@@ -143,6 +143,7 @@ export function kvOperations(deps: VaultKvDeps): Record<string, Record<string, V
       GET: {
         action: "vault.kv.read",
         need: read,
+        query: ["version"],
         run: async (r) => {
           const got = await deps.secrets.get(r.call, "tenant", r.path, versionParam(r.url));
           return vaultData(r.requestId, { data: got.data, metadata: versionMetadata(got.secret, got.version, got.createdAt) });
@@ -178,6 +179,7 @@ export function kvOperations(deps: VaultKvDeps): Record<string, Record<string, V
       GET: {
         action: "vault.kv.metadata.read",
         need: read,
+        query: ["list"],
         run: async (r) => {
           const { secret, versions } = await deps.kv.metadataOf(r.call, r.path);
           return vaultData(r.requestId, metadataView(secret, versions));
@@ -186,6 +188,7 @@ export function kvOperations(deps: VaultKvDeps): Record<string, Record<string, V
       LIST: {
         action: "vault.kv.list",
         need: read,
+        query: ["list"],
         run: async (r) => vaultData(r.requestId, { keys: await deps.kv.listKeys(r.call, r.path) }),
       },
       POST: metadataWrite,
@@ -211,6 +214,7 @@ export function kvOperations(deps: VaultKvDeps): Record<string, Record<string, V
       GET: {
         action: "vault.kv.subkeys",
         need: read,
+        query: ["version", "depth"],
         run: async (r) => {
           const depthRaw = r.url.searchParams.get("depth") ?? "0";
           if (!/^\d{1,4}$/.test(depthRaw)) throw new ScaiVaultError("invalid_request", "depth must be a non-negative integer");

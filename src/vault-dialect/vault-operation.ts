@@ -24,5 +24,7 @@ export interface VaultOperation {
   /** Audited as the call's action: `vault.` and Vault's name for it, so the dialect shows in the audit log. */
   action: string;
   need: Requirement | "public";
+  /** The query parameters it reads, as Vault names them; any other is reported back in Vault's `warnings`. */
+  query?: readonly string[];
   run(r: VaultRequest): Promise<UniversalServerResponse>;
 }

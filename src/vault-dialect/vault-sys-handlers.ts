@@ -39,6 +39,8 @@ export function sysOperations(deps: VaultSysDeps) {
   const health: VaultOperation = {
     action: "vault.sys.health",
     need: "public",
+    // Vault's own health parameters (load balancers and probes send them); the answer is the same here.
+    query: ["standbyok", "perfstandbyok", "activecode", "standbycode", "drsecondarycode", "haunhealthycode", "performancestandbycode", "removedcode", "sealedcode", "uninitcode"],
     run: async () => {
       const ready = await deps.ready().catch(() => false);
       const now = deps.clock.now();

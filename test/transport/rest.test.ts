@@ -117,8 +117,8 @@ describe("route matching", () => {
 });
 
 describe("query parameters", () => {
-  it("coerces repeated, boolean and integer parameters and ignores unknown ones", async () => {
-    const res = await call(`${s.baseUrl}/v1/secrets?tag=a&tag=b&include_expired=1&limit=5&utm_source=x`);
+  it("coerces repeated, boolean and integer parameters", async () => {
+    const res = await call(`${s.baseUrl}/v1/secrets?tag=a&tag=b&include_expired=1&limit=5`);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       secrets: [
@@ -130,6 +130,38 @@ describe("query parameters", () => {
       total_count: 5,
       total_count_exact: false,
     });
+  });
+
+  it("refuses an unknown parameter, naming it and what the route takes, before the handler runs", async () => {
+    const before = s.seen.length;
+    const res = await call(`${s.baseUrl}/v1/secrets?prefix=a/&utm_source=x`);
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("invalid_request");
+    expect(res.body.error.message).toMatch(/^unknown query parameter "utm_source" \(this route takes: prefix, tag, .*limit, cursor\)$/);
+    const none = await call(`${s.baseUrl}/v1/secrets/metadata/db/main?verbose=1`);
+    expect(none.body.error.message).toBe('unknown query parameter "verbose" (this route takes none)');
+    expect(s.seen.length).toBe(before);
+  });
+
+  it("takes a parameter under its JSON name too, and refuses one the path or the body binds", async () => {
+    expect((await call(`${s.baseUrl}/v1/secrets?includeExpired=true`)).status).toBe(200);
+    const pathBound = await call(`${s.baseUrl}/v1/secrets/db/main?path=other`);
+    expect(pathBound.status).toBe(400);
+    expect(pathBound.body.error.message).toBe('query parameter "path" cannot be given in the query (this route takes: version, stage)');
+    const before = s.seen.length;
+    const bodyRoute = await call(`${s.baseUrl}/v1/secrets/app/q?cas=1`, json("PUT", { data: { k: "v" } }));
+    expect(bodyRoute.status).toBe(400);
+    expect(bodyRoute.body.error.message).toBe('unknown query parameter "cas" (this route takes its fields in the JSON body)');
+    const bodyField = await call(`${s.baseUrl}/v1/secrets/app/q?secret_type=kv`, json("PUT", { data: { k: "v" } }));
+    expect(bodyField.body.error.message).toBe('query parameter "secret_type" cannot be given in the query (this route takes its fields in the JSON body)');
+    expect(s.seen.length).toBe(before);
+  });
+
+  it("never repeats a parameter name that is not shaped like a field name (it may be request content)", async () => {
+    const res = await call(`${s.baseUrl}/v1/secrets?${encodeURIComponent("sk_live_hunter2 secret")}=1`);
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).not.toContain("hunter2");
+    expect(res.body.error.message).toMatch(/^unknown query parameter \(name not shown/);
   });
 
   it("accepts RFC 3339 timestamps", async () => {

@@ -89,6 +89,26 @@ describe("Vault dialect over raw HTTP", () => {
     expect(badPath.status).toBe(400);
   });
 
+  it("a query parameter the route does not read comes back in Vault's warnings, never dropped silently; the ones it reads do not", async () => {
+    const headers = { "x-vault-token": token };
+    const known = await tv.rest("GET", "/v1/secret/data/team/a?version=1", { headers });
+    expect(known.body.warnings).toBeNull();
+    const listed = await tv.rest("GET", "/v1/secret/metadata/team?list=true", { headers });
+    expect(listed.body.warnings).toBeNull();
+    const unknown = await tv.rest("GET", `/v1/secret/data/team/a?verbose=1&${encodeURIComponent("sk_live_x y")}=2`, { headers });
+    expect(unknown.status).toBe(200);
+    expect(unknown.body.data.data).toEqual({ k: "1" });
+    expect(unknown.body.warnings).toEqual(["Endpoint ignored these unrecognized parameters: [verbose (not shown)]"]);
+    // A write that answers 204 answers 200 with the warning instead, as Vault does.
+    const put = await tv.rest("POST", "/v1/secret/data/team/w", { headers, body: { data: { k: "w" } } });
+    expect(put.status).toBe(200);
+    const deleted = await tv.rest("DELETE", "/v1/secret/data/team/w?purge=true", { headers });
+    expect(deleted.status).toBe(200);
+    expect(deleted.body).toMatchObject({ data: null, warnings: ["Endpoint ignored these unrecognized parameters: [purge]"] });
+    expect((await tv.rest("GET", "/v1/secret/data/team/w", { headers })).status).toBe(404);
+    expect((await tv.rest("GET", "/v1/sys/health?standbyok=true&sealedcode=204", {})).status).toBe(200);
+  });
+
   it("HEAD sys/health answers without a body; health needs no token", async () => {
     const head = await fetch(`${tv.baseUrl}/v1/sys/health`, { method: "HEAD" });
     expect(head.status).toBe(200);
