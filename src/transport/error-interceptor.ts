@@ -4,7 +4,7 @@ import { clientRequestIdKey, requestIdKey } from "../auth/principal.js";
 import { contractErrorOfDatabase } from "../db/database-errors.js";
 import { contractCodeOf, ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { contractErrorOf } from "./error-answers.js";
+import { contractErrorOf } from "./error-edge.js";
 
 /**
  * The outermost interceptor: whatever escapes a handler or another interceptor leaves as the

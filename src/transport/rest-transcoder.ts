@@ -9,7 +9,7 @@ import { jsonOptions } from "./json-options.js";
 import { addJsonNulls } from "./json-nulls.js";
 import { prefixTenantOf } from "./request-guards.js";
 import { requestFromJson } from "./request-json.js";
-import { restErrorAnswer } from "./error-answers.js";
+import { restErrorAnswer } from "./error-edge.js";
 import { jsonResponse } from "./rest-response.js";
 import { findRoute, restRoutesOf, type RestRoute } from "./rest-routes.js";
 import { eventStreamResponse, resumeField } from "./sse.js";

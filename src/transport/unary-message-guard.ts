@@ -12,7 +12,7 @@ import {
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { requestIdKey } from "../auth/principal.js";
 import { ScaiVaultError, toConnectError } from "../errors.js";
-import { errorAnswer } from "./error-answers.js";
+import { errorAnswer } from "./error-edge.js";
 import { requestFromJson } from "./request-json.js";
 import { isByteStream, readRequestBytes, singleChunkBody } from "./universal-io.js";
 

@@ -16,7 +16,7 @@ import { ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { createCors } from "./cors.js";
 import { createDeadlineInterceptor } from "./deadline-interceptor.js";
-import { errorAnswer } from "./error-answers.js";
+import { errorAnswer } from "./error-edge.js";
 import { createErrorInterceptor } from "./error-interceptor.js";
 import { createHealthRoutes } from "./health.js";
 import { addJsonNulls, hasJsonNulls } from "./json-nulls.js";
