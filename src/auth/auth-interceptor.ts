@@ -6,7 +6,7 @@ import { contractErrorOfDatabase } from "../db/database-errors.js";
 import { auditEntryOf } from "../audit/call-audit.js";
 import type { Clock } from "../clock.js";
 import type { Db } from "../db/database.js";
-import { contractCodeOf, ScaiVaultError } from "../errors.js";
+import { errorCodeOf, ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
   callContextKey,
@@ -116,7 +116,7 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
 
 /** The contract code a failed call answers with; a database error is already known as one here. */
 function outcomeOf(err: unknown): string {
-  return contractErrorOfDatabase(err)?.code ?? contractCodeOf(err).code;
+  return contractErrorOfDatabase(err)?.code ?? errorCodeOf(err);
 }
 
 /** The secret path a unary request names (`path` or `secret_path`), for audit entries of failed calls. */

@@ -100,8 +100,7 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
       return restResponseOf(route, result, requestId, logger);
     } catch (err) {
       if (err instanceof URIError) return restErrorAnswer(new ScaiVaultError("invalid_request", "malformed percent-encoding in the URL path"), requestId);
-      if (!(err instanceof ScaiVaultError)) logger.error("REST request failed", { requestId, err });
-      return restErrorAnswer(err, requestId);
+      return restErrorAnswer(err, requestId, undefined, (cause) => logger.error("REST request failed", { requestId, err: cause }));
     }
   };
 }

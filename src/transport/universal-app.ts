@@ -163,8 +163,7 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
     try {
       res = cors.preflight(req) ?? (await dispatch(req));
     } catch (err) {
-      logger.error("request failed", { requestId, err });
-      res = errorAnswer(req, err, requestId);
+      res = errorAnswer(req, err, requestId, undefined, (cause) => logger.error("request failed", { requestId, err: cause }));
     }
     const header = new Headers(res.header);
     header.delete(httpCodeHeader); // a REST status hint, never meant for clients

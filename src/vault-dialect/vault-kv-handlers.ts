@@ -6,7 +6,8 @@ import type { SecretsService } from "../secrets/secrets-service.js";
 import { formatGoDuration, parseDeleteVersionAfter, validateCustomMetadata, type VersionChange, type VersionLifecycle } from "../secrets/version-lifecycle.js";
 import type { VaultKvService, VaultVersionView } from "./vault-kv-service.js";
 import type { VaultOperation, VaultRequest } from "./vault-operation.js";
-import { vaultData, vaultErrors, vaultNoContent } from "./vault-response.js";
+import { vaultErrors } from "../transport/error-edge.js";
+import { vaultData, vaultNoContent } from "./vault-response.js";
 
 export interface VaultKvDeps {
   secrets: SecretsService;
