@@ -50,8 +50,6 @@ export const clientAddressKey = createContextKey<string | undefined>(undefined, 
 export const targetTenantHeader = "x-scaivault-tenant";
 /** Request and response header carrying the request id. */
 export const requestIdHeader = "x-request-id";
-/** Response header a handler sets to choose the REST status (e.g. 201); stripped before it reaches clients. */
-export const httpCodeHeader = "x-http-code";
 
 /** True when the principal holds the scope, directly or through `admin`. */
 export function hasScope(principal: Principal, scope: string): boolean {

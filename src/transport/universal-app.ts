@@ -11,7 +11,7 @@ import {
 import { parseTimeout } from "@connectrpc/connect/protocol-grpc";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { file_google_rpc_status } from "../../gen/google/rpc/status_pb.js";
-import { clientAddressKey, clientRequestIdKey, httpCodeHeader, requestIdHeader, requestIdKey } from "../auth/principal.js";
+import { clientAddressKey, clientRequestIdKey, requestIdHeader, requestIdKey } from "../auth/principal.js";
 import { ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { createCors } from "./cors.js";
@@ -166,7 +166,6 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
       res = errorAnswer(req, err, requestId, undefined, (cause) => logger.error("request failed", { requestId, err: cause }));
     }
     const header = new Headers(res.header);
-    header.delete(httpCodeHeader); // a REST status hint, never meant for clients
     header.set(requestIdHeader, requestId);
     cors.decorate(req, header);
     return call.answered({ ...res, header });
