@@ -8,13 +8,13 @@ import type { Clock } from "../clock.js";
 import type { Db } from "../db/database.js";
 import { errorCodeOf, ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { targetTenantHeader } from "../transport/http-headers.js";
 import {
   callContextKey,
   clientAddressKey,
   clientRequestIdKey,
   hasScope,
   requestIdKey,
-  targetTenantHeader,
   type CallContext,
   type Principal,
 } from "./principal.js";

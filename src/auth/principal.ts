@@ -46,11 +46,6 @@ export const clientRequestIdKey = createContextKey<string | undefined>(undefined
 /** Context key carrying the client address; set by the transport. */
 export const clientAddressKey = createContextKey<string | undefined>(undefined, { description: "client address" });
 
-/** Request header naming the target tenant of a cross-tenant call (REST: `/v1/t/{tenant_id}/...`). */
-export const targetTenantHeader = "x-scaivault-tenant";
-/** Request and response header carrying the request id. */
-export const requestIdHeader = "x-request-id";
-
 /** True when the principal holds the scope, directly or through `admin`. */
 export function hasScope(principal: Principal, scope: string): boolean {
   if (principal.scopes.has(scope)) return true;

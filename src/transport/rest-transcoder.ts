@@ -1,10 +1,11 @@
 import { toJson, type DescMethod, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Compression, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { requestIdKey, targetTenantHeader } from "../auth/principal.js";
+import { requestIdKey } from "../auth/principal.js";
 import { ScaiVaultError } from "../errors.js";
 import { isCreated } from "../handler-support.js";
 import type { Logger } from "../log.js";
+import { targetTenantHeader } from "./http-headers.js";
 import { mergeQueryParams, setPathVariable } from "./http-params.js";
 import { jsonOptions } from "./json-options.js";
 import { addJsonNulls } from "./json-nulls.js";

@@ -11,7 +11,7 @@ import {
 import { parseTimeout } from "@connectrpc/connect/protocol-grpc";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { file_google_rpc_status } from "../../gen/google/rpc/status_pb.js";
-import { clientAddressKey, clientRequestIdKey, requestIdHeader, requestIdKey } from "../auth/principal.js";
+import { clientAddressKey, clientRequestIdKey, requestIdKey } from "../auth/principal.js";
 import { ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { createCors } from "./cors.js";
@@ -19,6 +19,7 @@ import { createDeadlineInterceptor } from "./deadline-interceptor.js";
 import { errorAnswer } from "./error-edge.js";
 import { createErrorInterceptor } from "./error-interceptor.js";
 import { createHealthRoutes } from "./health.js";
+import { requestIdHeader } from "./http-headers.js";
 import { addJsonNulls, hasJsonNulls } from "./json-nulls.js";
 import { jsonOptions } from "./json-options.js";
 import { createGrpcUnary } from "./grpc-unary.js";

@@ -4,10 +4,11 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { RotationService } from "../../gen/scaivault/v1/rotation_pb.js";
 import { PutSecretResponseSchema, SecretsService, SecretSchema, type Secret } from "../../gen/scaivault/v1/secrets_pb.js";
-import { clientAddressKey, clientRequestIdKey, requestIdKey, targetTenantHeader } from "../../src/auth/principal.js";
+import { clientAddressKey, clientRequestIdKey, requestIdKey } from "../../src/auth/principal.js";
 import { ScaiVaultError } from "../../src/errors.js";
 import { asCreated } from "../../src/handler-support.js";
 import { createLogger } from "../../src/log.js";
+import { targetTenantHeader } from "../../src/transport/http-headers.js";
 import { startServer, type RunningServer } from "../../src/transport/node-server.js";
 import { createUniversalApp, type UniversalApp } from "../../src/transport/universal-app.js";
 
