@@ -79,7 +79,6 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
       clientRequestId: req.contextValues.get(clientRequestIdKey),
       clientAddress,
       action: req.method.name,
-      audited: false,
     };
     try {
       const authorization = req.header.get("authorization") ?? "";
@@ -108,7 +107,7 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
     try {
       return await next(req);
     } catch (err) {
-      if (!call.audited) await auditFailure(call, outcomeOf(err), path);
+      await auditFailure(call, outcomeOf(err), path);
       throw err;
     }
   };

@@ -30,8 +30,6 @@ export interface CallContext {
   clientAddress?: string;
   /** The audited action: the RPC method name (`GetSecret`). */
   action: string;
-  /** Set once the service has written this call's audit entry in its own transaction. */
-  audited: boolean;
 }
 
 /** Context key carrying the authenticated call context; set by the auth interceptor. */

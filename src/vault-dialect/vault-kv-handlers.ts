@@ -169,7 +169,6 @@ export function kvOperations(deps: VaultKvDeps): Record<string, Record<string, V
           const input = writeInput(await r.body());
           // A patch is a read, a merge and a check-and-set write of the version read (or the caller's own cas).
           const current = await deps.secrets.get(r.call, "tenant", r.path);
-          r.call.audited = false;
           const merged = mergePatch(current.data, input.data) as JsonObject;
           return writeData(deps, r, { data: merged, cas: input.cas ?? current.version });
         },
