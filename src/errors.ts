@@ -1,5 +1,4 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { create } from "@bufbuild/protobuf";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 
 /** The error codes of the contract, each with its HTTP status and gRPC code. */
@@ -49,23 +48,8 @@ export class ScaiVaultError extends Error {
   }
 }
 
-/** The reason string used in `google.rpc.ErrorInfo` details. */
+/** The domain string used in `google.rpc.ErrorInfo` details. */
 export const errorDomain = "scaivault.v1";
-
-/**
- * Converts a ScaiVaultError into the ConnectError every protocol sends, with an ErrorInfo whose
- * reason is the contract code and whose metadata carries the request id (when known), so a
- * support ticket quoting a gRPC error can be matched to the server's log line.
- */
-export function toConnectError(err: ScaiVaultError, requestId?: string): ConnectError {
-  return new ConnectError(err.message, errorCodes[err.code].grpc, undefined, [errorInfoOf(err.code, requestId)]);
-}
-
-/** The `google.rpc.ErrorInfo` detail of a contract code. */
-export function errorInfoOf(code: ErrorCode, requestId?: string) {
-  const metadata: Record<string, string> = requestId ? { request_id: requestId } : {};
-  return { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: code, domain: errorDomain, metadata }) };
-}
 
 const grpcToDefaultCode: Partial<Record<Code, ErrorCode>> = {
   [Code.InvalidArgument]: "invalid_request",
@@ -82,14 +66,13 @@ const grpcToDefaultCode: Partial<Record<Code, ErrorCode>> = {
   [Code.Canceled]: "unavailable",
 };
 
-/** Reads the contract code back from any error: our own, a ConnectError with ErrorInfo, or unknown (internal). */
-export function contractCodeOf(err: unknown): { code: ErrorCode; message: string } {
-  if (err instanceof ScaiVaultError) return { code: err.code, message: err.message };
+/** Reads the contract code back from any error: our own, a ConnectError by its ErrorInfo or gRPC code, or unknown (internal). */
+export function errorCodeOf(err: unknown): ErrorCode {
+  if (err instanceof ScaiVaultError) return err.code;
   if (err instanceof ConnectError) {
     const info = err.findDetails(ErrorInfoSchema)[0];
-    if (info && info.reason in errorCodes) return { code: info.reason as ErrorCode, message: err.rawMessage };
-    const code = grpcToDefaultCode[err.code] ?? "internal";
-    return { code, message: code === "internal" ? "internal error" : err.rawMessage };
+    if (info && info.reason in errorCodes) return info.reason as ErrorCode;
+    return grpcToDefaultCode[err.code] ?? "internal";
   }
-  return { code: "internal", message: "internal error" };
+  return "internal";
 }

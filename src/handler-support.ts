@@ -1,3 +1,4 @@
+import type { Message } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate, type ListValue, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext } from "@connectrpc/connect";
 import { callContextKey, type CallContext } from "./auth/principal.js";
@@ -10,6 +11,24 @@ export function callOf(ctx: HandlerContext): CallContext {
   const call = ctx.values.get(callContextKey);
   if (!call) throw new ScaiVaultError("unauthenticated", "missing bearer token");
   return call;
+}
+
+/** Replies that created what they describe; REST answers them 201 Created. */
+const createdReplies = new WeakSet<Message>();
+
+/**
+ * Marks a handler's reply as the description of something it created (REST answers it with 201,
+ * the RPC protocols see no difference). A message, not a plain object: Connect passes messages
+ * through unchanged, so the mark is still there when the transport reads the reply.
+ */
+export function asCreated<T extends Message>(reply: T): T {
+  createdReplies.add(reply);
+  return reply;
+}
+
+/** Whether a reply was marked by `asCreated`. */
+export function isCreated(reply: Message): boolean {
+  return createdReplies.has(reply);
 }
 
 /** Optional timestamp field → Date. */

@@ -28,5 +28,4 @@ export async function auditAllowed(
   target?: { path?: string; version?: number },
 ): Promise<void> {
   await appendAuditEntries(exec, [auditEntryOf(call, clock.now(), "allowed", target)]);
-  call.audited = true;
 }

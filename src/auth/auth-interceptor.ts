@@ -6,15 +6,15 @@ import { contractErrorOfDatabase } from "../db/database-errors.js";
 import { auditEntryOf } from "../audit/call-audit.js";
 import type { Clock } from "../clock.js";
 import type { Db } from "../db/database.js";
-import { contractCodeOf, ScaiVaultError } from "../errors.js";
+import { errorCodeOf, ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { targetTenantHeader } from "../transport/http-headers.js";
 import {
   callContextKey,
   clientAddressKey,
   clientRequestIdKey,
   hasScope,
   requestIdKey,
-  targetTenantHeader,
   type CallContext,
   type Principal,
 } from "./principal.js";
@@ -79,7 +79,6 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
       clientRequestId: req.contextValues.get(clientRequestIdKey),
       clientAddress,
       action: req.method.name,
-      audited: false,
     };
     try {
       const authorization = req.header.get("authorization") ?? "";
@@ -108,7 +107,7 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
     try {
       return await next(req);
     } catch (err) {
-      if (!call.audited) await auditFailure(call, outcomeOf(err), path);
+      await auditFailure(call, outcomeOf(err), path);
       throw err;
     }
   };
@@ -116,7 +115,7 @@ export function createAuthInterceptor(deps: AuthInterceptorDeps): Interceptor {
 
 /** The contract code a failed call answers with; a database error is already known as one here. */
 function outcomeOf(err: unknown): string {
-  return contractErrorOfDatabase(err)?.code ?? contractCodeOf(err).code;
+  return contractErrorOfDatabase(err)?.code ?? errorCodeOf(err);
 }
 
 /** The secret path a unary request names (`path` or `secret_path`), for audit entries of failed calls. */

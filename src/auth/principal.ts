@@ -30,8 +30,6 @@ export interface CallContext {
   clientAddress?: string;
   /** The audited action: the RPC method name (`GetSecret`). */
   action: string;
-  /** Set once the service has written this call's audit entry in its own transaction. */
-  audited: boolean;
 }
 
 /** Context key carrying the authenticated call context; set by the auth interceptor. */
@@ -45,13 +43,6 @@ export const clientRequestIdKey = createContextKey<string | undefined>(undefined
 
 /** Context key carrying the client address; set by the transport. */
 export const clientAddressKey = createContextKey<string | undefined>(undefined, { description: "client address" });
-
-/** Request header naming the target tenant of a cross-tenant call (REST: `/v1/t/{tenant_id}/...`). */
-export const targetTenantHeader = "x-scaivault-tenant";
-/** Request and response header carrying the request id. */
-export const requestIdHeader = "x-request-id";
-/** Response header a handler sets to choose the REST status (e.g. 201); stripped before it reaches clients. */
-export const httpCodeHeader = "x-http-code";
 
 /** True when the principal holds the scope, directly or through `admin`. */
 export function hasScope(principal: Principal, scope: string): boolean {

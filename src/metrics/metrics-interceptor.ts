@@ -1,5 +1,5 @@
 import type { Interceptor } from "@connectrpc/connect";
-import { contractCodeOf } from "../errors.js";
+import { errorCodeOf } from "../errors.js";
 import type { Metrics } from "./metrics.js";
 
 /** The protocol a call came in on, from what every call has: its content type and URL. */
@@ -21,7 +21,7 @@ export function createMetricsInterceptor(metrics: Metrics): Interceptor {
       metrics.observeCall(procedure, protocolOf(req), "ok", (performance.now() - started) / 1000);
       return res;
     } catch (err) {
-      metrics.observeCall(procedure, protocolOf(req), contractCodeOf(err).code, (performance.now() - started) / 1000);
+      metrics.observeCall(procedure, protocolOf(req), errorCodeOf(err), (performance.now() - started) / 1000);
       throw err;
     }
   };

@@ -10,8 +10,7 @@ import {
   type NotificationChannelConfig,
   type NotificationChannelService as NotificationChannelServiceDesc,
 } from "../../gen/scaivault/v1/notifications_pb.js";
-import { httpCodeHeader } from "../auth/principal.js";
-import { callOf, stringListOf, tsOf } from "../handler-support.js";
+import { asCreated, callOf, stringListOf, tsOf } from "../handler-support.js";
 import type { NotificationChannelsService } from "./notification-channels-service.js";
 import { targetHandlers } from "../outbound/delivery-target-handlers.js";
 import type { ChannelRow } from "./notification-channels-store.js";
@@ -33,8 +32,7 @@ export function createNotificationChannelsHandler(service: NotificationChannelsS
         policyIds: req.policyIds,
         isActive: req.isActive,
       });
-      ctx.responseHeader.set(httpCodeHeader, "201");
-      return channelMessage(row);
+      return asCreated(channelMessage(row));
     },
     async listNotificationChannels(req, ctx) {
       const r = await service.list(callOf(ctx), { limit: req.limit, cursor: req.cursor });

@@ -20,8 +20,7 @@ import {
   SecretAssignmentSchema,
   type RotationService as RotationServiceDesc,
 } from "../../gen/scaivault/v1/rotation_pb.js";
-import { httpCodeHeader } from "../auth/principal.js";
-import { callOf, stringListOf, tsOf } from "../handler-support.js";
+import { asCreated, callOf, stringListOf, tsOf } from "../handler-support.js";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { PolicyView, RotationService } from "./policy-service.js";
 import type { AssignmentRow, HistoryRow, PolicyWithCount } from "./policy-store.js";
@@ -43,8 +42,7 @@ export function createRotationHandler(service: RotationService, secretRotations:
           : undefined,
         maxAttempts: req.maxAttempts,
       });
-      if (created) ctx.responseHeader.set(httpCodeHeader, "201");
-      return secretRotationMessage(view);
+      return created ? asCreated(secretRotationMessage(view)) : secretRotationMessage(view);
     },
 
     async getSecretRotation(req, ctx) {
@@ -104,8 +102,7 @@ export function createRotationHandler(service: RotationService, secretRotations:
         secretPolicyId: req.secretPolicyId,
         webhookIds: req.webhookIds,
       });
-      ctx.responseHeader.set(httpCodeHeader, "201");
-      return policyMessage(policy);
+      return asCreated(policyMessage(policy));
     },
 
     async getRotationPolicy(req, ctx) {
@@ -142,8 +139,7 @@ export function createRotationHandler(service: RotationService, secretRotations:
 
     async assignSecret(req, ctx) {
       const { assignment, created } = await service.assign(callOf(ctx), req.id, req.secretPath);
-      if (created) ctx.responseHeader.set(httpCodeHeader, "201");
-      return assignmentMessage(assignment);
+      return created ? asCreated(assignmentMessage(assignment)) : assignmentMessage(assignment);
     },
 
     async detachSecret(req, ctx) {

@@ -8,8 +8,7 @@ import {
   type SecretPolicyService as SecretPolicyServiceDesc,
   type UpdateSecretPolicyRequest,
 } from "../../gen/scaivault/v1/secret_policies_pb.js";
-import { httpCodeHeader } from "../auth/principal.js";
-import { callOf, stringListOf, tsOf } from "../handler-support.js";
+import { asCreated, callOf, stringListOf, tsOf } from "../handler-support.js";
 import type { SecretPoliciesService } from "./secret-policies-service.js";
 import type { SecretPolicyRow } from "./secret-policies-store.js";
 
@@ -23,8 +22,7 @@ export function createSecretPoliciesHandler(service: SecretPoliciesService): Ser
 
     async createSecretPolicy(req, ctx) {
       const row = await service.create(callOf(ctx), req.name, { ...rulesOf(req), fields: req.fields });
-      ctx.responseHeader.set(httpCodeHeader, "201");
-      return secretPolicyMessage(row);
+      return asCreated(secretPolicyMessage(row));
     },
 
     async getSecretPolicy(req, ctx) {

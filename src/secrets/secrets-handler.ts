@@ -22,8 +22,7 @@ import {
   type SecretOptions,
   type SecretsService as SecretsServiceDesc,
 } from "../../gen/scaivault/v1/secrets_pb.js";
-import { httpCodeHeader } from "../auth/principal.js";
-import { callOf, dateOf, stringListOf, tsOf } from "../handler-support.js";
+import { asCreated, callOf, dateOf, stringListOf, tsOf } from "../handler-support.js";
 import type { Namespace, SecretOptionsInput, SecretsService } from "./secrets-service.js";
 import type { SecretRow } from "./secrets-store.js";
 
@@ -69,15 +68,16 @@ export function createSecretsHandler(service: SecretsService): ServiceImpl<typeo
       options: optionsOf(req.options),
     });
     if (r.created) {
-      ctx.responseHeader.set(httpCodeHeader, "201");
-      return create(PutSecretResponseSchema, {
-        path: r.path,
-        secretType: r.secretType,
-        version: r.version,
-        created: true,
-        createdAt: tsOf(r.createdAt),
-        expiresAt: tsOf(r.expiresAt),
-      });
+      return asCreated(
+        create(PutSecretResponseSchema, {
+          path: r.path,
+          secretType: r.secretType,
+          version: r.version,
+          created: true,
+          createdAt: tsOf(r.createdAt),
+          expiresAt: tsOf(r.expiresAt),
+        }),
+      );
     }
     return create(PutSecretResponseSchema, {
       path: r.path,

@@ -282,7 +282,6 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     const data = await openSecretValue(envelope, db, secret, row);
     // The value is returned only after its audit entry is durable (group-committed with other reads).
     await auditWriter.append(auditEntryOf(call, now, "allowed", { path, version: v }));
-    call.audited = true;
     access.record(secret.id);
     return { secret, version: v, data, createdAt: row.created_at };
   }
@@ -298,7 +297,6 @@ export function createSecretsService(deps: SecretsServiceDeps) {
     const row = (await store.findVersion(db, secret.id, staged.version))!;
     const data = await openSecretValue(envelope, db, secret, row);
     await auditWriter.append(auditEntryOf(call, now, "allowed", { path, version: row.version }));
-    call.audited = true;
     access.record(secret.id);
     return { secret, version: row.version, data, createdAt: row.created_at };
   }

@@ -6,8 +6,7 @@ import {
   TenantSchema,
   type TenantService,
 } from "../../gen/scaivault/v1/tenants_pb.js";
-import { httpCodeHeader } from "../auth/principal.js";
-import { callOf, tsOf } from "../handler-support.js";
+import { asCreated, callOf, tsOf } from "../handler-support.js";
 import * as service from "./tenants-service.js";
 import type { TenantRow } from "./tenants-store.js";
 
@@ -20,8 +19,7 @@ export function createTenantsHandler(deps: service.TenantsServiceDeps): ServiceI
         partnerId: req.partnerId,
         displayName: req.displayName,
       });
-      if (created) ctx.responseHeader.set(httpCodeHeader, "201");
-      return tenantMessage(row);
+      return created ? asCreated(tenantMessage(row)) : tenantMessage(row);
     },
 
     async getTenant(req, ctx) {

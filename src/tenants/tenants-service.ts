@@ -31,7 +31,6 @@ function requireId(value: string, field: string): string {
 /** Audits a registry call against the tenant it concerns, so that tenant sees it in its own log too. */
 async function audit(exec: Parameters<typeof appendAuditEntries>[0], clock: Clock, call: CallContext, tenantId: string) {
   await appendAuditEntries(exec, [auditEntryOf({ ...call, tenantId }, clock.now(), "allowed")]);
-  call.audited = true;
 }
 
 /** Registers a tenant under a partner or moves it; every replica honours the change within a second (NOTIFY). */
@@ -72,7 +71,6 @@ export async function listTenants(deps: TenantsServiceDeps, call: CallContext, i
   const afterId = input.cursor ? String(decodeCursor(input.cursor, "after")) : undefined;
   const rows = await store.listTenants(deps.db, { partnerId: input.partnerId, afterId, limit });
   await appendAuditEntries(deps.db, [auditEntryOf(call, deps.clock.now(), "allowed")]);
-  call.audited = true;
   return pageOf(rows, limit, (last) => encodeCursor("after", last.tenant_id));
 }
 

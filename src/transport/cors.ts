@@ -1,6 +1,6 @@
 import { cors as connectCors } from "@connectrpc/connect";
 import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { requestIdHeader, targetTenantHeader } from "../auth/principal.js";
+import { requestIdHeader, targetTenantHeader } from "./http-headers.js";
 
 /**
  * CORS for browser apps on other origins (the client's connect-web entry, fetch from a SPA).

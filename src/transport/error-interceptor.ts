@@ -1,10 +1,7 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { clientRequestIdKey, requestIdKey } from "../auth/principal.js";
-import { contractErrorOfDatabase } from "../db/database-errors.js";
-import { contractCodeOf, ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { contractErrorOf } from "./error-answers.js";
+import { connectErrorOf, contractOf } from "./error-edge.js";
 
 /**
  * The outermost interceptor: whatever escapes a handler or another interceptor leaves as the
@@ -28,7 +25,7 @@ export function createErrorInterceptor(logger: Logger): Interceptor {
       return { ...res, message: translateErrors(res.message, logger, context) };
     } catch (err) {
       const error = contractError(err, logger, context);
-      logger.info("call", { ...context, code: contractCodeOf(error).code, ms: Math.round((performance.now() - started) * 10) / 10 });
+      logger.info("call", { ...context, code: contractOf(error).code, ms: Math.round((performance.now() - started) * 10) / 10 });
       throw error;
     }
   };
@@ -45,16 +42,8 @@ async function* translateErrors<T>(messages: AsyncIterable<T>, logger: Logger, c
 type LogContext = { requestId: string; clientRequestId?: string; procedure: string };
 
 function contractError(err: unknown, logger: Logger, context: LogContext): ConnectError {
-  // An unreachable database is `unavailable` and input PostgreSQL refuses is `invalid_request`, never `internal`.
-  if (!(err instanceof ScaiVaultError && err.code !== "internal") && !(err instanceof ConnectError)) {
-    err = contractErrorOfDatabase(err) ?? err;
-  }
-  const error = contractErrorOf(err, context.requestId);
-  const { code } = contractCodeOf(error);
-  const cause = err instanceof ScaiVaultError ? (err.cause ?? err) : err;
-  if (code === "unavailable" && err instanceof ScaiVaultError) logger.warn("call failed", { ...context, code, err: cause });
-  // An `internal` ConnectError with ErrorInfo was logged already, closer to the handler.
-  const loggedAlready = err instanceof ConnectError && err.findDetails(ErrorInfoSchema)[0]?.reason === "internal";
-  if (code === "internal" && !loggedAlready) logger.error("call failed", { ...context, code, err: cause });
+  const error = connectErrorOf(err, context.requestId, (cause) => logger.error("call failed", { ...context, code: "internal", err: cause }));
+  const contract = contractOf(error);
+  if (contract.code === "unavailable" && !(err instanceof ConnectError)) logger.warn("call failed", { ...context, code: contract.code, err: contract.cause ?? contract });
   return error;
 }

@@ -12,7 +12,7 @@ import {
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { requestIdKey } from "../auth/principal.js";
 import { ScaiVaultError } from "../errors.js";
-import { grpcErrorAnswer } from "./error-answers.js";
+import { grpcErrorAnswer } from "./error-edge.js";
 import type { UnaryInvoker } from "./unary-invoker.js";
 import { readRequestBytes, singleChunkBody } from "./universal-io.js";
 

@@ -1,6 +1,5 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { errorCodes, type ErrorCode } from "../errors.js";
 import { singleChunkBody } from "./universal-io.js";
 
 const encoder = new TextEncoder();
@@ -13,7 +12,3 @@ export function jsonResponse(status: number, body: JsonValue, header = new Heade
   return { status, header, body: singleChunkBody(bytes) };
 }
 
-/** The contract's error response: the code's HTTP status and `{"error": {code, message, request_id}}`. */
-export function errorResponse(code: ErrorCode, message: string, requestId: string, header?: Headers): UniversalServerResponse {
-  return jsonResponse(errorCodes[code].http, { error: { code, message, request_id: requestId } }, header);
-}

@@ -1,15 +1,17 @@
 import { toJson, type DescMethod, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Compression, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { httpCodeHeader, requestIdKey, targetTenantHeader } from "../auth/principal.js";
+import { requestIdKey } from "../auth/principal.js";
 import { ScaiVaultError } from "../errors.js";
+import { isCreated } from "../handler-support.js";
 import type { Logger } from "../log.js";
+import { targetTenantHeader } from "./http-headers.js";
 import { checkQueryParams, mergeQueryParams, setPathVariable } from "./http-params.js";
 import { jsonOptions } from "./json-options.js";
 import { addJsonNulls } from "./json-nulls.js";
 import { prefixTenantOf } from "./request-guards.js";
 import { requestFromJson } from "./request-json.js";
-import { restErrorAnswer } from "./error-answers.js";
+import { restErrorAnswer } from "./error-edge.js";
 import { jsonResponse } from "./rest-response.js";
 import { findRoute, restRoutesOf, type RestRoute } from "./rest-routes.js";
 import { eventStreamResponse, resumeField } from "./sse.js";
@@ -35,8 +37,8 @@ export interface RestTranscoderOptions {
 /** Serves one REST request; `url` is the request's URL, parsed once by the dispatcher. */
 export type RestTranscoder = (req: UniversalServerRequest, url: URL) => Promise<UniversalServerResponse>;
 
-/** Response headers set inside the call (the status hint) that REST clients must not see. */
-const innerResponseHeaders = /^(content-type|content-length|content-encoding|vary|connect-.*|grpc-.*|trailer-.*|x-http-code)$/i;
+/** Response headers set inside the call that REST clients must not see. */
+const innerResponseHeaders = /^(content-type|content-length|content-encoding|vary|connect-.*|grpc-.*|trailer-.*)$/i;
 /** A route under `/v1/t/{tenant_id}/` acts on another tenant; the auth interceptor decides if that is allowed. */
 const tenantPrefix = /^\/v1\/t\/([^/]+)(\/.*)$/;
 
@@ -97,11 +99,10 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
         // The error interceptor turned it into the contract's error and logged internal causes.
         return restErrorAnswer(err, requestId, responseHeadersOf(err instanceof ConnectError ? err.metadata : undefined));
       }
-      return restResponseOf(route, result, requestId, logger);
+      return restResponseOf(route, result);
     } catch (err) {
       if (err instanceof URIError) return restErrorAnswer(new ScaiVaultError("invalid_request", "malformed percent-encoding in the URL path"), requestId);
-      if (!(err instanceof ScaiVaultError)) logger.error("REST request failed", { requestId, err });
-      return restErrorAnswer(err, requestId);
+      return restErrorAnswer(err, requestId, undefined, (cause) => logger.error("REST request failed", { requestId, err: cause }));
     }
   };
 }
@@ -176,11 +177,11 @@ function responseHeadersOf(from: Headers | undefined): Headers {
 }
 
 /** Turns the handler's reply into the REST response. */
-function restResponseOf(route: RestRoute, result: DirectResult, requestId: string, logger: Logger): UniversalServerResponse {
+function restResponseOf(route: RestRoute, result: DirectResult): UniversalServerResponse {
   const output = route.method.output;
   let json = addJsonNulls(output, toJson(output, result.message, jsonOptions));
   if (route.responseBody !== "") json = responseField(route, json);
-  return jsonResponse(statusOf(result.header, requestId, logger), json, responseHeadersOf(result.header));
+  return jsonResponse(isCreated(result.message) ? 201 : 200, json, responseHeadersOf(result.header));
 }
 
 /** The one response field a binding sends (`response_body: "items"` → the bare array). */
@@ -191,12 +192,3 @@ function responseField(route: RestRoute, json: JsonValue): JsonValue {
   return field?.fieldKind === "list" ? [] : field?.fieldKind === "map" ? {} : null;
 }
 
-/** The status a handler asked for with `x-http-code` (201 on create), else 200. */
-function statusOf(header: Headers | undefined, requestId: string, logger: Logger): number {
-  const wanted = header?.get(httpCodeHeader);
-  if (!wanted) return 200;
-  const status = Number(wanted);
-  if (Number.isInteger(status) && status >= 200 && status <= 299) return status;
-  logger.warn("ignoring invalid x-http-code from handler", { requestId, value: wanted });
-  return 200;
-}

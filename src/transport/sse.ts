@@ -1,9 +1,8 @@
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { contractCodeOf } from "../errors.js";
 import type { Logger } from "../log.js";
+import { eventStreamErrorFrame, restErrorAnswer } from "./error-edge.js";
 import { jsonOptions } from "./json-options.js";
-import { errorResponse } from "./rest-response.js";
 import type { DirectStream } from "./stream-invoker.js";
 
 // A server-streaming method over REST is Server-Sent Events: each message is one `data:` line of
@@ -27,8 +26,7 @@ export async function eventStreamResponse(stream: DirectStream, output: DescMess
   try {
     first = await iterator.next();
   } catch (err) {
-    const { code, message } = contractCodeOf(err);
-    return errorResponse(code, code === "internal" ? "internal error" : message, requestId);
+    return restErrorAnswer(err, requestId);
   }
   const header = new Headers({
     "content-type": "text/event-stream; charset=utf-8",
@@ -44,10 +42,9 @@ export async function eventStreamResponse(stream: DirectStream, output: DescMess
         result = await iterator.next();
       }
     } catch (err) {
-      const { code, message } = contractCodeOf(err);
+      const { code, frame } = eventStreamErrorFrame(err, requestId);
       logger.debug("event stream ended with an error", { requestId, code });
-      const body = { error: { code, message: code === "internal" ? "internal error" : message, request_id: requestId } };
-      yield encoder.encode(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
+      yield encoder.encode(frame);
     } finally {
       await iterator.return?.();
     }

@@ -9,12 +9,11 @@ import {
   type UniversalServerRequest,
   type UniversalServerResponse,
 } from "@connectrpc/connect/protocol";
-import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { requestIdKey } from "../auth/principal.js";
-import { ScaiVaultError, toConnectError } from "../errors.js";
-import { errorAnswer } from "./error-answers.js";
+import { ScaiVaultError } from "../errors.js";
+import { connectErrorAnswer, errorAnswer } from "./error-edge.js";
 import { requestFromJson } from "./request-json.js";
-import { isByteStream, readRequestBytes, singleChunkBody } from "./universal-io.js";
+import { isByteStream, readRequestBytes } from "./universal-io.js";
 
 // Connect's handlers parse a unary call's message before any interceptor runs and answer a bad
 // one themselves: `internal` with the parser's text for protobuf, `invalid_argument` quoting the
@@ -67,7 +66,7 @@ export async function checkUnaryMessage(req: UniversalServerRequest, method: Des
   } catch (err) {
     const error = err instanceof ScaiVaultError ? err : new ScaiVaultError("invalid_request", `request message is not a valid ${method.input.typeName}`);
     const requestId = req.contextValues?.get(requestIdKey) ?? "";
-    return { res: connect ? connectErrorResponse(error, requestId) : errorAnswer(req, error, requestId) };
+    return { res: connect ? connectErrorAnswer(error, requestId) : errorAnswer(req, error, requestId) };
   }
   return { req: withBody(req, bytes) };
 }
@@ -130,10 +129,3 @@ function withBody(original: UniversalServerRequest, bytes: Uint8Array): Universa
   };
 }
 
-/** A Connect unary error response for one of the contract's errors, with Connect's HTTP status for its code. */
-function connectErrorResponse(error: ScaiVaultError, requestId: string): UniversalServerResponse {
-  const connectError = toConnectError(error, requestId);
-  const bytes = errorToJsonBytes(connectError, {});
-  const header = new Headers({ "content-type": "application/json", "content-length": String(bytes.byteLength) });
-  return { status: codeToHttpStatus(connectError.code), header, body: singleChunkBody(bytes) };
-}

@@ -11,14 +11,15 @@ import {
 import { parseTimeout } from "@connectrpc/connect/protocol-grpc";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { file_google_rpc_status } from "../../gen/google/rpc/status_pb.js";
-import { clientAddressKey, clientRequestIdKey, httpCodeHeader, requestIdHeader, requestIdKey } from "../auth/principal.js";
+import { clientAddressKey, clientRequestIdKey, requestIdKey } from "../auth/principal.js";
 import { ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { createCors } from "./cors.js";
 import { createDeadlineInterceptor } from "./deadline-interceptor.js";
-import { errorAnswer } from "./error-answers.js";
+import { errorAnswer } from "./error-edge.js";
 import { createErrorInterceptor } from "./error-interceptor.js";
 import { createHealthRoutes } from "./health.js";
+import { requestIdHeader } from "./http-headers.js";
 import { addJsonNulls, hasJsonNulls } from "./json-nulls.js";
 import { jsonOptions } from "./json-options.js";
 import { createGrpcUnary } from "./grpc-unary.js";
@@ -163,11 +164,9 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
     try {
       res = cors.preflight(req) ?? (await dispatch(req));
     } catch (err) {
-      logger.error("request failed", { requestId, err });
-      res = errorAnswer(req, err, requestId);
+      res = errorAnswer(req, err, requestId, undefined, (cause) => logger.error("request failed", { requestId, err: cause }));
     }
     const header = new Headers(res.header);
-    header.delete(httpCodeHeader); // a REST status hint, never meant for clients
     header.set(requestIdHeader, requestId);
     cors.decorate(req, header);
     return call.answered({ ...res, header });

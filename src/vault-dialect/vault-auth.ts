@@ -33,7 +33,6 @@ export function newCall(req: UniversalServerRequest, action: string): CallContex
     clientRequestId: values.get(clientRequestIdKey),
     clientAddress: values.get(clientAddressKey),
     action,
-    audited: false,
   };
 }
 
@@ -63,9 +62,8 @@ export async function authenticate(deps: VaultAuthDeps, req: UniversalServerRequ
   if (need !== "token" && !hasScope(call.principal, need.scope)) throw new ScaiVaultError("access_denied", `requires scope ${need.scope}`);
 }
 
-/** Audits a call that failed before its service wrote its own entry (as the native API does). */
+/** Audits a call that failed (as the native API does: a successful call was audited by its service). */
 export async function auditFailure(deps: VaultAuthDeps, call: CallContext, outcome: string, path: string | undefined): Promise<void> {
-  if (call.audited) return;
   try {
     await appendAuditEntries(deps.db, [auditEntryOf(call, deps.clock.now(), outcome, { path: path && path.length <= 512 ? path : undefined })]);
   } catch (err) {

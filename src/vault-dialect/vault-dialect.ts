@@ -2,12 +2,13 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { requestIdKey } from "../auth/principal.js";
 import { ScaiVaultError } from "../errors.js";
+import { vaultErrorAnswer, vaultErrors, vaultMessages } from "../transport/error-edge.js";
 import { readRequestBytes, isByteStream } from "../transport/universal-io.js";
 import { auditFailure, authenticate, newCall, type VaultAuthDeps } from "./vault-auth.js";
 import { kvOperations, type VaultKvDeps } from "./vault-kv-handlers.js";
 import { findMount, type VaultMount } from "./vault-mounts.js";
 import type { VaultOperation, VaultRequest } from "./vault-operation.js";
-import { vaultErrorAnswer, vaultErrors, vaultMessages, withIgnoredParams } from "./vault-response.js";
+import { withIgnoredParams } from "./vault-response.js";
 import { sysOperations, type VaultSysDeps } from "./vault-sys-handlers.js";
 
 export interface VaultDialectDeps extends VaultAuthDeps, VaultKvDeps, Omit<VaultSysDeps, "db" | "clock"> {
@@ -128,7 +129,7 @@ export function createVaultDialect(deps: VaultDialectDeps): VaultDialect {
       const res = withIgnoredParams(await op.run(r), r.requestId, ignoredParams(op, url));
       return req.method === "HEAD" ? { ...res, body: undefined } : res;
     } catch (err) {
-      const { response, code } = vaultErrorAnswer(err);
+      const { response, code } = vaultErrorAnswer(err, (cause) => deps.logger.error("request failed", { requestId: r.requestId, err: cause }));
       if (op.need !== "public") await auditFailure(deps, call, code, path || undefined);
       return response;
     }

@@ -6,7 +6,8 @@ import type { SecretsService } from "../secrets/secrets-service.js";
 import { formatGoDuration, parseDeleteVersionAfter, validateCustomMetadata, type VersionChange, type VersionLifecycle } from "../secrets/version-lifecycle.js";
 import type { VaultKvService, VaultVersionView } from "./vault-kv-service.js";
 import type { VaultOperation, VaultRequest } from "./vault-operation.js";
-import { vaultData, vaultErrors, vaultNoContent } from "./vault-response.js";
+import { vaultErrors } from "../transport/error-edge.js";
+import { vaultData, vaultNoContent } from "./vault-response.js";
 
 export interface VaultKvDeps {
   secrets: SecretsService;
@@ -169,7 +170,6 @@ export function kvOperations(deps: VaultKvDeps): Record<string, Record<string, V
           const input = writeInput(await r.body());
           // A patch is a read, a merge and a check-and-set write of the version read (or the caller's own cas).
           const current = await deps.secrets.get(r.call, "tenant", r.path);
-          r.call.audited = false;
           const merged = mergePatch(current.data, input.data) as JsonObject;
           return writeData(deps, r, { data: merged, cas: input.cas ?? current.version });
         },

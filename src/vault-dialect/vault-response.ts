@@ -1,6 +1,5 @@
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { contractCodeOf, type ErrorCode } from "../errors.js";
 import { jsonResponse } from "../transport/rest-response.js";
 
 /** Vault's success envelope around `data`; leases do not exist here, so they are always empty. */
@@ -28,11 +27,6 @@ export function vaultNoContent(): UniversalServerResponse {
   return { status: 204, header: new Headers() };
 }
 
-/** An error as a client of Vault expects it: `{"errors": [...]}`. */
-export function vaultErrors(status: number, errors: string[]): UniversalServerResponse {
-  return jsonResponse(status, { errors });
-}
-
 /** A query parameter is named back only when it looks like a parameter name: any other may be request content. */
 const paramName = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 
@@ -52,48 +46,4 @@ export function withIgnoredParams(res: UniversalServerResponse, requestId: strin
   if (!("warnings" in body) || !("request_id" in body)) return res;
   const warnings = Array.isArray(body.warnings) ? [...body.warnings, warning] : [warning];
   return jsonResponse(200, { ...body, warnings }, res.header);
-}
-
-/** Vault's wording for the cases clients branch on. */
-export const vaultMessages = {
-  permissionDenied: "permission denied",
-  unsupportedOperation: "1 error occurred:\n\t* unsupported operation\n\n",
-  unsupportedPath: "1 error occurred:\n\t* unsupported path\n\n",
-  casMismatch: "check-and-set parameter did not match the current version",
-} as const;
-
-/** Contract codes and the Vault status they become; anything missing is a 400 with the message. */
-const statusOf: Partial<Record<ErrorCode, number>> = {
-  unauthenticated: 403,
-  access_denied: 403,
-  not_found: 404,
-  secret_not_found: 404,
-  version_not_found: 404,
-  secret_expired: 404,
-  method_not_allowed: 405,
-  version_conflict: 400,
-  payload_too_large: 413,
-  rate_limited: 429,
-  internal: 500,
-  unimplemented: 501,
-  unavailable: 503,
-  deadline_exceeded: 504,
-};
-
-/**
- * The one place where an error becomes the Vault dialect's answer. A bad token and a missing
- * scope are both Vault's bare `permission denied`; a missing secret or version is `{"errors": []}`
- * as Vault sends it; a check-and-set mismatch is Vault's 400; unknown errors never show their text.
- */
-export function vaultErrorAnswer(err: unknown): { response: UniversalServerResponse; code: ErrorCode } {
-  const { code, message } = contractCodeOf(err);
-  const status = statusOf[code] ?? 400;
-  let errors: string[];
-  if (status === 403) errors = [vaultMessages.permissionDenied];
-  else if (status === 404) errors = [];
-  else if (code === "version_conflict") errors = [vaultMessages.casMismatch];
-  else if (code === "method_not_allowed") errors = [vaultMessages.unsupportedOperation];
-  else if (status >= 500) errors = [code === "internal" ? "internal error" : message];
-  else errors = [message];
-  return { response: vaultErrors(status, errors), code };
 }

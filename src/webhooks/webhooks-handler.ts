@@ -9,8 +9,7 @@ import {
   WebhookSchema,
   type WebhookService as WebhookServiceDesc,
 } from "../../gen/scaivault/v1/webhooks_pb.js";
-import { httpCodeHeader } from "../auth/principal.js";
-import { callOf, stringListOf, tsOf } from "../handler-support.js";
+import { asCreated, callOf, stringListOf, tsOf } from "../handler-support.js";
 import type { WebhooksService } from "./webhooks-service.js";
 import { targetHandlers } from "../outbound/delivery-target-handlers.js";
 import type { WebhookRow } from "./webhooks-store.js";
@@ -31,8 +30,7 @@ export function createWebhooksHandler(service: WebhooksService): ServiceImpl<typ
         events: req.events,
         isActive: req.isActive,
       });
-      ctx.responseHeader.set(httpCodeHeader, "201");
-      return webhookMessage(webhook, secret);
+      return asCreated(webhookMessage(webhook, secret));
     },
 
     async listWebhooks(req, ctx) {

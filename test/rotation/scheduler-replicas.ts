@@ -17,7 +17,6 @@ export function seedCall(tenantId: string): CallContext {
     tenantId,
     requestId: "seed",
     action: "PutSecret",
-    audited: false,
   };
 }
 

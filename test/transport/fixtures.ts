@@ -3,10 +3,12 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { RotationService } from "../../gen/scaivault/v1/rotation_pb.js";
-import { SecretsService, SecretSchema, type Secret } from "../../gen/scaivault/v1/secrets_pb.js";
-import { clientAddressKey, clientRequestIdKey, httpCodeHeader, requestIdKey, targetTenantHeader } from "../../src/auth/principal.js";
+import { PutSecretResponseSchema, SecretsService, SecretSchema, type Secret } from "../../gen/scaivault/v1/secrets_pb.js";
+import { clientAddressKey, clientRequestIdKey, requestIdKey } from "../../src/auth/principal.js";
 import { ScaiVaultError } from "../../src/errors.js";
+import { asCreated } from "../../src/handler-support.js";
 import { createLogger } from "../../src/log.js";
+import { targetTenantHeader } from "../../src/transport/http-headers.js";
 import { startServer, type RunningServer } from "../../src/transport/node-server.js";
 import { createUniversalApp, type UniversalApp } from "../../src/transport/universal-app.js";
 
@@ -47,12 +49,12 @@ function fakeSecrets(): ConnectRouterRoutes {
         if (!secret) throw new ScaiVaultError("secret_not_found", "secret not found");
         return secret;
       },
-      async putSecret(req, context) {
+      async putSecret(req) {
         const existing = store.get(req.path);
         const version = (existing?.version ?? 0) + 1;
         store.set(req.path, create(SecretSchema, { path: req.path, version, secretType: req.secretType ?? "kv", data: req.data, createdAt: timestampFromDate(createdAt) }));
-        if (!existing) context.responseHeader.set(httpCodeHeader, "201");
-        return { path: req.path, version, created: !existing, previousVersion: existing?.version, createdAt: timestampFromDate(createdAt) };
+        const reply = create(PutSecretResponseSchema, { path: req.path, version, created: !existing, previousVersion: existing?.version, createdAt: timestampFromDate(createdAt) });
+        return existing ? reply : asCreated(reply);
       },
       async getSecretMetadata(req) {
         return { path: req.path, currentVersion: 1 };

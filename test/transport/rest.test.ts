@@ -29,7 +29,7 @@ describe("REST reads and writes", () => {
     expect(res.headers.get("content-type")).toBe("application/json");
   });
 
-  it("answers 201 when the handler sets x-http-code, and strips the header", async () => {
+  it("answers 201 when the handler marks its reply as created, with no status header of its own", async () => {
     const created = await call(`${s.baseUrl}/v1/secrets/app/new`, json("PUT", { data: { k: "v" }, secret_type: "kv" }));
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ path: "app/new", version: 1, created: true });
