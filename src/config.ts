@@ -1,6 +1,4 @@
-import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { Cron } from "croner";
+import { isCronPattern, jwtKeyProblems, parseExpiryWarnings, tlsFileProblems } from "./config-checks.js";
 import { parseDuration } from "./duration.js";
 import { parseAllowListEntries } from "./ip-address.js";
 import { parseVaultMounts, type VaultMount } from "./vault-dialect/vault-mounts.js";
@@ -46,6 +44,15 @@ export interface Config {
   dbPreparedStatements: boolean;
   /** How long a client may take to send a request's headers (slow clients are cut). */
   headersTimeoutMs: number;
+  connections: {
+    /** How long a client may take to send a whole request, headers and body (HTTP/1.1 and each HTTP/2 stream). */
+    requestTimeoutMs: number;
+    /** How long an HTTP/2 connection without open streams is kept. */
+    http2IdleTimeoutMs: number;
+    /** Most connections open at once, and from one client address (0: no per-address cap). */
+    max: number;
+    maxPerIp: number;
+  };
   corsOrigins: string[];
   readPath: {
     /** Secrets whose ciphertext rows each replica keeps for reads (0: every read goes to the database). */
@@ -108,6 +115,9 @@ export interface Config {
   vaultMounts: readonly VaultMount[];
 }
 
+/** What bounds the connections a replica holds. */
+export type ConnectionLimits = Config["connections"];
+
 /** The settings table: one place that names every environment variable, its default and its check. */
 export const settings = [
   ["PORT", "8080", "Port for all four protocols"],
@@ -138,7 +148,11 @@ export const settings = [
   ["SCAIVAULT_DB_STATEMENT_TIMEOUT", "5s", "Longest a PostgreSQL statement may run: PostgreSQL cancels it (`statement_timeout`), a server that does not answer at all is given up 0.5 s later; the call answers `503 unavailable`. `0s`: unbounded"],
   ["SCAIVAULT_DB_LISTEN_HEARTBEAT", "1s", "How often a replica's LISTEN connection notifies itself to prove change notices still arrive; 1.5 × this without proof and the replica's read caches are bypassed, 2 × and the connection is replaced"],
   ["SCAIVAULT_READY_TIMEOUT", "2s", "How long `/readyz` and gRPC health wait for the database before saying not serving (`503`)"],
-  ["SCAIVAULT_HEADERS_TIMEOUT", "10s", "How long an HTTP/1.1 client may take to send a request's headers before its connection is cut"],
+  ["SCAIVAULT_HEADERS_TIMEOUT", "10s", "How long an HTTP/1.1 client may take to send a request's headers: a slower one gets `408` and its connection is closed within this time"],
+  ["SCAIVAULT_REQUEST_TIMEOUT", "30s", "How long a client may take to send a whole request, headers and body (at least the header timeout): an HTTP/1.1 request gets `408` and its connection closes, an HTTP/2 stream whose body is still open is reset (`RST_STREAM CANCEL`). Watch streams are not affected: their request ends at once"],
+  ["SCAIVAULT_HTTP2_IDLE_TIMEOUT", "30s", "How long an HTTP/2 connection with no open stream is kept before the server closes it (`GOAWAY`); an open stream, a watch included, keeps it"],
+  ["SCAIVAULT_MAX_CONNECTIONS", "10000", "Most TCP connections a replica holds open; more are closed as they arrive"],
+  ["SCAIVAULT_MAX_CONNECTIONS_PER_IP", "1000", "Most TCP connections from one client address; more are closed as they arrive (`0`: no per-address cap, e.g. behind a proxy all clients share)"],
   ["SCAIVAULT_SECRET_CACHE_ENTRIES", "10000", "Secrets whose encrypted rows a replica keeps for reads, least recently read dropped first (`0` turns the cache off)"],
   ["SCAIVAULT_TOKEN_CACHE_ENTRIES", "10000", "Verified tokens remembered until they expire (`0` turns the cache off)"],
   ["SCAIVAULT_AUDIT_BATCH_MAX", "500", "Most read audit entries one group-commit INSERT carries (`1`: each read writes its own)"],
@@ -285,6 +299,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     dbListenHeartbeatMs: Math.max(1, seconds("SCAIVAULT_DB_LISTEN_HEARTBEAT")) * 1000,
     readyTimeoutMs: Math.max(1, seconds("SCAIVAULT_READY_TIMEOUT")) * 1000,
     headersTimeoutMs: seconds("SCAIVAULT_HEADERS_TIMEOUT") * 1000,
+    connections: {
+      requestTimeoutMs: Math.max(1, seconds("SCAIVAULT_REQUEST_TIMEOUT")) * 1000,
+      http2IdleTimeoutMs: Math.max(1, seconds("SCAIVAULT_HTTP2_IDLE_TIMEOUT")) * 1000,
+      max: int("SCAIVAULT_MAX_CONNECTIONS", 1, 1_000_000),
+      maxPerIp: int("SCAIVAULT_MAX_CONNECTIONS_PER_IP", 0, 1_000_000),
+    },
     corsOrigins,
     readPath: {
       secretCacheEntries: int("SCAIVAULT_SECRET_CACHE_ENTRIES", 0, 10_000_000),
@@ -325,75 +345,4 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     throw new Error(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
   }
   return Object.freeze(config);
-}
-
-// The checks below look at what a setting names (a key, a file, a pattern) the way the step that
-// uses it later will, so a bad value is among the problems of the first start, not alone on the next.
-
-/** The HS256 secret's length and the public key's form; the messages never quote the values. */
-function jwtKeyProblems(secret: string | undefined, publicKey: string | undefined): string[] {
-  const problems: string[] = [];
-  if (secret && Buffer.byteLength(secret) < 32) problems.push("SCAIVAULT_JWT_SECRET must be at least 32 bytes");
-  if (publicKey) {
-    const text = publicKey.trim();
-    let type: string | undefined;
-    try {
-      type = (text.startsWith("{") ? createPublicKey({ key: JSON.parse(text), format: "jwk" }) : createPublicKey(text)).type;
-    } catch {
-      type = undefined;
-    }
-    if (type !== "public") problems.push("SCAIVAULT_JWT_PUBLIC_KEY must be a PEM (SPKI) or JWK public key");
-  }
-  return problems;
-}
-
-/** Both TLS files readable, the certificate a PEM certificate and the key an unencrypted PEM private key. */
-function tlsFileProblems(certFile: string, keyFile: string): string[] {
-  const problems: string[] = [];
-  const check = (name: string, file: string, parse: (pem: Buffer) => unknown, what: string) => {
-    let pem: Buffer;
-    try {
-      pem = readFileSync(file);
-    } catch (err) {
-      problems.push(`${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
-      return;
-    }
-    try {
-      parse(pem);
-    } catch {
-      problems.push(`${name}: ${file} is not ${what}`);
-    }
-  };
-  check("SCAIVAULT_TLS_CERT_FILE", certFile, (pem) => new X509Certificate(pem), "a PEM certificate");
-  check("SCAIVAULT_TLS_KEY_FILE", keyFile, (pem) => createPrivateKey(pem), "an unencrypted PEM private key");
-  return problems;
-}
-
-/** Whether croner accepts `pattern` as the jobs will use it. */
-function isCronPattern(pattern: string): boolean {
-  try {
-    new Cron(pattern, { paused: true }).stop();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const maxExpiryWarningSeconds = 365 * 86_400;
-
-/** `30d,7d,1d` → thresholds farthest first, duplicates dropped; `off` → none; undefined when invalid. */
-function parseExpiryWarnings(raw: string): { label: string; seconds: number }[] | undefined {
-  if (raw.trim().toLowerCase() === "off") return [];
-  const thresholds = new Map<number, string>();
-  for (const label of raw.split(",").map((t) => t.trim())) {
-    let seconds: number;
-    try {
-      seconds = parseDuration(label);
-    } catch {
-      return undefined;
-    }
-    if (seconds > maxExpiryWarningSeconds) return undefined;
-    if (!thresholds.has(seconds)) thresholds.set(seconds, label);
-  }
-  return [...thresholds].sort((a, b) => b[0] - a[0]).map(([seconds, label]) => ({ label, seconds }));
 }

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { createScaiVault } from "./app.js";
-import { loadConfig } from "./config.js";
+import { loadConfig, type ConnectionLimits } from "./config.js";
 import { createLogger, type Logger } from "./log.js";
 import type { UniversalApp } from "./transport/universal-app.js";
 
@@ -17,6 +17,8 @@ export interface ListenOptions {
   headersTimeoutMs?: number;
   /** Largest request body; Node's server uses it for the requests its parser cannot take (Vault's `LIST`). */
   maxBodyBytes?: number;
+  /** Request and idle timeouts and connection caps; Node's server only. */
+  connections?: ConnectionLimits;
 }
 
 /** A listening server: the port bound, and a close that stops accepting and lets calls in flight finish. */
@@ -50,7 +52,7 @@ export async function runService(server: RuntimeServer): Promise<void> {
     const logger = createLogger({ level: config.logLevel });
     const vault = await createScaiVault({ config, logger });
     const tls = config.tls ? { cert: await readFile(config.tls.certFile, "utf8"), key: await readFile(config.tls.keyFile, "utf8") } : undefined;
-    const listening = await server.listen({ app: vault.app, port: config.port, host: config.host, tls, logger, shutdownTimeoutMs: config.shutdownTimeoutMs, headersTimeoutMs: config.headersTimeoutMs, maxBodyBytes: config.maxBodyBytes });
+    const listening = await server.listen({ app: vault.app, port: config.port, host: config.host, tls, logger, shutdownTimeoutMs: config.shutdownTimeoutMs, headersTimeoutMs: config.headersTimeoutMs, maxBodyBytes: config.maxBodyBytes, connections: config.connections });
     logger.info("scaivault listening", {
       port: listening.port,
       runtime: server.runtime,

@@ -26,7 +26,7 @@ export function createMetrics(sources: MetricSources = {}): Metrics {
 
   const calls = new Counter({
     name: "scaivault_calls_total",
-    help: "Finished API calls by procedure, protocol and contract code (ok or the error code)",
+    help: "Finished API calls by procedure, protocol and contract code (ok, the error code, or canceled when the client went away)",
     labelNames: ["procedure", "protocol", "code"] as const,
     registers: [registry],
   });

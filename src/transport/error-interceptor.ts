@@ -1,6 +1,7 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { clientRequestIdKey, requestIdKey } from "../auth/principal.js";
 import type { Logger } from "../log.js";
+import { callOutcomeOf, reportingEnd } from "./call-outcome.js";
 import { connectErrorOf, contractOf } from "./error-edge.js";
 
 /**
@@ -17,15 +18,19 @@ export function createErrorInterceptor(logger: Logger): Interceptor {
       procedure: `${req.service.typeName}/${req.method.name}`,
     };
     const started = performance.now();
+    // One line per call with its request id and how it ended; never a value or a token. A
+    // stream's line comes when it ends.
+    const logCall = (code: string) => logger.info("call", { ...context, code, ms: Math.round((performance.now() - started) * 10) / 10 });
     try {
       const res = await next(req);
-      // One line per call with its request id; never a value or a token.
-      logger.info("call", { ...context, code: "ok", ms: Math.round((performance.now() - started) * 10) / 10 });
-      if (!res.stream) return res;
-      return { ...res, message: translateErrors(res.message, logger, context) };
+      if (!res.stream) {
+        logCall("ok");
+        return res;
+      }
+      return { ...res, message: reportingEnd(translateErrors(res.message, logger, context), () => req.signal, logCall) };
     } catch (err) {
       const error = contractError(err, logger, context);
-      logger.info("call", { ...context, code: contractOf(error).code, ms: Math.round((performance.now() - started) * 10) / 10 });
+      logCall(callOutcomeOf(error));
       throw error;
     }
   };

@@ -13,7 +13,8 @@ import type { Logger } from "../log.js";
  * over is kept until the request is complete (request line, headers, a `Content-Length` body),
  * the request is served by the same app as any other, and the answer closes the connection, as
  * the parser that refused the request cannot go on. The client's next request opens a new one.
- * Every other parse error is answered as Node answers it without a listener.
+ * Any other method llhttp does not know gets 501 and CONNECT (not a proxy) 405, each with the
+ * contract's JSON error; every other parse error is answered as Node answers it without a listener.
  */
 export interface ExtensionMethodOptions {
   handle: (req: UniversalServerRequest) => Promise<UniversalServerResponse>;
@@ -36,10 +37,17 @@ interface Pending {
 /** Listens for the `clientError`s of an HTTP/1.1-serving server (a plain one or a secure HTTP/2 one allowing HTTP/1.1). */
 export function serveExtensionMethods(server: net.Server, options: ExtensionMethodOptions): void {
   const pending = new WeakMap<net.Socket, Pending>();
+  // Without a listener Node closes a CONNECT request's connection without a word.
+  server.on("connect", (_req: http.IncomingMessage, socket: net.Socket) => refuseMethod(socket, 405, "method_not_allowed", "CONNECT is not served here: this is not a proxy"));
   server.on("clientError", (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: net.Socket) => {
     let state = pending.get(socket);
     if (!state) {
-      if (err.code !== "HPE_INVALID_METHOD" || !err.rawPacket || !extensionMethod.test(err.rawPacket.toString("latin1", 0, 64))) {
+      if (err.code === "HPE_INVALID_METHOD" && !(err.rawPacket && extensionMethod.test(err.rawPacket.toString("latin1", 0, 64)))) {
+        // The method is not named: it is whatever the client sent.
+        refuseMethod(socket, 501, "unimplemented", "the request's method is not served here");
+        return;
+      }
+      if (err.code !== "HPE_INVALID_METHOD" || !err.rawPacket) {
         answerAsNodeDoes(err, socket);
         return;
       }
@@ -124,6 +132,17 @@ async function answer(socket: net.Socket, parsed: ParsedRequest, options: Extens
     options.logger.debug("LIST request not answered", { err });
     socket.destroy();
   }
+}
+
+/**
+ * The contract's JSON error for a request no route can take, then the connection closes: the
+ * parser that refused it (or handed the socket over, for CONNECT) cannot read another request.
+ */
+function refuseMethod(socket: net.Socket, status: 405 | 501, code: string, message: string) {
+  if (!socket.writable) return socket.destroy();
+  const body = JSON.stringify({ error: { code, message, request_id: crypto.randomUUID() } });
+  const allow = status === 405 ? "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n" : "";
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${allow}Connection: close\r\n\r\n${body}`);
 }
 
 /** What Node's server does with a parse error when nobody listens: a status, unless a response is under way, then the socket goes. */

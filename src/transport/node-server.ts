@@ -3,7 +3,9 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { createContextValues } from "@connectrpc/connect";
 import { clientAddressKey } from "../auth/principal.js";
+import type { ConnectionLimits } from "../config.js";
 import type { Logger } from "../log.js";
+import { boundHttp2Session, createConnectionGate, defaultConnectionLimits, http1TimeoutOptions } from "./connection-limits.js";
 import { serveExtensionMethods } from "./extension-methods.js";
 import { nodeCallOf, writeResponse, type NodeRequest, type NodeResponse } from "./node-request.js";
 import type { UniversalApp } from "./universal-app.js";
@@ -21,6 +23,8 @@ export interface ServerOptions {
   headersTimeoutMs?: number;
   /** Largest body of a request Node's parser cannot take (Vault's `LIST`; default 1 MiB). */
   maxBodyBytes?: number;
+  /** Request and idle timeouts, connection caps (defaults: `defaultConnectionLimits`). */
+  connections?: ConnectionLimits;
 }
 
 export interface RunningServer {
@@ -75,12 +79,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       });
   };
 
-  const trackConnection = (socket: net.Socket) => {
+  const limits = options.connections ?? defaultConnectionLimits;
+  const gate = createConnectionGate(limits.maxPerIp);
+  /** Tracks a new connection; false (and the connection closed) when it is over the per-address cap. */
+  const trackConnection = (socket: net.Socket): boolean => {
+    if (!gate.admit(socket)) {
+      socket.destroy();
+      return false;
+    }
     connections.add(socket);
     socket.once("close", () => connections.delete(socket));
     // Once we have said everything while shutting down, a client that keeps its half of the
     // connection open (seen with HTTP/2 clients after GOAWAY) must not hold up the close.
     socket.once("finish", () => closing && socket.destroy());
+    return true;
   };
   const trackH1Connection = (socket: net.Socket) => {
     h1InFlight.set(socket, 0);
@@ -95,20 +107,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (closing && left === 0) socket.end();
     });
   }
-  const trackSession = (session: http2.Http2Session) => {
+  const trackSession = (session: http2.ServerHttp2Session) => {
+    boundHttp2Session(session, limits);
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     if (closing) session.close();
   };
 
-  // A client that sends its headers a byte at a time would hold a connection for Node's default
-  // minute; the check runs at a fifth of the timeout so a slow client is cut soon after it.
+  // A client that sends its headers or body a byte at a time would hold a connection for Node's
+  // default minute (headers) or five (body).
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
-  const h1Options = {
-    headersTimeout,
-    requestTimeout: Math.max(300_000, headersTimeout),
-    connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(headersTimeout / 5))),
-  };
+  const h1Options = http1TimeoutOptions(headersTimeout, limits.requestTimeoutMs);
   const extensionMethods = { handle: (req: Parameters<UniversalApp["handle"]>[0]) => app.handle(req), logger, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024, headersTimeoutMs: headersTimeout };
   let listener: net.Server;
   let innerServers: net.Server[] = [];
@@ -128,7 +137,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     serveExtensionMethods(h1, extensionMethods);
     innerServers = [h1, h2];
     listener = net.createServer((socket) => {
-      trackConnection(socket);
+      if (!trackConnection(socket)) return;
       sniffing.add(socket);
       socket.once("close", () => sniffing.delete(socket));
       sniffProtocol(socket, (isHttp2) => {
@@ -141,6 +150,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   }
   listener.on("error", (err) => logger.error("server error", { err }));
+  listener.maxConnections = limits.max;
 
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);

@@ -1,5 +1,5 @@
 import type { DescService, JsonValue } from "@bufbuild/protobuf";
-import { Code, ConnectError, createConnectRouter, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { createConnectRouter, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import {
   createAsyncIterable,
   type Compression,
@@ -14,6 +14,7 @@ import { file_google_rpc_status } from "../../gen/google/rpc/status_pb.js";
 import { clientAddressKey, clientRequestIdKey, requestIdKey } from "../auth/principal.js";
 import { ScaiVaultError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { clientWentAway } from "./call-outcome.js";
 import { createCors } from "./cors.js";
 import { createDeadlineInterceptor } from "./deadline-interceptor.js";
 import { errorAnswer } from "./error-edge.js";
@@ -28,6 +29,7 @@ import { rawPathOf, rawPathProblem } from "./request-guards.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
 import { jsonResponse } from "./rest-response.js";
 import { createStreamInvoker, type StreamInvoker } from "./stream-invoker.js";
+import { createStreamMessageGuard } from "./stream-message-guard.js";
 import { checkUnaryMessage } from "./unary-message-guard.js";
 import { createUnaryInvoker, type UnaryInvoker } from "./unary-invoker.js";
 import { fromFetchResponse, isSingleChunkBody, readResponseBody, singleChunkBody, toFetchRequest } from "./universal-io.js";
@@ -103,7 +105,7 @@ export function createUniversalApp(options: UniversalAppOptions): UniversalApp {
   const { compression = [], maxTimeoutMs } = options;
   const draining = new AbortController();
 
-  const interceptors = [createErrorInterceptor(logger), createDeadlineInterceptor(), ...options.interceptors];
+  const interceptors = [createErrorInterceptor(logger), createStreamMessageGuard(), createDeadlineInterceptor(), ...options.interceptors];
   const router = createConnectRouter({ interceptors, jsonOptions, readMaxBytes: maxBodyBytes, acceptCompression: compression, compressMinBytes });
   // Every service goes to Connect's router (all protocols) and to the unary invoker (REST and the gRPC fast path).
   const invoker = createUnaryInvoker(interceptors);
@@ -266,11 +268,6 @@ function followClientUntilAnswered(req: UniversalServerRequest) {
       };
     },
   };
-}
-
-/** The one reason a call is cancelled by its transport, whatever the runtime's own reason said. */
-function clientWentAway(reason: unknown): ConnectError {
-  return new ConnectError("the client went away", Code.Canceled, undefined, undefined, reason);
 }
 
 /** A fetch body as the byte chunks a universal request carries. */

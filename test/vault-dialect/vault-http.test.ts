@@ -57,8 +57,9 @@ describe("Vault dialect over raw HTTP", () => {
     expect(JSON.parse(answers[1]!.split("\r\n\r\n")[1]!).data.keys).toEqual(["a"]);
   });
 
-  it("answers a garbled request as Node does, and LIST without a token as Vault does", async () => {
-    expect(await rawExchange(tv.port, ["BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n"])).toMatch(/^HTTP\/1\.1 400 /);
+  it("answers a method no route knows with 501, and LIST without a token as Vault does", async () => {
+    expect(await rawExchange(tv.port, ["BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n"])).toMatch(/^HTTP\/1\.1 501 /);
+    expect(await rawExchange(tv.port, ["GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"])).toMatch(/^HTTP\/1\.1 400 /);
     const denied = await rawExchange(tv.port, ["LIST /v1/secret/metadata/team HTTP/1.1\r\nHost: x\r\n\r\n"]);
     expect(denied).toMatch(/^HTTP\/1\.1 403 /);
     expect(denied).toContain('{"errors":["permission denied"]}');
