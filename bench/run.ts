@@ -209,6 +209,13 @@ async function main() {
       const { entries, commits } = await auditCommitsOf(dbUrl.toString(), auditBefore);
       notes.push(`group commit: those audit entries took ${fmt(commits)} INSERT transactions (${fmt(entries / Math.max(1, commits), 1)} entries per commit)`);
 
+      log("Vault KV v2 read");
+      // The same secrets through the Vault dialect's mount `secret` (the default): one store, two dialects.
+      const vaultPathsFile = join(env.SCAIVAULT_DATA_DIR, "vault-paths.txt");
+      await writeFile(vaultPathsFile, paths.map((p) => p.replace("/v1/secrets/", "/v1/secret/data/")).join("\n"));
+      const vaultRead = await withCpu(service.pid!, () => http(api, vaultPathsFile));
+      loadRow("Vault KV v2 read GET /v1/secret/data/{path} (target ≥ 0.9× REST read)", vaultRead, { name: "REST read", rps: rest.rps });
+
       log("gRPC read");
       const grpcRead = await withCpu(service.pid!, () =>
         runJson<Load>("bench/load-grpc.ts", [String(port), token, pathsFile, String(connections), String(seconds)], {}, loadArgs),
