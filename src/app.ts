@@ -163,6 +163,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     softDeleteRetentionSeconds: config.softDeleteRetentionSeconds,
     directory,
     listCountLimit: config.listCountLimit,
+    batchPutMaxItems: config.batchPutMaxItems,
   });
   const rotationEngine = createRotationEngine({ envelope });
   const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock, secretRotations });

@@ -34,6 +34,12 @@ export interface RotationLinks {
    * the grace period (seconds) of the event-driven rotation the write completed, if it completed one.
    */
   versionWritten(tx: Tx, change: { tenantId: string; secretId: number; path: string; oldVersion: number; newVersion: number; now: Date; actor: string; rotation: boolean }): Promise<number | undefined>;
+  /**
+   * `versionWritten` for many new versions of one tenant's secrets (none of them a rotation), in
+   * a fixed number of statements; the grace period (seconds) of each completed event-driven
+   * rotation, by secret id.
+   */
+  versionsWritten(tx: Tx, tenantId: string, changes: { secretId: number; oldVersion: number; newVersion: number; now: Date; actor: string }[]): Promise<Map<number, number>>;
   /** Generates a new value for an auto-generating policy (or undefined when the policy does not generate). */
   generateValue(exec: Executor, tenantId: string, secret: SecretRow, currentData: JsonObject): Promise<JsonObject | undefined>;
   /** Records a per-secret rotation in the history. */
@@ -57,6 +63,8 @@ export interface SecretsServiceDeps {
   directory: Pick<TenantDirectory, "partnerOf">;
   /** A listing's `total_count` is exact up to this many matches, a lower bound beyond. */
   listCountLimit: number;
+  /** Most items of one batch write. */
+  batchPutMaxItems: number;
 }
 
 /** Runs a write transaction, then drops the path from this replica's read cache (others hear the trigger's notice). */

@@ -1,5 +1,6 @@
 import type { CallContext } from "../auth/principal.js";
 import type { ListSecretsInput, PutSecretInput, SecretMetadataInput, SecretOptionsInput } from "./secret-input.js";
+import { batchPut, type BatchPutItem } from "./secret-batch-put.js";
 import * as reads from "./secret-reads.js";
 import { rotate, type RotateInput } from "./secret-rotate.js";
 import * as writes from "./secret-writes.js";
@@ -13,12 +14,13 @@ export { stagesOf } from "./secret-reads.js";
 
 /**
  * The secrets use cases, bound to their dependencies: every rule of the contract about paths,
- * versions, expiry and deletion lives in the module functions of secret-writes.ts (writes),
+ * versions, expiry and deletion lives in the module functions of secret-writes.ts (writes), secret-batch-put.ts (batch writes),
  * secret-reads.ts (reads and listings), secret-rotate.ts (rotation on request) and
  * secret-input.ts (the fields a write carries).
  */
 export function createSecretsService(deps: SecretsServiceDeps) {
   return {
+    batchPut: (call: CallContext, items: BatchPutItem[]) => batchPut(deps, call, items),
     put: (call: CallContext, ns: Namespace, path: string, input: PutSecretInput) => writes.put(deps, call, ns, path, input),
     get: (call: CallContext, ns: Namespace, path: string, version?: number, stage?: string) => reads.get(deps, call, ns, path, version, stage),
     updateMetadata: (call: CallContext, path: string, metadata: SecretMetadataInput | undefined, opts: SecretOptionsInput) => writes.updateMetadata(deps, call, path, metadata, opts),
