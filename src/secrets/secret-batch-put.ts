@@ -1,11 +1,11 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { appendAuditEntries } from "../audit/audit-store.js";
+import { auditInsert } from "../audit/audit-store.js";
 import { auditEntryOf } from "../audit/call-audit.js";
 import type { CallContext } from "../auth/principal.js";
 import { secretAad } from "../crypto/envelope.js";
 import { inTransaction, type Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
-import { appendEvents } from "../events/outbox-store.js";
+import { appendEventsWith } from "../events/outbox-store.js";
 import {
   DEFAULT_MAX_VERSIONS,
   dedupe,
@@ -141,15 +141,16 @@ async function writeBatch(deps: SecretsServiceDeps, tx: Tx, call: CallContext, i
   }
   await completeRotations(deps, tx, ownerId, updates.map((item) => ({ before: existing.get(item.path)!, after: written.get(item.path)! })), actor, now);
 
-  await appendEvents(
+  // The events and the audit entries in one statement.
+  await appendEventsWith(
     tx,
     items.map((item) => {
       const secret = written.get(item.path)!;
       const eventType = created.has(item.path) ? "secret.created" : "secret.updated";
       return { tenantId: ownerId, eventType, path: item.path, data: { version: secret.current_version, secret_type: secret.secret_type }, createdAt: now };
     }),
+    auditInsert(items.map((item) => auditEntryOf(call, now, "allowed", { path: item.path, version: written.get(item.path)!.current_version }))),
   );
-  await appendAuditEntries(tx, items.map((item) => auditEntryOf(call, now, "allowed", { path: item.path, version: written.get(item.path)!.current_version })));
   call.audited = true;
   return items.map((item) => resultOf(item, written.get(item.path)!, existing.get(item.path), now));
 }

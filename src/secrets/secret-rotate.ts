@@ -1,8 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { auditAllowed } from "../audit/call-audit.js";
+import { auditAllowed, recordChange } from "../audit/call-audit.js";
 import type { CallContext } from "../auth/principal.js";
 import { ScaiVaultError } from "../errors.js";
-import { appendEvents } from "../events/outbox-store.js";
 import { liveSecret } from "./live-secret.js";
 import { DEFAULT_GRACE_SECONDS, parseGracePeriod, requireData } from "./secret-input.js";
 import { validateSecretPath } from "./secret-path.js";
@@ -75,7 +74,11 @@ export async function rotate(deps: SecretsServiceDeps, call: CallContext, path: 
       reason: input.reason,
     });
     await rotation.versionWritten(tx, { tenantId: ownerId, secretId: secret.id, path, oldVersion: previous, newVersion: version, now, actor: call.principal.subject, rotation: true });
-    await appendEvents(tx, [
+    await recordChange(
+      tx,
+      clock,
+      call,
+      [
       {
         tenantId: ownerId,
         eventType: "rotation.completed",
@@ -91,8 +94,9 @@ export async function rotate(deps: SecretsServiceDeps, call: CallContext, path: 
         },
         createdAt: now,
       },
-    ]);
-    await auditAllowed(tx, clock, call, { path, version });
+      ],
+      { path, version },
+    );
     return { path, version, previousVersion: previous, rotatedAt: now, previousReadableUntil: readableUntil, emergency: input.emergency ?? false };
   });
 }

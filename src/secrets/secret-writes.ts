@@ -1,10 +1,9 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { auditAllowed } from "../audit/call-audit.js";
+import { auditAllowed, recordChange } from "../audit/call-audit.js";
 import { hasScope, type CallContext } from "../auth/principal.js";
 import { secretAad } from "../crypto/envelope.js";
 import type { Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
-import { appendEvents } from "../events/outbox-store.js";
 import { liveSecret } from "./live-secret.js";
 import {
   DEFAULT_MAX_VERSIONS,
@@ -107,10 +106,11 @@ export async function put(deps: SecretsServiceDeps, call: CallContext, ns: Names
       // The write answers a `rotation.due`: the version it replaces stays readable for the grace period only, as after any rotation.
       if (graceSeconds !== undefined) await store.setVersionReadableUntil(tx, secret.id, previous, new Date(now.getTime() + graceSeconds * 1000));
     }
-    await appendEvents(tx, [
-      { tenantId: ownerId, eventType: created ? "secret.created" : "secret.updated", path, data: { version, secret_type: secret.secret_type }, createdAt: now },
-    ]);
-    await auditAllowed(tx, clock, call, { path, version });
+    // The event and the audit entry in one statement: a write's round trip less.
+    await recordChange(tx, clock, call, [{ tenantId: ownerId, eventType: created ? "secret.created" : "secret.updated", path, data: { version, secret_type: secret.secret_type }, createdAt: now }], {
+      path,
+      version,
+    });
     return {
       path,
       secretType: secret.secret_type,
@@ -185,10 +185,7 @@ export async function remove(deps: SecretsServiceDeps, call: CallContext, ns: Na
         purge_after: new Date(now.getTime() + deps.softDeleteRetentionSeconds * 1000),
       });
     }
-    await appendEvents(tx, [
-      { tenantId: ownerId, eventType: "secret.deleted", path, data: { permanent: opts.permanent, version: secret.current_version }, createdAt: now },
-    ]);
-    await auditAllowed(tx, clock, call, { path });
+    await recordChange(tx, clock, call, [{ tenantId: ownerId, eventType: "secret.deleted", path, data: { permanent: opts.permanent, version: secret.current_version }, createdAt: now }], { path });
     return {
       path,
       deleted: true,
@@ -209,8 +206,7 @@ export async function restore(deps: SecretsServiceDeps, call: CallContext, path:
       throw new ScaiVaultError("secret_not_found", "no recoverable deleted secret at this path");
     }
     await store.updateSecret(tx, secret.id, { deleted_at: null, purge_after: null, updated_at: now });
-    await appendEvents(tx, [{ tenantId: call.tenantId, eventType: "secret.restored", path, data: { version: secret.current_version }, createdAt: now }]);
-    await auditAllowed(tx, clock, call, { path, version: secret.current_version });
+    await recordChange(tx, clock, call, [{ tenantId: call.tenantId, eventType: "secret.restored", path, data: { version: secret.current_version }, createdAt: now }], { path, version: secret.current_version });
     return { path, restored: true, version: secret.current_version };
   });
 }
