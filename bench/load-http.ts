@@ -2,6 +2,8 @@
  * HTTP load generator in its own process (autocannon): N connections for D seconds against random
  * paths, printing one JSON line {rps, p50, p99, errors, non2xx}.
  * argv: url-base token paths-file connections seconds [method] [body-json]
+ * Method `CONNECT_PUT` posts Connect's JSON PutSecret (`{path, data}` from the body's data) to
+ * /scaivault.v1.SecretsService/PutSecret instead of a REST call.
  */
 import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
@@ -17,8 +19,15 @@ const result = await autocannon({
   headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
   requests: [
     {
-      method: method as "GET" | "PUT",
-      setupRequest: (req: any) => ({ ...req, path: pick(), ...(body ? { body } : {}) }),
+      method: (method === "CONNECT_PUT" ? "POST" : method) as "GET" | "PUT" | "POST",
+      setupRequest:
+        method === "CONNECT_PUT"
+          ? (req: any) => ({
+              ...req,
+              path: "/scaivault.v1.SecretsService/PutSecret",
+              body: JSON.stringify({ path: decodeURIComponent(pick().slice("/v1/secrets/".length)), data: JSON.parse(body!).data }),
+            })
+          : (req: any) => ({ ...req, path: pick(), ...(body ? { body } : {}) }),
     },
   ],
 });

@@ -22,8 +22,11 @@ const secretsCount = Number(process.env.BENCH_SECRETS ?? 10_000);
 const listRows = Number(process.env.BENCH_LIST_ROWS ?? 1_000_000);
 /** Due assignments the scheduler part seeds (the issue's figure). */
 const rotations = Number(process.env.BENCH_ROTATIONS ?? 100_000);
-/** Which parts run (comma-separated): read, h2load, ablation (needs read), releases (needs read), runtimes, write, list, watch, delivery, scheduler; all by default. */
-const parts = new Set((process.env.BENCH_PARTS ?? "read,h2load,ablation,releases,runtimes,write,list,watch,delivery,scheduler").split(",").map((p) => p.trim()));
+/** New secrets the import part writes through POST /v1/secrets:batchPut, and the items per call. */
+const importCount = Number(process.env.BENCH_IMPORT ?? 100_000);
+const importBatch = Number(process.env.BENCH_IMPORT_BATCH ?? 1000);
+/** Which parts run (comma-separated): read, h2load, ablation (needs read), releases (needs read), runtimes, write, import, list, watch, delivery, scheduler; all by default. */
+const parts = new Set((process.env.BENCH_PARTS ?? "read,h2load,ablation,releases,runtimes,write,import,list,watch,delivery,scheduler").split(",").map((p) => p.trim()));
 /** Concurrent watch streams the watch part holds open on one replica (the issue's figure). */
 const watchers = Number(process.env.BENCH_WATCHERS ?? 1000);
 /** Writes the delivery part makes to the secret `scaivault run --watch` follows, and as many to the agent's. */
@@ -157,7 +160,8 @@ async function main() {
       if (res.status !== 201) throw new Error(`seed PUT ${p}: ${res.status}`);
       await res.arrayBuffer();
     });
-    notes.push(`seeded ${fmt(secretsCount)} secrets through REST PUT at ${fmt(secretsCount / ((performance.now() - seedStart) / 1000))}/s (50 concurrent)`);
+    const seedRate = secretsCount / ((performance.now() - seedStart) / 1000);
+    notes.push(`seeded ${fmt(secretsCount)} secrets through REST PUT at ${fmt(seedRate)}/s (50 concurrent): the single-PUT rate the batch import row compares with`);
     const pathsFile = join(env.SCAIVAULT_DATA_DIR, "paths.txt");
     await writeFile(pathsFile, paths.join("\n"));
     const fixedFile = join(env.SCAIVAULT_DATA_DIR, "fixed.txt");
@@ -344,15 +348,40 @@ async function main() {
 
     if (parts.has("write")) {
       log("write");
-      const write = await withCpu(service.pid!, () => http(api, pathsFile, "PUT", JSON.stringify({ data: { username: "svc", password: "rotated-by-bench" } })));
-      loadRow("REST write PUT (new version)", write);
+      const writeBody = JSON.stringify({ data: { username: "svc", password: "rotated-by-bench" } });
+      const floorWrite = await withCpu(floor.pid!, () => http(floorUrl, pathsFile, "PUT", writeBody));
+      loadRow("write floor: jose + AES-GCM seal + one transaction (version, audit, event)", floorWrite);
+      const write = await withCpu(service.pid!, () => http(api, pathsFile, "PUT", writeBody));
+      loadRow("REST write PUT (new version)", write, { name: "write floor", rps: floorWrite.rps });
+      const grpcWrite = await withCpu(service.pid!, () =>
+        runJson<Load>("bench/load-grpc.ts", [String(port), token, pathsFile, String(connections), String(seconds), "put"], {}, loadArgs),
+      );
+      loadRow("gRPC write PutSecret (@grpc/grpc-js)", grpcWrite, { name: "REST write", rps: write.rps });
+      const connectWrite = await withCpu(service.pid!, () => http(api, pathsFile, "CONNECT_PUT", writeBody));
+      loadRow("Connect write PutSecret (JSON, autocannon)", connectWrite, { name: "REST write", rps: write.rps });
+    }
+
+    if (parts.has("import") && importCount > 0) {
+      log(`import: ${fmt(importCount)} secrets through POST /v1/secrets:batchPut`);
+      const imported = await batchImport(api, token, importCount);
+      rows.push([
+        `batch import: ${fmt(importCount)} new secrets, POST /v1/secrets:batchPut of ${fmt(importBatch)}, 2 in flight`,
+        `${fmt(imported.rate)} secrets/s`,
+        fmt(imported.p50, 2),
+        fmt(imported.p99, 2),
+        "0",
+        "",
+        `${fmt(imported.rate / seedRate, 2)}× single PUTs (the seeding rate)`,
+      ]);
     }
 
     if (parts.has("list")) {
       log(`list: seeding ${fmt(listRows)} rows`);
       const list = await listDepth(api, dbUrl.toString(), env.SCAIVAULT_JWT_SECRET);
-      rows.push(["list first page (limit 50)", "", fmt(list.first.p50, 2), fmt(list.first.p99, 2), "0", "", ""]);
-      rows.push([`list page ${fmt(listRows / 2)} rows deep (cursor)`, "", fmt(list.deep.p50, 2), fmt(list.deep.p99, 2), "0", "", `${fmt(list.deep.p50 / list.first.p50, 2)}× first page (p50)`]);
+      for (const [name, at10k, atFull] of list) {
+        rows.push([`list ${name}: at 10,000 secrets`, "", fmt(at10k.p50, 2), fmt(at10k.p99, 2), "0", "", ""]);
+        rows.push([`list ${name}: at ${fmt(listRows)} secrets`, "", fmt(atFull.p50, 2), fmt(atFull.p99, 2), "0", "", `${fmt(atFull.p50 / at10k.p50, 2)}× at 10,000 (p50)`]);
+      }
     }
 
     if (parts.has("watch")) {
@@ -504,16 +533,25 @@ async function auditCommitsOf(url: string, skip: number): Promise<{ entries: num
   );
 }
 
-/** Seeds `listRows` secret rows with SQL (no versions: a listing reads none) and times pages at the start and halfway. */
-async function listDepth(api: string, url: string, jwtSecret: string) {
+/**
+ * Seeds `listRows` secret rows in one tenant and 10,000 in another with SQL (no versions: a
+ * listing reads none), rows like `inventory/00000001` with a tag on one in ten (`team-0` …
+ * `team-9`) and the five secret types in turn, and times the first page and a page halfway, with
+ * and without the prefix, tag and secret_type filters, in both tenants.
+ */
+async function listDepth(api: string, url: string, jwtSecret: string): Promise<[string, Timing, Timing][]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
-  await c.query(
-    `insert into secrets (tenant_id, path, secret_type, tags, max_versions, current_version, created_at, updated_at)
-     select 'bench-list', 'inventory/' || lpad(g::text, 8, '0'), 'kv', '{}', 10, 1, now(), now()
-     from generate_series(1, $1) g`,
-    [listRows],
-  );
+  const seed = (tenant: string, n: number) =>
+    c.query(
+      `insert into secrets (tenant_id, path, secret_type, tags, max_versions, current_version, created_at, updated_at)
+       select $1, 'inventory/' || lpad(g::text, 8, '0'), (array['kv','json','certificate','ssh_key','api_key'])[g % 5 + 1],
+              case when g % 10 = 0 then array['team-' || (g / 10 % 10)] else '{}' end, 10, 1, now(), now()
+       from generate_series(1, $2) g`,
+      [tenant, n],
+    );
+  await seed("bench-list", listRows);
+  await seed("bench-list-10k", 10_000);
   await c.query("analyze secrets");
   await c.query("analyze secret_versions");
   const middlePath = `inventory/${String(listRows / 2).padStart(8, "0")}`;
@@ -522,31 +560,76 @@ async function listDepth(api: string, url: string, jwtSecret: string) {
     ["read: version by primary key", "select * from secret_versions where secret_id = $1 and version = $2", [1, 1]],
     [
       "list: page after a cursor",
-      "select * from secrets where tenant_id = $1 and deleted_at is null and (expires_at is null or expires_at > now()) and path > $2 order by path limit 51",
+      `select * from secrets where tenant_id = $1 and deleted_at is null and (expires_at is null or expires_at > now()) and path collate "C" > $2 order by path collate "C" limit 51`,
       ["bench-list", middlePath],
+    ],
+    [
+      "list: secret_type filter, bounded count",
+      "select count(*) from (select 1 from secrets where tenant_id = $1 and deleted_at is null and (expires_at is null or expires_at > now()) and secret_type = $2 limit 10001) m",
+      ["bench-list", "json"],
     ],
   ] as const) {
     const plan = await c.query(`explain ${query}`, [...params]);
     explains.push(`${name}:\n\n    ${query}\n${plan.rows.map((r) => "    " + r["QUERY PLAN"]).join("\n")}`);
   }
   await c.end();
-  const t = await mintToken(jwtSecret, { tenantId: "bench-list", scopes: ["secrets:read"], sub: "bench", ttlSeconds: 3600 });
-  const middle = `inventory/${String(listRows / 2).padStart(8, "0")}`;
-  const cursor = Buffer.from(JSON.stringify({ after: middle })).toString("base64url");
-  const time = async (q: string) => {
+  const time = async (tenant: string, q: string, expectRows: number): Promise<Timing> => {
+    const t = await mintToken(jwtSecret, { tenantId: tenant, scopes: ["secrets:read"], sub: "bench", ttlSeconds: 3600 });
     const samples: number[] = [];
-    for (let i = 0; i < 30; i++) {
+    for (let i = 0; i < 31; i++) {
       const t0 = performance.now();
       const res = await fetch(`${api}/v1/secrets?${q}`, { headers: { authorization: `Bearer ${t}` } });
       const body = await res.json();
-      if (!res.ok || body.secrets.length !== 50) throw new Error(`list failed: ${res.status}`);
-      samples.push(performance.now() - t0);
+      if (!res.ok || body.secrets.length !== expectRows) throw new Error(`list ${q} failed: ${res.status}, ${body.secrets?.length} rows`);
+      // The first call of each query warms the connection's prepared statement; it is not counted.
+      if (i > 0) samples.push(performance.now() - t0);
     }
     samples.sort((a, b) => a - b);
     return { p50: samples[15]!, p99: samples[29]! };
   };
-  await time("limit=50");
-  return { first: await time("limit=50"), deep: await time(`limit=50&cursor=${cursor}`) };
+  const cursorAt = (n: number) => Buffer.from(JSON.stringify({ after: `inventory/${String(n).padStart(8, "0")}` })).toString("base64url");
+  const cases: [string, (size: number) => string, number][] = [
+    ["first page (limit 50, total_count)", () => "limit=50", 50],
+    ["page halfway (cursor)", (size) => `limit=50&cursor=${cursorAt(size / 2)}`, 50],
+    ["prefix matching 10 rows", (size) => `limit=50&prefix=inventory/${String(size / 2).padStart(8, "0").slice(0, 7)}`, 10],
+    ["prefix, 50 of 1,000 rows", (size) => `limit=50&prefix=inventory/${String(size / 2).padStart(8, "0").slice(0, 5)}`, 50],
+    ["tag (1 in 10), first page", () => "limit=50&tag=team-3", 50],
+    ["tag (1 in 10), halfway", (size) => `limit=50&tag=team-3&cursor=${cursorAt(size / 2)}`, 50],
+    ["secret_type (1 in 5), first page", () => "limit=50&secret_type=json", 50],
+    ["secret_type (1 in 5), halfway", (size) => `limit=50&secret_type=json&cursor=${cursorAt(size / 2)}`, 50],
+  ];
+  const results: [string, Timing, Timing][] = [];
+  for (const [name, query, expectRows] of cases) {
+    results.push([name, await time("bench-list-10k", query(10_000), expectRows), await time("bench-list", query(listRows), expectRows)]);
+  }
+  return results;
+}
+
+type Timing = { p50: number; p99: number };
+
+/** Imports `count` new secrets through POST /v1/secrets:batchPut, two calls in flight; the rate and the calls' latency. */
+async function batchImport(api: string, token: string, count: number) {
+  const calls = Array.from({ length: Math.ceil(count / importBatch) }, (_, i) => i);
+  const latencies: number[] = [];
+  const started = performance.now();
+  await inBatches(calls, 2, async (call) => {
+    const items = Array.from({ length: Math.min(importBatch, count - call * importBatch) }, (_, j) => ({
+      path: `import/env-${call % 20}/secret-${call * importBatch + j}`,
+      data: { username: "svc", password: randomBytes(16).toString("hex") },
+    }));
+    const t0 = performance.now();
+    const res = await fetch(`${api}/v1/secrets:batchPut`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ items }),
+    });
+    if (res.status !== 200) throw new Error(`batchPut: ${res.status} ${await res.text()}`);
+    await res.arrayBuffer();
+    latencies.push(performance.now() - t0);
+  });
+  const rate = count / ((performance.now() - started) / 1000);
+  latencies.sort((a, b) => a - b);
+  return { rate, p50: latencies[Math.floor(latencies.length / 2)]!, p99: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]! };
 }
 
 async function report(serverVersion: string) {

@@ -150,6 +150,7 @@ function createSecretFeatures(f: Foundation, options: ScaiVaultOptions) {
     softDeleteRetentionSeconds: config.softDeleteRetentionSeconds,
     directory: f.directory,
     listCountLimit: config.listCountLimit,
+    batchPutMaxItems: config.batchPutMaxItems,
   });
   const rotationEngine = createRotationEngine({ envelope });
   const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock, secretRotations });

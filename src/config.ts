@@ -26,6 +26,8 @@ export interface Config {
   softDeleteRetentionSeconds: number;
   /** A listing's `total_count` is exact up to this many matches; beyond it, it is this number with `total_count_exact: false`. */
   listCountLimit: number;
+  /** Most items of one batch write (`POST /v1/secrets:batchPut`). */
+  batchPutMaxItems: number;
   purgeCron: string;
   accessFlushMs: number;
   shutdownTimeoutMs: number;
@@ -136,6 +138,7 @@ export const settings = [
   ["SCAIVAULT_LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`"],
   ["SCAIVAULT_MAX_BODY_BYTES", "1048576", "Request body limit (413 above); a secret's `data` is limited to 64 KiB"],
   ["SCAIVAULT_SOFT_DELETE_RETENTION", "30d", "How long a soft-deleted secret can be restored"],
+  ["SCAIVAULT_BATCH_PUT_MAX_ITEMS", "1000", "Most items one `POST /v1/secrets:batchPut` (BatchPutSecrets) may carry; the body limit applies too"],
   ["SCAIVAULT_LIST_COUNT_LIMIT", "10000", "A listing's total_count is exact up to this many matches; beyond it the answer says total_count_exact: false"],
   ["SCAIVAULT_PURGE_CRON", "17 * * * *", "Cron pattern of the soft-delete purge job"],
   ["SCAIVAULT_ACCESS_FLUSH_MS", "1000", "How often read counts are flushed"],
@@ -288,6 +291,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxBodyBytes: int("SCAIVAULT_MAX_BODY_BYTES", 1024, 64 * 1024 * 1024),
     softDeleteRetentionSeconds: seconds("SCAIVAULT_SOFT_DELETE_RETENTION"),
     listCountLimit: int("SCAIVAULT_LIST_COUNT_LIMIT", 1, 10_000_000),
+    batchPutMaxItems: int("SCAIVAULT_BATCH_PUT_MAX_ITEMS", 1, 100_000),
     purgeCron,
     accessFlushMs: int("SCAIVAULT_ACCESS_FLUSH_MS", 10, 3_600_000),
     shutdownTimeoutMs: seconds("SCAIVAULT_SHUTDOWN_TIMEOUT") * 1000,

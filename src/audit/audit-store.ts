@@ -24,17 +24,27 @@ export interface AuditEntry {
  */
 export async function appendAuditEntries(exec: Executor, entries: AuditEntry[]): Promise<void> {
   if (entries.length === 0) return;
+  await auditInsert(entries).execute(exec);
+}
+
+/**
+ * The INSERT of `appendAuditEntries` as a statement to run or to nest in another (a data-modifying
+ * `WITH`, so a write's audit entry costs no round trip of its own). `entries` must not be empty.
+ * Its columns are named rather than `*`, so the statement, and one it is nested in, can be prepared.
+ */
+export function auditInsert(entries: AuditEntry[]) {
   const column = <T>(pick: (e: AuditEntry) => T) => entries.map(pick);
   // A failed call is audited with the path it named, which may hold a NUL that PostgreSQL's text refuses.
   const storable = (text: string | undefined) => (text?.includes("\0") ? text.replaceAll("\0", "\uFFFD") : text);
-  await sql`
+  return sql`
     insert into audit_events (time, request_id, actor, acting_tenant, target_tenant, action, path, version, outcome, client_address, client_request_id)
-    select * from unnest(
+    select e.time, e.request_id, e.actor, e.acting_tenant, e.target_tenant, e.action, e.path, e.version, e.outcome, e.client_address, e.client_request_id
+    from unnest(
       ${column((e) => e.time.toISOString())}::timestamptz[], ${column((e) => e.requestId)}::text[], ${column((e) => e.actor)}::text[],
       ${column((e) => e.actingTenant)}::text[], ${column((e) => e.targetTenant)}::text[], ${column((e) => e.action)}::text[],
       ${column((e) => storable(e.path) ?? null)}::text[], ${column((e) => e.version ?? null)}::integer[], ${column((e) => e.outcome)}::text[],
       ${column((e) => e.clientAddress ?? null)}::text[], ${column((e) => e.clientRequestId ?? null)}::text[]
-    )`.execute(exec);
+    ) as e(time, request_id, actor, acting_tenant, target_tenant, action, path, version, outcome, client_address, client_request_id)`;
 }
 
 export interface AuditQuery {

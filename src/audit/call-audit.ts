@@ -1,7 +1,8 @@
 import type { Executor } from "../db/database.js";
 import type { CallContext } from "../auth/principal.js";
 import type { Clock } from "../clock.js";
-import { appendAuditEntries, type AuditEntry } from "./audit-store.js";
+import { appendEventsWith, type OutboxEvent } from "../events/outbox-store.js";
+import { appendAuditEntries, auditInsert, type AuditEntry } from "./audit-store.js";
 
 /** Builds the audit entry of a call. */
 export function auditEntryOf(call: CallContext, now: Date, outcome: string, target?: { path?: string; version?: number }): AuditEntry {
@@ -28,4 +29,12 @@ export async function auditAllowed(
   target?: { path?: string; version?: number },
 ): Promise<void> {
   await appendAuditEntries(exec, [auditEntryOf(call, clock.now(), "allowed", target)]);
+}
+
+/**
+ * A change's events and the call's audit entry, in one statement (one round trip where
+ * `appendEvents` then `auditAllowed` took two), inside the transaction of the change.
+ */
+export async function recordChange(exec: Executor, clock: Clock, call: CallContext, events: OutboxEvent[], target?: { path?: string; version?: number }): Promise<void> {
+  await appendEventsWith(exec, events, auditInsert([auditEntryOf(call, clock.now(), "allowed", target)]));
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
-import { sql } from "kysely";
+import { sql, type RawBuilder } from "kysely";
 import type { Executor } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
 
@@ -47,7 +47,19 @@ export function newEventId(): string {
  * drawn while the lock is awaited.
  */
 export async function appendEvents(exec: Executor, events: OutboxEvent[]): Promise<string[]> {
-  if (events.length === 0) return [];
+  return appendEventsWith(exec, events);
+}
+
+/**
+ * `appendEvents`, with another data-modifying statement (an audit INSERT) run in the same
+ * statement as a `WITH` part: one round trip for both. The other part takes no lock and draws no
+ * seq, so the writers lock is still held before any event row gets its seq.
+ */
+export async function appendEventsWith(exec: Executor, events: OutboxEvent[], alongside?: RawBuilder<unknown>): Promise<string[]> {
+  if (events.length === 0) {
+    if (alongside) await alongside.execute(exec);
+    return [];
+  }
   const ids = events.map(() => newEventId());
   const rows = events.map((e, i) => ({
     id: ids[i]!,
@@ -60,6 +72,7 @@ export async function appendEvents(exec: Executor, events: OutboxEvent[]): Promi
   }));
   const lockNames = [...new Set(events.map((e) => writersLockName(e.tenantId)))];
   await sql`
+    ${alongside ? sql`with alongside as (${alongside})` : sql``}
     insert into events (id, tenant_id, event_type, path, policy_id, data, created_at)
     select id, tenant_id, event_type, path, policy_id, data, created_at
     from json_to_recordset(${JSON.stringify(rows)}::json)

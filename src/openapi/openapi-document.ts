@@ -205,7 +205,7 @@ function operationOf(parts: DocumentParts, service: DescService, route: RestRout
   const { method, template } = route;
   const pathVariables = template.segments.filter((s): s is Extract<Segment, { kind: "variable" }> => s.kind === "variable");
   const bound = new Set(pathVariables.map((v) => v.fieldPath.split(".")[0]!));
-  const path = "/" + template.segments.map((s) => (s.kind === "literal" ? s.value : `{${s.fieldPath}}`)).join("/");
+  const path = "/" + template.segments.map((s) => (s.kind === "literal" ? s.value : `{${s.fieldPath}}`)).join("/") + (template.verb ? `:${template.verb}` : "");
 
   const parameters: Json[] = pathVariables.map((v) => pathParameter(method.input, v, parts.commentOf));
   if (route.body !== "*") {

@@ -87,7 +87,7 @@ async function pruneOldest(tx: Tx, versions: RotatedVersion[]): Promise<void> {
  * Completes the open `pending` items the successes answer (as recordSuccess does for one); the
  * completed item of each secret that had one, by secret id.
  */
-export async function completePendingItems(tx: Tx, versions: RotatedVersion[]): Promise<Map<number, HistoryRow>> {
+export async function completePendingItems(tx: Tx, versions: Pick<RotatedVersion, "secretId" | "previousVersion" | "version" | "at" | "by" | "reason">[]): Promise<Map<number, HistoryRow>> {
   if (versions.length === 0) return new Map();
   const { rows } = await sql<HistoryRow>`
     update rotation_history h

@@ -3,7 +3,7 @@ import { generateValue, type GenerationRules } from "../crypto/value-generator.j
 import type { Executor, Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
 import type { RotationLinks } from "../secrets/secrets-service.js";
-import { startNextCycles } from "./policy-batch-store.js";
+import { completePendingItems, startNextCycles } from "./policy-batch-store.js";
 import { completePending, failOpenPending, planColumns, recordSuccess, spreadKeyOf } from "./policy-store.js";
 import { nextRotationPlan, timingOf } from "../rotation-planning/rotation-window.js";
 
@@ -94,6 +94,25 @@ export function createRotationLinks(): RotationLinks {
       if (!completed?.policy_id) return undefined;
       const policy = await tx.selectFrom("rotation_policies").select("grace_period_seconds").where("tenant_id", "=", change.tenantId).where("id", "=", completed.policy_id).executeTakeFirst();
       return policy?.grace_period_seconds;
+    },
+    async versionsWritten(tx, tenantId, changes) {
+      const completed = await completePendingItems(
+        tx,
+        changes.map((c) => ({ secretId: c.secretId, previousVersion: c.oldVersion, version: c.newVersion, at: c.now, by: c.actor, reason: "" })),
+      );
+      const graces = new Map<number, number>();
+      if (completed.size === 0) return graces;
+      const at = new Map(changes.map((c) => [c.secretId, c.now]));
+      await startNextCycles(tx, [...completed.keys()].map((secretId) => ({ secretId, at: at.get(secretId)! })));
+      const policyIds = [...new Set([...completed.values()].map((h) => h.policy_id).filter((id): id is string => id !== null))];
+      if (policyIds.length === 0) return graces;
+      const policies = await tx.selectFrom("rotation_policies").select(["id", "grace_period_seconds"]).where("tenant_id", "=", tenantId).where("id", "in", policyIds).execute();
+      const graceOf = new Map(policies.map((p) => [p.id, p.grace_period_seconds]));
+      for (const [secretId, h] of completed) {
+        const grace = h.policy_id ? graceOf.get(h.policy_id) : undefined;
+        if (grace !== undefined) graces.set(secretId, grace);
+      }
+      return graces;
     },
     async generateValue(exec, tenantId, secret, currentData) {
       if (!secret.rotation_policy_id) return undefined;

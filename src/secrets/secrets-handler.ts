@@ -5,6 +5,7 @@ import {
   SecretMetadataFieldsSchema,
 } from "../../gen/scaivault/v1/common_pb.js";
 import {
+  BatchPutSecretsResponseSchema,
   DeleteSecretResponseSchema,
   ExpiringSecretSchema,
   ListExpiringSecretsResponseSchema,
@@ -46,6 +47,15 @@ function metadataFieldsOf(row: SecretRow) {
   });
 }
 
+function putInputOf(req: PutSecretRequest) {
+  return {
+    data: req.data,
+    secretType: req.secretType,
+    metadata: req.metadata ? { description: req.metadata.description, tags: req.metadata.tags.length ? req.metadata.tags : undefined, owner: req.metadata.owner } : undefined,
+    options: optionsOf(req.options),
+  };
+}
+
 /** Thin handlers: read the call, call the service, build the reply. */
 export function createSecretsHandler(service: SecretsService): ServiceImpl<typeof SecretsServiceDesc> {
   const get = (ns: Namespace) => async (req: { path: string; version?: number; stage?: string }, ctx: HandlerContext) => {
@@ -61,12 +71,7 @@ export function createSecretsHandler(service: SecretsService): ServiceImpl<typeo
     });
   };
   const put = (ns: Namespace) => async (req: PutSecretRequest, ctx: HandlerContext) => {
-    const r = await service.put(callOf(ctx), ns, req.path, {
-      data: req.data,
-      secretType: req.secretType,
-      metadata: req.metadata ? { description: req.metadata.description, tags: req.metadata.tags.length ? req.metadata.tags : undefined, owner: req.metadata.owner } : undefined,
-      options: optionsOf(req.options),
-    });
+    const r = await service.put(callOf(ctx), ns, req.path, putInputOf(req));
     if (r.created) {
       return asCreated(
         create(PutSecretResponseSchema, {
@@ -105,6 +110,17 @@ export function createSecretsHandler(service: SecretsService): ServiceImpl<typeo
     putPartnerSecret: put("partner"),
     deleteSecret: remove("tenant"),
     deletePartnerSecret: remove("partner"),
+
+    async batchPutSecrets(req, ctx) {
+      const results = await service.batchPut(callOf(ctx), req.items.map((item) => ({ path: item.path, ...putInputOf(item) })));
+      return create(BatchPutSecretsResponseSchema, {
+        results: results.map((r) =>
+          r.created
+            ? { path: r.path, secretType: r.secretType, version: r.version, created: true, createdAt: tsOf(r.createdAt), expiresAt: tsOf(r.expiresAt) }
+            : { path: r.path, version: r.version, created: false, previousVersion: r.previousVersion, updatedAt: tsOf(r.updatedAt) },
+        ),
+      });
+    },
 
     async updateSecretMetadata(req, ctx) {
       const m = req.metadata;

@@ -11,7 +11,7 @@ export type VersionRow = Selectable<SecretVersionsTable>;
 // The hot statements name their columns instead of `*`, so each connection can prepare them once
 // (db/prepared-statements.ts). The return types keep the lists whole: a column left out fails
 // the type check.
-const secretColumns = [
+export const secretColumns = [
   "id",
   "tenant_id",
   "path",

@@ -3,7 +3,10 @@
  *
  * Beyond the official grammar, a multi-segment variable may be followed by literal segments
  * (`/v1/secrets/{path=**}/versions`), as grpc-gateway allows: the documented routes need it.
- * Not served (rejected when the route table is built): `:verb` suffixes, bare `*` / `**`
+ * A template may end in a `:verb` (`/v1/secrets:batchPut`, the grammar's `Verb = ":" LITERAL`):
+ * a path matches it only when its last segment ends in that same `:verb`, and the rest of the
+ * path matches the segments. A template without a verb matches a path's colons as part of its
+ * segments, as before. Not served (rejected when the route table is built): bare `*` / `**`
  * segments, variables with sub-templates such as `{name=shelves/*}`, and more than one `**`.
  */
 
@@ -14,6 +17,9 @@ export type Segment = { kind: "literal"; value: string } | { kind: "variable"; f
 export interface PathTemplate {
   readonly source: string;
   readonly segments: readonly Segment[];
+  /** The custom method after the last segment (`batchPut` of `/v1/secrets:batchPut`), or undefined. */
+  readonly verb: string | undefined;
+  /** Literal segments, the verb counted as one: it is as specific as a literal. */
   readonly literals: number;
   readonly wildcards: number;
   /** Index of the `**` variable, or -1. */
@@ -22,8 +28,10 @@ export interface PathTemplate {
 
 /** Parses a path template; throws when it uses a form this router does not serve. */
 export function parsePathTemplate(source: string): PathTemplate {
-  if (!source.startsWith("/") || source.includes(":")) throw new Error(`unsupported path template "${source}"`);
-  const segments = source
+  const verbMatch = /^([^:]*)(?::([A-Za-z][A-Za-z0-9_]*))?$/.exec(source);
+  if (!source.startsWith("/") || !verbMatch) throw new Error(`unsupported path template "${source}"`);
+  const verb = verbMatch[2];
+  const segments = verbMatch[1]!
     .slice(1)
     .split("/")
     .map((text): Segment => {
@@ -34,9 +42,9 @@ export function parsePathTemplate(source: string): PathTemplate {
     });
   const multis = segments.filter((s) => s.kind === "variable" && s.multi).length;
   if (multis > 1) throw new Error(`unsupported path template "${source}": more than one "**"`);
-  const literals = segments.filter((s) => s.kind === "literal").length;
+  const literalSegments = segments.filter((s) => s.kind === "literal").length;
   const multiAt = segments.findIndex((s) => s.kind === "variable" && s.multi);
-  return { source, segments, literals, wildcards: segments.length - literals, multiAt };
+  return { source, segments, verb, literals: literalSegments + (verb ? 1 : 0), wildcards: segments.length - literalSegments, multiAt };
 }
 
 /**
@@ -50,6 +58,12 @@ export function matchPathTemplate(template: PathTemplate, rawPath: string): Reco
 
 /** `matchPathTemplate` for a path already split at its slashes (without the leading one): a router splits once for all routes. */
 export function matchPathSegments(template: PathTemplate, parts: readonly string[]): Record<string, string> | undefined {
+  if (template.verb !== undefined) {
+    const suffix = `:${template.verb}`;
+    const last = parts[parts.length - 1]!;
+    if (!last.endsWith(suffix)) return undefined;
+    parts = [...parts.slice(0, -1), last.slice(0, -suffix.length)];
+  }
   const { segments, multiAt } = template;
   if (multiAt < 0 ? parts.length !== segments.length : parts.length < segments.length) return undefined;
   // Literals first, cheapest rejection: they sit before the `**` at their own index, after it counted from the end.

@@ -9,6 +9,7 @@ const contractRoutes = [
   "PATCH /v1/secrets/{path}",
   "DELETE /v1/secrets/{path}",
   "GET /v1/secrets",
+  "POST /v1/secrets:batchPut",
   "GET /v1/secrets/{path}/versions",
   "GET /v1/secrets/metadata/{path}",
   "POST /v1/secrets/{path}/restore",

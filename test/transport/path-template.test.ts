@@ -35,7 +35,29 @@ describe("path templates", () => {
     expect(sorted[sorted.length - 1]).toBe("/v1/secrets/{path=**}");
   });
 
-  it.each(["v1/x", "/v1/{a=**}/{b=**}", "/v1/{name=shelves/*}", "/v1/x:verb", "/v1/*", "/v1//x"])("rejects %s", (template) => {
+  it("matches a :verb only on a last segment ending in that verb", () => {
+    expect(match("/v1/secrets:batchPut", "/v1/secrets:batchPut")).toEqual({});
+    expect(match("/v1/secrets:batchPut", "/v1/secrets")).toBeUndefined();
+    expect(match("/v1/secrets:batchPut", "/v1/secrets:batchGet")).toBeUndefined();
+    expect(match("/v1/secrets:batchPut", "/v1/secrets/x:batchPut")).toBeUndefined();
+    expect(match("/v1/secrets:batchPut", "/v1/secretsx:batchPut")).toBeUndefined();
+    expect(match("/v1/secrets:batchPut", "/v1/secrets:batchPut:batchPut")).toBeUndefined();
+    expect(match("/v1/secrets/{path=**}:undelete", "/v1/secrets/a/b:undelete")).toEqual({ path: "a/b" });
+    expect(match("/v1/secrets/{path=**}:undelete", "/v1/secrets/:undelete")).toBeUndefined();
+    expect(match("/v1/things/{id}:cancel", "/v1/things/t%3A1:cancel")).toEqual({ id: "t:1" });
+    // A template without a verb keeps matching colons as part of a segment.
+    expect(match("/v1/secrets/{path=**}", "/v1/secrets/a:b")).toEqual({ path: "a:b" });
+    expect(match("/v1/secrets", "/v1/secrets:batchPut")).toBeUndefined();
+  });
+
+  it("ranks a verb like a literal segment", () => {
+    const sorted = ["/v1/secrets/{path=**}", "/v1/secrets/{path=**}:undelete"].map(parsePathTemplate).sort(compareSpecificity);
+    expect(sorted.map((t) => t.source)).toEqual(["/v1/secrets/{path=**}:undelete", "/v1/secrets/{path=**}"]);
+    expect(parsePathTemplate("/v1/secrets:batchPut").verb).toBe("batchPut");
+    expect(parsePathTemplate("/v1/secrets").verb).toBeUndefined();
+  });
+
+  it.each(["v1/x", "/v1/{a=**}/{b=**}", "/v1/{name=shelves/*}", "/v1/x:", "/v1/x:a:b", "/v1/x:verb/y", "/v1/x:ver-b", "/v1/*", "/v1//x"])("rejects %s", (template) => {
     expect(() => parsePathTemplate(template)).toThrow();
   });
 });

@@ -7,7 +7,8 @@
 import { sql } from "kysely";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connectPostgres, type DatabaseHandle, type Db } from "../../src/db/database.js";
-import { appendEvents, writersLockName } from "../../src/events/outbox-store.js";
+import { auditInsert } from "../../src/audit/audit-store.js";
+import { appendEvents, appendEventsWith, writersLockName } from "../../src/events/outbox-store.js";
 import { testDatabaseKind } from "../support/database.js";
 import { startTestVault, type TestVault } from "../support/vault.js";
 import { grpcWatch, sseWatch, type Watcher } from "../support/watchers.js";
@@ -140,7 +141,10 @@ describe.skipIf(testDatabaseKind !== "postgres")("watch order while events commi
     await Promise.all([first.rollback(), second.rollback()]);
   }, 60_000);
 
-  it("a writer holds its tenant's writers lock before any of its events draws a seq", async () => {
+  it.each([
+    ["alone", "t4"],
+    ["with the call's audit entry in the same statement (recordChange)", "t5"],
+  ])("a writer holds its tenant's writers lock before any of its events draws a seq: events %s", async (how, tenant) => {
     // A seq drawn before the lock is held is invisible to the horizon's pg_locks check: a watcher
     // could move past it while its transaction is still open. Hold the lock exclusively so the
     // writer has to wait for it, and see that no seq was handed out meanwhile.
@@ -150,10 +154,12 @@ describe.skipIf(testDatabaseKind !== "postgres")("watch order while events commi
     };
     const blocker = await writers.db.startTransaction().execute();
     leftOpen.add(() => blocker.rollback().execute());
-    await sql`select pg_advisory_xact_lock(hashtextextended(${writersLockName("t4")}, 0))`.execute(blocker);
+    await sql`select pg_advisory_xact_lock(hashtextextended(${writersLockName(tenant)}, 0))`.execute(blocker);
     const before = await lastSeq();
     let appended = false;
-    const appending = appendEvents(writers.db, [{ tenantId: "t4", eventType: "secret.created", path: "locked/first", data: { version: 1 }, createdAt: new Date() }]).then(() => (appended = true));
+    const events = [{ tenantId: tenant, eventType: "secret.created" as const, path: "locked/first", data: { version: 1 }, createdAt: new Date() }];
+    const audit = auditInsert([{ time: new Date(), requestId: "req-t5", actor: "test", actingTenant: tenant, targetTenant: tenant, action: "PutSecret", path: "locked/first", version: 1, outcome: "allowed" }]);
+    const appending = (how === "alone" ? appendEvents(writers.db, events) : appendEventsWith(writers.db, events, audit)).then(() => (appended = true));
     await pause(quietMs);
     expect(appended).toBe(false);
     expect(await lastSeq()).toBe(before);
@@ -161,6 +167,10 @@ describe.skipIf(testDatabaseKind !== "postgres")("watch order while events commi
     leftOpen.clear();
     await within(5_000, "the writer once the lock is free", appending);
     expect(await lastSeq()).toBeGreaterThan(before);
+    if (how !== "alone") {
+      const entries = await writers.db.selectFrom("audit_events").select(["path", "version"]).where("request_id", "=", "req-t5").execute();
+      expect(entries).toEqual([{ path: "locked/first", version: 1 }]);
+    }
   }, 60_000);
 
   it("the events' seq sequence hands out one value at a time (CACHE 1), as the watch horizon requires", async () => {

@@ -98,6 +98,35 @@ export const secretsCommands: GroupSpec = {
       },
     },
     {
+      name: "import",
+      summary: "Write many secrets from a JSON file of {\"path\": {data}} (standard input for -), in batches",
+      args: ["FILE"],
+      options: { batch: { type: "string", value: "N", description: "Secrets per call, each call one transaction (default 500)" } },
+      details:
+        "Each batch is written entirely or not at all; the first failing batch stops the import and names its item.\n  scaivault secrets import seed.json    # {\"app/db\": {\"password\": \"...\"}, \"app/api\": {\"key\": \"...\"}}",
+      async run(ctx) {
+        const entries = Object.entries(await readSecretData(ctx, ctx.arg("FILE"), undefined));
+        const size = intOption(ctx, "batch") ?? 500;
+        if (size < 1) throw new UsageError("--batch must be at least 1");
+        const client = await ctx.client();
+        let created = 0;
+        let updated = 0;
+        for (let at = 0; at < entries.length; at += size) {
+          const chunk = entries.slice(at, at + size);
+          for (const [path, data] of chunk) {
+            if (typeof data !== "object" || data === null || Array.isArray(data)) throw new UsageError(`the value of "${path}" must be a JSON object`);
+          }
+          const res = await client.secrets.batchPutSecrets({ items: chunk.map(([path, data]) => ({ path, data: data as JsonObject })) }).catch((err: unknown) => {
+            if (at > 0) ctx.print(`imported ${at} of ${entries.length} before the failing batch (from item ${at})`);
+            throw err;
+          });
+          for (const r of res.results) r.created ? created++ : updated++;
+        }
+        if (ctx.json) return ctx.printJson({ imported: entries.length, created, updated });
+        ctx.print(`imported ${entries.length} secrets (${created} created, ${updated} updated)`);
+      },
+    },
+    {
       name: "patch",
       summary: "Change a secret's metadata and settings without writing a version",
       args: ["PATH"],
