@@ -159,6 +159,7 @@ export async function createScaiVault(options: ScaiVaultOptions) {
     rotation,
     providerRotation: secretRotations.providerRotation,
     cache: readCache,
+    checkCachedRows: database.kind === "postgres",
     auditWriter,
     softDeleteRetentionSeconds: config.softDeleteRetentionSeconds,
     directory,

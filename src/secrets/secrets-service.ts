@@ -13,6 +13,7 @@ import type { TenantDirectory } from "../auth/tenant-directory.js";
 import type { AccessRecorder } from "./access-recorder.js";
 import type { ProviderRotation } from "./provider-rotation.js";
 import type { SecretReadCache } from "./secret-read-cache.js";
+import { readSecretRows } from "./cached-secret-read.js";
 import { openSecretValue } from "./secret-value.js";
 import { validateSecretPath } from "./secret-path.js";
 import { isReadable, versionState } from "./version-state.js";
@@ -113,6 +114,8 @@ export interface SecretsServiceDeps {
   providerRotation?: ProviderRotation;
   /** Ciphertext rows for the read path, invalidated on every change. */
   cache: SecretReadCache;
+  /** Whether a cached row is checked against the database's before use: true wherever several replicas may write (PostgreSQL). */
+  checkCachedRows: boolean;
   /** Group-committed audit entries for reads. */
   auditWriter: AuditWriter;
   softDeleteRetentionSeconds: number;
@@ -256,24 +259,12 @@ export function createSecretsService(deps: SecretsServiceDeps) {
       if (version !== undefined) throw new ScaiVaultError("invalid_request", "version and stage cannot be combined");
       if (stage !== "current") return getStage(call, ownerId, path, stage);
     }
-    const generation = cache.generation();
-    let entry = cache.get(ownerId, path);
-    if (!entry) {
-      const row = await store.findSecret(db, ownerId, path);
-      if (!row || row.deleted_at) throw new ScaiVaultError("secret_not_found", "secret not found");
-      entry = { secret: row, versions: new Map() };
-      cache.put(ownerId, path, entry, generation);
-    }
-    const { secret } = entry;
-    if (secret.deleted_at) throw new ScaiVaultError("secret_not_found", "secret not found");
+    const rows = await readSecretRows({ db, cache, checkStamps: deps.checkCachedRows }, ownerId, path, version);
+    if (!rows || rows.secret.deleted_at) throw new ScaiVaultError("secret_not_found", "secret not found");
+    const { secret, row } = rows;
     const now = clock.now();
     if (secret.expires_at && secret.expires_at <= now) throw new ScaiVaultError("secret_expired", "secret expired");
     const v = version ?? secret.current_version;
-    let row = entry.versions.get(v);
-    if (!row) {
-      row = await store.findVersion(db, secret.id, v);
-      if (row && cache.generation() === generation) entry.versions.set(v, row);
-    }
     // A pending version is read by stage only; discarded and revoked ones not at all.
     // Deleted and destroyed versions (on their own or by delete_version_after) are not read either.
     if (!row || row.rotation_state !== null || !isReadable(secret, row, now)) {
