@@ -146,6 +146,7 @@ function createSecretFeatures(f: Foundation, options: ScaiVaultOptions) {
     rotation: createRotationLinks(),
     providerRotation: secretRotations.providerRotation,
     cache: readCache,
+    checkCachedRows: f.database.kind === "postgres",
     auditWriter,
     softDeleteRetentionSeconds: config.softDeleteRetentionSeconds,
     directory: f.directory,

@@ -8,6 +8,10 @@ export const secretChangeChannel = "scaivault_secret_changed";
 export interface CachedSecret {
   secret: SecretRow;
   versions: Map<number, VersionRow>;
+  /** The secret row's stamp when it was read (secrets-store.ts `findSecretStamped`), for reads that check it. */
+  stamp?: string;
+  /** Each cached version row's stamp. */
+  versionStamps?: Map<number, string>;
 }
 
 /**

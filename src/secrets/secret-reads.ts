@@ -3,6 +3,7 @@ import type { CallContext } from "../auth/principal.js";
 import type { Executor } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
 import { decodeCursor, encodeCursor, pageLimit, pageOf } from "../pagination.js";
+import { readSecretRows } from "./cached-secret-read.js";
 import { liveSecret } from "./live-secret.js";
 import { validateSecretType, type ListSecretsInput } from "./secret-input.js";
 import { validateSecretPath } from "./secret-path.js";
@@ -27,24 +28,12 @@ export async function get(deps: SecretsServiceDeps, call: CallContext, ns: Names
     if (version !== undefined) throw new ScaiVaultError("invalid_request", "version and stage cannot be combined");
     if (stage !== "current") return getStage(deps, call, ownerId, path, stage);
   }
-  const generation = cache.generation();
-  let entry = cache.get(ownerId, path);
-  if (!entry) {
-    const row = await store.findSecret(db, ownerId, path);
-    if (!row || row.deleted_at) throw new ScaiVaultError("secret_not_found", "secret not found");
-    entry = { secret: row, versions: new Map() };
-    cache.put(ownerId, path, entry, generation);
-  }
-  const { secret } = entry;
-  if (secret.deleted_at) throw new ScaiVaultError("secret_not_found", "secret not found");
+  const rows = await readSecretRows({ db, cache, checkStamps: deps.checkCachedRows }, ownerId, path, version);
+  if (!rows || rows.secret.deleted_at) throw new ScaiVaultError("secret_not_found", "secret not found");
+  const { secret, row } = rows;
   const now = clock.now();
   if (secret.expires_at && secret.expires_at <= now) throw new ScaiVaultError("secret_expired", "secret expired");
   const v = version ?? secret.current_version;
-  let row = entry.versions.get(v);
-  if (!row) {
-    row = await store.findVersion(db, secret.id, v);
-    if (row && cache.generation() === generation) entry.versions.set(v, row);
-  }
   // A pending version is read by stage only; discarded and revoked ones not at all.
   // Deleted and destroyed versions (on their own or by delete_version_after) are not read either.
   if (!row || row.rotation_state !== null || !isReadable(secret, row, now)) {

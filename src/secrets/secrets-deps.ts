@@ -56,6 +56,8 @@ export interface SecretsServiceDeps {
   providerRotation?: ProviderRotation;
   /** Ciphertext rows for the read path, invalidated on every change. */
   cache: SecretReadCache;
+  /** Whether a cached row is checked against the database's before use: true wherever several replicas may write (PostgreSQL). */
+  checkCachedRows: boolean;
   /** Group-committed audit entries for reads. */
   auditWriter: AuditWriter;
   softDeleteRetentionSeconds: number;

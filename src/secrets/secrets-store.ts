@@ -135,6 +135,49 @@ export async function findVersion(exec: Executor, secretId: number, version: num
   return exec.selectFrom("secret_versions").select(versionColumns).where("secret_id", "=", secretId).where("version", "=", version).executeTakeFirst();
 }
 
+/**
+ * A row's stamp: PostgreSQL's `xmin`, the transaction that wrote this version of the row. Every
+ * change of a row (an update, or a delete and insert) gives it a new one, so a cached row whose
+ * stamp is still the row's current one is still the row (see secrets/cached-secret-read.ts).
+ */
+const rowStamp = sql<string>`xmin::text`.as("row_stamp");
+
+/** `findSecret` (no lock) with the row's stamp. */
+export async function findSecretStamped(exec: Executor, ownerId: string, path: string): Promise<{ row: SecretRow; stamp: string } | undefined> {
+  const found = await exec.selectFrom("secrets").select(secretColumns).select(rowStamp).where("tenant_id", "=", ownerId).where("path", "=", path).executeTakeFirst();
+  if (!found) return undefined;
+  const { row_stamp: stamp, ...row } = found;
+  return { row, stamp };
+}
+
+/** `findVersion` with the row's stamp. */
+export async function findVersionStamped(exec: Executor, secretId: number, version: number): Promise<{ row: VersionRow; stamp: string } | undefined> {
+  const found = await exec
+    .selectFrom("secret_versions")
+    .select(versionColumns)
+    .select(rowStamp)
+    .where("secret_id", "=", secretId)
+    .where("version", "=", version)
+    .executeTakeFirst();
+  if (!found) return undefined;
+  const { row_stamp: stamp, ...row } = found;
+  return { row, stamp };
+}
+
+/**
+ * The current stamps of a secret's row and of one of its version rows (`version`, or the current
+ * one), in one indexed statement and one snapshot: what a cached read checks its rows against.
+ * undefined when the secret row is gone; `version` null when that version row is.
+ */
+export async function currentStamps(exec: Executor, secretId: number, version: number | undefined): Promise<{ secret: string; version: string | null } | undefined> {
+  const { rows } = await sql<{ secret_stamp: string; version_stamp: string | null }>`
+    select s.xmin::text as secret_stamp, v.xmin::text as version_stamp
+    from secrets s
+    left join secret_versions v on v.secret_id = s.id and v.version = coalesce(${version ?? null}::int, s.current_version)
+    where s.id = ${secretId}`.execute(exec);
+  return rows[0] ? { secret: rows[0].secret_stamp, version: rows[0].version_stamp } : undefined;
+}
+
 /** Lists version numbers and dates, newest first (no ciphertext). */
 export async function listVersions(exec: Executor, secretId: number) {
   return exec

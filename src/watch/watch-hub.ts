@@ -4,7 +4,6 @@
 // tenant cost one query per change, not 1,000. It reads only up to the tenant's event horizon,
 // so it never moves past an event that has its seq but has not committed yet.
 import type { Db, Listen } from "../db/database.js";
-import { ScaiVaultError } from "../errors.js";
 import { readTenantEvents, tenantEventHorizon, type WatchedEventRow } from "../events/outbox-store.js";
 import type { Logger } from "../log.js";
 
@@ -69,10 +68,12 @@ export function createWatchHub(deps: { db: Db; listen: Listen; logger: Logger })
       } while (feed.again && feeds.get(tenantId) === feed);
     })()
       .catch((err) => {
-        // Left for the next notice (or the listener's reset) to pick up: lastSeq did not move past what was delivered.
+        // lastSeq did not move past what was delivered: read again shortly. Not only when the horizon gave
+        // up on writers still open (if they roll back, no notice comes): a read cut by a reset, a
+        // statement deadline or a database restart while the listener stayed up gets no other notice
+        // either when the writes it was reading were the last ones, and its watchers would stall.
         logger.error("watch hub could not read events", { tenant_id: tenantId, err });
-        // The horizon gave up on writers still open (its ScaiVaultError): if they roll back, no notice comes, so try again.
-        if (err instanceof ScaiVaultError) setTimeout(() => feeds.get(tenantId) === feed && read(tenantId, feed), retryMs).unref();
+        setTimeout(() => feeds.get(tenantId) === feed && read(tenantId, feed), retryMs).unref();
       })
       .finally(() => {
         feed.reading = undefined;
