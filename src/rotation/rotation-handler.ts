@@ -276,6 +276,7 @@ export function runMessage(r: RunRow) {
     error: r.error ?? undefined,
     startedAt: tsOf(r.started_at),
     finishedAt: tsOf(r.finished_at),
+    metadata: r.new_metadata ?? {},
     steps: r.steps.map((s) => create(RotationRunStepSchema, { step: s.step, status: s.status, attempt: s.attempt, at: tsOf(new Date(s.at)), detail: s.detail })),
   });
 }

@@ -166,3 +166,8 @@ export async function findVersionRow(exec: Executor, secretId: number, version: 
 export async function setVersionState(exec: Executor, secretId: number, version: number, changes: { rotation_state?: string | null; readable_until?: Date | null }): Promise<void> {
   await exec.updateTable("secret_versions").set(changes).where("secret_id", "=", secretId).where("version", "=", version).execute();
 }
+
+/** Keeps what the provider said about a version it issued (a string map, already bounded). */
+export async function setVersionMetadata(exec: Executor, secretId: number, version: number, metadataJson: string): Promise<void> {
+  await exec.updateTable("secret_versions").set({ provider_metadata: metadataJson }).where("secret_id", "=", secretId).where("version", "=", version).execute();
+}
