@@ -14,6 +14,7 @@ import * as m0060 from "./migrations/0060_rotation_supplied_value.js";
 import * as m0070 from "./migrations/0070_vault_kv_model.js";
 import * as m0080 from "./migrations/0080_rotation_incidents.js";
 import * as m0090 from "./migrations/0090_secret_listing_indexes.js";
+import * as m0120 from "./migrations/0120_provider_metadata.js";
 
 /** The fixed list of migrations, in order. New ones are appended, never edited. */
 const migrations: Record<string, Migration> = {
@@ -31,6 +32,7 @@ const migrations: Record<string, Migration> = {
   "0070_vault_kv_model": m0070,
   "0080_rotation_incidents": m0080,
   "0090_secret_listing_indexes": m0090,
+  "0120_provider_metadata": m0120,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

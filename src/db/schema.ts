@@ -56,6 +56,8 @@ export interface SecretVersionsTable {
   deleted_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** When the version was destroyed (migration 0070): its ciphertext is wiped, the row kept for its history. */
   destroyed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** What the provider that issued the version said about it (migration 0120): a string map, or null. */
+  provider_metadata: ColumnType<Record<string, string> | null, Record<string, string> | string | null | undefined, string | null>;
 }
 
 /** Reads per secret per day, for `access_count_30d`. */
@@ -384,6 +386,8 @@ export interface RotationRunsTable {
   grace_seconds: ColumnType<number | null, number | null | undefined, number | null>;
   /** The secret's expires_at before promote: what a rollback restores. */
   old_expires_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** What the provider said about the credential it issued (migration 0120), as on the new version. */
+  new_metadata: ColumnType<Record<string, string> | null, string | null | undefined, string | null>;
 }
 
 /** A `secret.expiring` warning recorded (sent, or passed over for a nearer one crossed at once): one per secret, expiry and threshold. */

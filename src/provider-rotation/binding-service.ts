@@ -27,6 +27,7 @@ import { credentialStillValid, emergencySummary, hurryOpenRun, requireEmergencyS
 import * as store from "./binding-store.js";
 import type { BindingRow, RunRow } from "./binding-store.js";
 import { liveSecret } from "../secrets/live-secret.js";
+import { bindingPlan, bindingTimingOf, NO_BINDING_SCHEDULE, parseBindingSchedule, sameSchedule, type BindingScheduleColumns, type BindingScheduleInput } from "./binding-schedule.js";
 
 /** Last path segments reserved under `/v1/rotation/secrets/` for the binding's sub-routes. */
 const RESERVED_LAST_SEGMENTS = ["pause", "resume", "runs", "rollback"];
@@ -44,6 +45,8 @@ export interface ConfigureRotationInput {
   gracePeriod?: string;
   propagationCheck?: { url: string; expectedStatus?: number; timeout?: string };
   maxAttempts?: number;
+  /** The binding's own schedule, instead of a policy (src/rotation/binding-schedule.ts). */
+  schedule?: BindingScheduleInput;
 }
 
 export interface SecretRotationServiceDeps {
@@ -65,6 +68,8 @@ export interface SecretRotationView {
   nextRotationAt: Date | undefined;
   interval: string | undefined;
   lastRun: RunRow | undefined;
+  /** What schedules it: its own interval or schedule, its policy, or nothing (manual rotations only). */
+  scheduleSource: "binding" | "policy" | "none";
 }
 
 /** The outcome of a manual provider rotation once its run is promoted. */
@@ -106,13 +111,15 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
     const [schedules, runs] = await Promise.all([store.schedulesOf(exec, ids), store.findRuns(exec, bindings.flatMap((b) => (b.last_run_id ? [b.last_run_id] : [])))]);
     const out: SecretRotationView[] = [];
     for (const b of bindings) {
-      const schedule = schedules.get(b.secret_id);
+      const own = bindingTimingOf(b) !== undefined;
+      const schedule = own ? { nextRotationAt: b.next_rotation_at ?? undefined, interval: b.interval } : schedules.get(b.secret_id);
       out.push({
         binding: b,
         gracePeriod: b.grace_period ?? `${await graceSecondsOf(exec as Db, b)}s`,
         nextRotationAt: b.status === "paused" ? undefined : schedule?.nextRotationAt,
         interval: schedule?.interval ?? undefined,
         lastRun: b.last_run_id ? runs.get(b.last_run_id) : undefined,
+        scheduleSource: own ? "binding" : schedule ? "policy" : "none",
       });
     }
     return out;
@@ -121,8 +128,13 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
   /** Creates or replaces a secret's binding; `created` tells 201 from 200. Credentials absent on a replace keep the stored ones. */
   async function configure(call: CallContext, path: string, input: ConfigureRotationInput): Promise<{ view: SecretRotationView; created: boolean }> {
     validateBindingPath(path);
-    const provider = registry.require(input.provider);
+    const provider = registry.require(providerNameOf(input.provider));
     const config = input.config ?? {};
+    const ownSchedule = input.schedule ? parseBindingSchedule(input.schedule, clock.now()) : undefined;
+    if (ownSchedule && input.policyId) throw new ScaiVaultError("invalid_request", "give either policy_id or a schedule of the binding's own (interval, schedule), not both");
+    if (ownSchedule && provider.supplied?.required(config)) {
+      throw new ScaiVaultError("invalid_request", `a ${provider.name} binding whose new value you supply cannot have its own schedule: give policy_id (its due rotation is announced with rotation.due)`);
+    }
     const credentials = input.credentials && Object.keys(input.credentials).length > 0 ? input.credentials : undefined;
     const graceSeconds = input.gracePeriod !== undefined && input.gracePeriod !== "" ? parseGrace(input.gracePeriod) : undefined;
     const maxAttempts = input.maxAttempts ?? 3;
@@ -137,6 +149,9 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
       const stored = existing && !credentials ? await openCredentials(envelope, tx, tenantId, path, existing) : undefined;
       provider.validate(config, credentials ?? stored);
       if (input.policyId) await findPolicyOrThrow(tx, tenantId, input.policyId);
+      if (ownSchedule && secret.rotation_policy_id && secret.rotation_policy_id !== existing?.policy_id) {
+        throw new ScaiVaultError("invalid_request", `secret ${path} is assigned to rotation policy ${secret.rotation_policy_id}: detach it first, or give policy_id instead of a schedule`);
+      }
       const sealed = credentials
         ? await sealCredentials(envelope, tx, tenantId, path, credentials)
         : existing
@@ -154,6 +169,7 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
         grace_period_seconds: graceSeconds ?? null,
         propagation_check: check ? JSON.stringify(check) : null,
         max_attempts: maxAttempts,
+        ...scheduleColumnsOf(ownSchedule, existing, secret.id, now),
         status: existing?.status ?? "active",
         created_at: now,
         updated_at: now,
@@ -177,16 +193,17 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
     return view!;
   }
 
-  async function list(call: CallContext, input: { status?: string; provider?: string; limit?: number; cursor?: string }) {
+  async function list(call: CallContext, input: { status?: string; provider?: string; prefix?: string; limit?: number; cursor?: string }) {
     // The prior art's `list --status failed` means the bindings whose last run failed.
     if (input.status === "failed") input = { ...input, status: "failing" };
     if (input.status && !BINDING_STATUSES.includes(input.status)) throw new ScaiVaultError("invalid_request", `status must be one of ${BINDING_STATUSES.join(", ")}`);
-    if (input.provider) registry.require(input.provider);
+    const provider = input.provider ? registry.require(providerNameOf(input.provider)).name : undefined;
     const limit = pageLimit(input.limit);
     const rows = await store.listBindings(db, {
       tenantId: call.tenantId,
       status: input.status || undefined,
-      provider: input.provider || undefined,
+      provider,
+      prefix: input.prefix || undefined,
       afterPath: input.cursor ? String(decodeCursor(input.cursor, "after")) : undefined,
       limit,
     });
@@ -350,6 +367,26 @@ function validateBindingPath(path: string) {
   validateSecretPath(path);
   const last = path.slice(path.lastIndexOf("/") + 1);
   if (RESERVED_LAST_SEGMENTS.includes(last)) throw new ScaiVaultError("invalid_path", `a last segment ${last} is reserved under /v1/rotation/secrets/`);
+}
+
+/** DotVault's provider name `aws` is `aws_iam` here: the one AWS provider, so the alias is unambiguous. */
+const PROVIDER_ALIASES: Record<string, string> = { aws: "aws_iam" };
+
+function providerNameOf(name: string): string {
+  return PROVIDER_ALIASES[name] ?? name;
+}
+
+/**
+ * The schedule columns a configure stores: the binding's own schedule planned from its last
+ * rotation (or from now), the plan and cycle kept when the same schedule is given again; all
+ * cleared without one.
+ */
+function scheduleColumnsOf(own: BindingScheduleColumns | undefined, existing: BindingRow | undefined, secretId: number, now: Date) {
+  if (!own) return { ...NO_BINDING_SCHEDULE, next_rotation_at: null, window_closes_at: null };
+  if (existing && existing.next_rotation_at !== null && sameSchedule(own, existing)) return own;
+  const timing = bindingTimingOf(own)!;
+  const plan = bindingPlan(timing, existing?.last_rotated_at ?? now, now, secretId);
+  return { ...own, ...plan, schedule_cycle: (existing?.schedule_cycle ?? 0) + 1 };
 }
 
 function parseGrace(text: string): number {

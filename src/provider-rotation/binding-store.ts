@@ -52,8 +52,10 @@ export async function deleteBinding(exec: Executor, secretId: number): Promise<b
 }
 
 /** One page of a tenant's bindings in path order (keyset after `afterPath`), one extra row to tell `has_more`. */
-export async function listBindings(exec: Executor, q: { tenantId: string; status?: string; provider?: string; afterPath?: string; limit: number }): Promise<BindingRow[]> {
+export async function listBindings(exec: Executor, q: { tenantId: string; status?: string; provider?: string; prefix?: string; afterPath?: string; limit: number }): Promise<BindingRow[]> {
   let query = exec.selectFrom("secret_rotations").selectAll().where("tenant_id", "=", q.tenantId);
+  // starts_with, not LIKE: a prefix holding % or _ means those characters.
+  if (q.prefix) query = query.where(sql<boolean>`starts_with(path, ${q.prefix})`);
   if (q.status) query = query.where("status", "=", q.status);
   if (q.provider) query = query.where("provider", "=", q.provider);
   if (q.afterPath !== undefined) query = query.where("path", ">", q.afterPath);
@@ -163,4 +165,9 @@ export async function findVersionRow(exec: Executor, secretId: number, version: 
 /** Sets a version's rotation state and readability. */
 export async function setVersionState(exec: Executor, secretId: number, version: number, changes: { rotation_state?: string | null; readable_until?: Date | null }): Promise<void> {
   await exec.updateTable("secret_versions").set(changes).where("secret_id", "=", secretId).where("version", "=", version).execute();
+}
+
+/** Keeps what the provider said about a version it issued (a string map, already bounded). */
+export async function setVersionMetadata(exec: Executor, secretId: number, version: number, metadataJson: string): Promise<void> {
+  await exec.updateTable("secret_versions").set({ provider_metadata: metadataJson }).where("secret_id", "=", secretId).where("version", "=", version).execute();
 }

@@ -233,11 +233,13 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
         const sealed = await envelope.encrypt(tx, secret.tenant_id, secretAad(secret.tenant_id, secret.path, version), Buffer.from(JSON.stringify(issued.data), "utf8"));
         await secretsStore.insertVersion(tx, { secretId: secret.id, version, sealed, createdAt: now, createdBy: run.actor });
         await store.setVersionState(tx, secret.id, version, { rotation_state: "pending" });
+        const metadata = issued.metadata ? JSON.stringify(issued.metadata) : null;
+        if (metadata) await store.setVersionMetadata(tx, secret.id, version, metadata);
         await audit(tx, run, "create", now, "allowed", version);
         return store.updateRun(
           tx,
           run.id,
-          { step: "test", attempts: 0, new_version: version, new_expires_at: issued.expiresAt ?? null, provider_response: issued.summary, error: null, ...noSuppliedValue },
+          { step: "test", attempts: 0, new_version: version, new_expires_at: issued.expiresAt ?? null, new_metadata: metadata, provider_response: issued.summary, error: null, ...noSuppliedValue },
           stepRecord("create", "succeeded", run.attempts + 1, now, issued.summary),
         );
       });

@@ -15,13 +15,11 @@ import { findBindings } from "../provider-rotation/binding-store.js";
 import { assignSecret, findPolicyOrThrow, findSecretPolicyOrThrow } from "./policy-links.js";
 import * as store from "./policy-store.js";
 import type { HistoryRow, PolicyWithCount } from "./policy-store.js";
-import { nextWindowOpenings, MIN_WINDOW_SECONDS, timingOf, validateSchedule } from "../rotation-planning/rotation-window.js";
+import { nextWindowOpenings, timingOf } from "../rotation-planning/rotation-window.js";
+import { MAX_DURATION_SECONDS, parseInterval, parseTiming, type ParsedTiming } from "../rotation-planning/timing-input.js";
 import { resumeAfterPause } from "../rotation-planning/schedule.js";
 
 const NAME_PATTERN = /^[a-z0-9_-]{1,64}$/;
-const MIN_INTERVAL_SECONDS = 3600;
-/** Ten years: far beyond any sane schedule, and inside the int32 seconds of the API. */
-const MAX_DURATION_SECONDS = 3650 * 86400;
 const DEFAULT_GRACE_PERIOD = "48h";
 /** Upcoming-rotation warnings when a policy names none; an explicit empty `warn_before` turns them off. */
 const DEFAULT_WARN_BEFORE = ["7d", "1d"];
@@ -348,70 +346,10 @@ export function createRotationService(deps: RotationServiceDeps) {
 
 export type RotationService = ReturnType<typeof createRotationService>;
 
-function parseInterval(text: string): number {
-  const seconds = parseDurationField(text, "interval");
-  if (seconds < MIN_INTERVAL_SECONDS || seconds > MAX_DURATION_SECONDS) {
-    throw new ScaiVaultError("invalid_duration", "interval must be from 1h to 3650d");
-  }
-  return seconds;
-}
-
 function parseGracePeriod(text: string): number {
   const seconds = parseDurationField(text, "grace_period");
   if (seconds > MAX_DURATION_SECONDS) throw new ScaiVaultError("invalid_duration", "grace_period must be at most 3650d");
   return seconds;
-}
-
-/** The columns of a policy's timing, and the shortest time between two of its rotations (what warn_before must stay under). */
-interface ParsedTiming {
-  columns: {
-    interval: string | null;
-    interval_seconds: number | null;
-    schedule: string | null;
-    timezone: string | null;
-    rotation_window: string | null;
-    rotation_window_seconds: number | null;
-  };
-  cycleSeconds: number;
-}
-
-/**
- * Checks a policy's timing: an interval (1h to 3650d), or a schedule with its zone and optional
- * window (at least 1h, and no longer than the shortest time between two scheduled times, so
- * windows do not overlap). One of interval and schedule is required; zone and window only with a
- * schedule.
- */
-function parseTiming(input: { interval?: string; schedule?: string; timezone?: string; rotationWindow?: string }, now: Date): ParsedTiming {
-  const interval = input.interval?.trim() || undefined;
-  const schedule = input.schedule?.trim() || undefined;
-  if (interval && schedule) throw new ScaiVaultError("invalid_request", "give either interval or schedule, not both");
-  if (!schedule) {
-    if (input.timezone) throw new ScaiVaultError("invalid_request", "timezone is only allowed with schedule");
-    if (input.rotationWindow) throw new ScaiVaultError("invalid_request", "rotation_window is only allowed with schedule");
-    if (!interval) throw new ScaiVaultError("invalid_request", "interval or schedule is required");
-    const seconds = parseInterval(interval);
-    const columns = { interval, interval_seconds: seconds, schedule: null, timezone: null, rotation_window: null, rotation_window_seconds: null };
-    return { columns, cycleSeconds: seconds };
-  }
-  const valid = validateSchedule(schedule, input.timezone, now);
-  const window = input.rotationWindow?.trim() || undefined;
-  let windowSeconds: number | null = null;
-  if (window) {
-    windowSeconds = parseDurationField(window, "rotation_window");
-    if (windowSeconds < MIN_WINDOW_SECONDS) throw new ScaiVaultError("invalid_duration", "rotation_window must be at least 1h");
-    if (windowSeconds > valid.minGapSeconds) {
-      throw new ScaiVaultError("invalid_duration", `rotation_window must not be longer than the time between two scheduled times (${formatSeconds(valid.minGapSeconds)} at the shortest)`);
-    }
-  }
-  const columns = {
-    interval: null,
-    interval_seconds: null,
-    schedule: valid.schedule,
-    timezone: valid.timezone,
-    rotation_window: window ?? null,
-    rotation_window_seconds: windowSeconds,
-  };
-  return { columns, cycleSeconds: valid.minGapSeconds };
 }
 
 /**
@@ -440,14 +378,6 @@ function mergedTiming(current: PolicyWithCount, input: UpdatePolicyInput) {
 /** A policy row as the API shows it at `now`. */
 function viewOf(row: PolicyWithCount, now: Date): PolicyView {
   return { ...row, next_windows: nextWindowOpenings(timingOf(row), now, 3) };
-}
-
-/** `86400` → `24h`, for messages. */
-function formatSeconds(seconds: number): string {
-  if (seconds % 86400 === 0) return `${seconds / 86400}d`;
-  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
-  if (seconds % 60 === 0) return `${seconds / 60}m`;
-  return `${seconds}s`;
 }
 
 /** Parses `7d,1d` into its normalized text and seconds (largest first); each must be shorter than the time between rotations. */

@@ -41,6 +41,7 @@ export function createRotationHandler(service: RotationService, secretRotations:
           ? { url: req.propagationCheck.url, expectedStatus: req.propagationCheck.expectedStatus, timeout: req.propagationCheck.timeout }
           : undefined,
         maxAttempts: req.maxAttempts,
+        schedule: { interval: req.interval, intervalDays: req.intervalDays, schedule: req.schedule, timezone: req.timezone, rotationWindow: req.rotationWindow },
       });
       return created ? asCreated(secretRotationMessage(view)) : secretRotationMessage(view);
     },
@@ -50,7 +51,7 @@ export function createRotationHandler(service: RotationService, secretRotations:
     },
 
     async listSecretRotations(req, ctx) {
-      const r = await secretRotations.list(callOf(ctx), { status: req.status, provider: req.provider, limit: req.limit, cursor: req.cursor });
+      const r = await secretRotations.list(callOf(ctx), { status: req.status, provider: req.provider, prefix: req.prefix, limit: req.limit, cursor: req.cursor });
       return create(ListSecretRotationsResponseSchema, { data: r.data.map(secretRotationMessage), cursor: r.cursor, hasMore: r.hasMore });
     },
 
@@ -245,6 +246,11 @@ function secretRotationMessage(v: SecretRotationView) {
     createdAt: tsOf(b.created_at),
     updatedAt: tsOf(b.updated_at),
     interval: v.interval,
+    schedule: b.schedule ?? undefined,
+    timezone: b.timezone ?? undefined,
+    rotationWindow: b.rotation_window ?? undefined,
+    windowClosesAt: v.scheduleSource === "binding" && b.status !== "paused" ? tsOf(b.window_closes_at) : undefined,
+    scheduleSource: v.scheduleSource,
   });
 }
 
@@ -266,6 +272,7 @@ export function runMessage(r: RunRow) {
     error: r.error ?? undefined,
     startedAt: tsOf(r.started_at),
     finishedAt: tsOf(r.finished_at),
+    metadata: r.new_metadata ?? {},
     steps: r.steps.map((s) => create(RotationRunStepSchema, { step: s.step, status: s.status, attempt: s.attempt, at: tsOf(new Date(s.at)), detail: s.detail })),
   });
 }

@@ -11,6 +11,7 @@ import { nextRotationPlan, timingOf, windowMissed } from "../rotation-planning/r
 import { afterFailedAttempt, DUE_ANNOUNCED, warnThresholdsOf, warningDue, type AfterFailure } from "../rotation-planning/schedule.js";
 import { previousCredentialHold, startRun } from "../provider-rotation/rotation-runner.js";
 import { findBindings, type BindingRow } from "../provider-rotation/binding-store.js";
+import { startDueBindingRuns } from "../provider-rotation/binding-schedule.js";
 
 export interface RotationSchedulerDeps {
   db: Db;
@@ -243,6 +244,20 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     }
   }
 
+  /** The runs of bindings with their own schedule (src/rotation/binding-schedule.ts), counted into the tick's summary. */
+  async function startBindingRuns(summary: TickSummary, now: Date) {
+    try {
+      const bound = await startDueBindingRuns(db, now, deps.batchSize);
+      for (const outcome of ["started", "skipped", "missed"] as const) {
+        summary[outcome] += bound[outcome];
+        totals[outcome] += bound[outcome];
+      }
+    } catch (err) {
+      summary.errors += 1;
+      logger.error("starting the runs of bindings with their own schedule failed", { err });
+    }
+  }
+
   /** One tick: claims and processes batches until no assignment needs the scheduler at `now`. */
   async function runSchedulerTick(now: Date = clock.now()): Promise<TickSummary> {
     const summary = emptySummary();
@@ -261,9 +276,10 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
       await Promise.all(Array.from({ length: Math.min(deps.concurrency ?? 4, chunks.length) }, worker));
       if (claims.length < deps.batchSize) break;
     }
+    await startBindingRuns(summary, now);
     totals.claimed += summary.claimed;
     totals.errors += summary.errors;
-    if (summary.claimed > 0) logger.info("rotation scheduler tick", { ...summary });
+    if (summary.claimed > 0 || summary.started > 0) logger.info("rotation scheduler tick", { ...summary });
     deps.onTick?.(summary);
     return summary;
   }

@@ -181,6 +181,7 @@ export function createSecretsHandler(service: SecretsService): ServiceImpl<typeo
             stage: v.stage,
             deletedAt: tsOf(v.deletedAt),
             destroyed: v.destroyed,
+            metadata: v.provider_metadata ?? {},
           }),
         ),
       });

@@ -4,7 +4,7 @@ import type { SecretsTable, SecretVersionsTable } from "../db/schema.js";
 import type { SealedValue } from "../crypto/envelope.js";
 
 export type SecretRow = Selectable<SecretsTable>;
-export type VersionRow = Selectable<SecretVersionsTable>;
+export type VersionRow = Omit<Selectable<SecretVersionsTable>, "provider_metadata">;
 
 /** Data access for secrets and their versions. Every function takes the database or a transaction first. */
 
@@ -182,7 +182,7 @@ export async function currentStamps(exec: Executor, secretId: number, version: n
 export async function listVersions(exec: Executor, secretId: number) {
   return exec
     .selectFrom("secret_versions")
-    .select(["version", "created_at", "readable_until", "rotation_state", "deleted_at", "destroyed_at"])
+    .select(["version", "created_at", "readable_until", "rotation_state", "deleted_at", "destroyed_at", "provider_metadata"])
     .where("secret_id", "=", secretId)
     .orderBy("version", "desc")
     .execute();

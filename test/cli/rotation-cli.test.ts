@@ -61,6 +61,17 @@ describe("scaivault rotation: provider rotation commands", () => {
     expect(shown.stdout).toMatch(/status\s+active/);
     expect(shown.stdout).toMatch(/last rotated\s+\d{4}-\d\d-\d\d \(today\)/);
     expect(shown.stdout).toMatch(/interval\s+none/);
+    expect(shown.stdout).toMatch(/scheduled by\s+nothing/);
+    // Its own schedule, no policy: --interval, or --schedule with --timezone.
+    const every = await scaivault(["rotation", "enable", "cli/db", "--provider", "generated", "--interval", "30d"]);
+    expect(every.stderr).toBe("");
+    expect(every.stdout).toMatch(/interval\s+30d/);
+    expect(every.stdout).toMatch(/scheduled by\s+its own schedule/);
+    const cron = await scaivault(["rotation", "enable", "cli/db", "--provider", "generated", "--schedule", "0 3 * * SAT", "--timezone", "Europe/Berlin", "--rotation-window", "2h", "--json"]);
+    expect(JSON.parse(cron.stdout)).toMatchObject({ schedule: "0 3 * * SAT", timezone: "Europe/Berlin", rotation_window: "2h", schedule_source: "binding" });
+    const bad = await scaivault(["rotation", "enable", "cli/db", "--provider", "generated", "--interval", "30d", "--schedule", "0 3 * * *"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("either interval or schedule");
     const runs = JSON.parse((await scaivault(["rotation", "runs", "cli/db", "--json"])).stdout);
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({ triggered_by: "manual", new_version: 2 });

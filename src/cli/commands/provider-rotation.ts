@@ -60,7 +60,9 @@ function printRotation(ctx: CommandContext, r: SecretRotation) {
       "last rotated": at(json.last_rotated_at as string | null),
       "next rotation": r.status === "paused" ? "paused" : json.next_rotation_at ? at(json.next_rotation_at as string) : "manual only",
       provider: r.provider,
-      interval: r.interval ?? "none (no policy)",
+      interval: r.interval ?? (r.schedule ? "none (cron schedule)" : "none (no policy)"),
+      schedule: r.schedule ? `${r.schedule} (${r.timezone ?? "UTC"})${r.rotationWindow ? `, window ${r.rotationWindow}` : ""}` : "none",
+      "scheduled by": r.scheduleSource === "binding" ? "its own schedule" : r.scheduleSource === "policy" ? `policy ${r.policyId ?? ""}`.trim() : "nothing (manual rotations only)",
       "grace period": r.gracePeriod,
       credentials: r.hasCredentials ? "stored" : "none",
       "last run": lastRun ? `${String(lastRun.id)} ${String(lastRun.status)} at ${String(lastRun.step)}${lastRun.error ? `: ${String(lastRun.error)}` : ""}` : "none",
@@ -85,6 +87,10 @@ export const providerRotationCommands: CommandSpec[] = [
       "check-url": { type: "string", value: "URL", description: "Propagation check: a GET that must answer before anything is revoked" },
       "check-status": { type: "string", value: "N", description: "Status the check must answer (default 200)" },
       "max-attempts": { type: "string", value: "N", description: "Tries per step (default 3)" },
+      interval: { type: "string", value: "DURATION", description: "Its own schedule instead of a policy: every DURATION (e.g. 30d)" },
+      schedule: { type: "string", value: "CRON", description: "Its own schedule instead of a policy: a 5-field cron expression" },
+      timezone: { type: "string", value: "ZONE", description: "IANA zone of --schedule (default UTC)" },
+      "rotation-window": { type: "string", value: "DURATION", description: "How long after each --schedule time a run may start" },
     },
     async run(ctx) {
       const provider = stringOption(ctx, "provider");
@@ -99,6 +105,10 @@ export const providerRotationCommands: CommandSpec[] = [
         gracePeriod: stringOption(ctx, "grace-period"),
         propagationCheck: checkUrl ? { url: checkUrl, expectedStatus: intOption(ctx, "check-status") } : undefined,
         maxAttempts: intOption(ctx, "max-attempts"),
+        interval: stringOption(ctx, "interval"),
+        schedule: stringOption(ctx, "schedule"),
+        timezone: stringOption(ctx, "timezone"),
+        rotationWindow: stringOption(ctx, "rotation-window"),
       });
       printRotation(ctx, r);
     },

@@ -27,6 +27,8 @@ export interface IssuedCredential {
   expiresAt?: Date;
   /** A short summary for run history, e.g. "CreateAccessKey 200"; never a value. */
   summary: string;
+  /** What the provider says about the credential (string map, bounded), kept on the new version and its run. Not a value: shown by the API. */
+  metadata?: Record<string, string>;
 }
 
 /** The outcome of a test, verify or revoke call at the provider, for run history; never a value. */

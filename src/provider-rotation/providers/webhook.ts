@@ -77,14 +77,16 @@ export function createWebhookProvider(deps: WebhookProviderDeps): RotationProvid
         throw new ScaiVaultError("unavailable", "webhook answer is not JSON");
       }
       if (!answer || typeof answer !== "object" || Array.isArray(answer)) throw new ScaiVaultError("unavailable", "webhook answer is not a JSON object");
-      const { newValue, expiresAt } = answer as Record<string, unknown>;
+      const { newValue, expiresAt, metadata } = answer as Record<string, unknown>;
       const data = dataWith(config, current, newValue);
       let expires: Date | undefined;
       if (expiresAt !== undefined && expiresAt !== null) {
         expires = new Date(String(expiresAt));
         if (Number.isNaN(expires.getTime())) throw new ScaiVaultError("unavailable", "webhook answer has an expiresAt that is not a date");
       }
-      return { data, expiresAt: expires, summary: `POST rotate ${res.status}` };
+      const kept = boundedMetadata(metadata);
+      const dropped = kept.dropped > 0 ? `; metadata: ${kept.dropped} entr${kept.dropped === 1 ? "y" : "ies"} dropped (${METADATA_RULE})` : "";
+      return { data, expiresAt: expires, metadata: kept.entries, summary: `POST rotate ${res.status}${dropped}` };
     },
     async test() {
       // The endpoint issued the value itself; there is no second system to try it against.
@@ -93,6 +95,46 @@ export function createWebhookProvider(deps: WebhookProviderDeps): RotationProvid
     revoke: (call, old) => revokeValue(call, old, "previous"),
     discard: (call, issued) => revokeValue(call, issued, "discarded"),
   };
+}
+
+/** The limits of the answer's `metadata`, as the run's step detail states them when entries are dropped. */
+export const METADATA_LIMITS = { entries: 32, keyChars: 64, valueChars: 1024, totalChars: 8192 } as const;
+const METADATA_KEY = /^[A-Za-z0-9._:-]+$/;
+const METADATA_RULE = `kept: string, number and true/false values, keys of letters, digits and . _ : -, at most ${METADATA_LIMITS.entries} entries, keys up to ${METADATA_LIMITS.keyChars} and values up to ${METADATA_LIMITS.valueChars} characters, ${METADATA_LIMITS.totalChars} in all`;
+
+/**
+ * The answer's `metadata` within its limits: entries are taken in the answer's order, and one
+ * that breaks a rule (a value that is an object, array or null, a key outside the alphabet, too long, or past
+ * the entry or size limit) is dropped, not the rotation; numbers and booleans are kept as their
+ * JSON text: the endpoint has already issued the
+ * credential. A `metadata` that is not an object is dropped whole. Nothing is echoed: the count
+ * of dropped entries goes in the step's summary.
+ */
+export function boundedMetadata(raw: unknown): { entries: Record<string, string> | undefined; dropped: number } {
+  if (raw === undefined || raw === null) return { entries: undefined, dropped: 0 };
+  if (typeof raw !== "object" || Array.isArray(raw)) return { entries: undefined, dropped: 1 };
+  const entries: Record<string, string> = {};
+  let count = 0;
+  let total = 0;
+  let dropped = 0;
+  for (const [key, given] of Object.entries(raw as Record<string, unknown>)) {
+    const value = typeof given === "number" || typeof given === "boolean" ? String(given) : given;
+    const fits =
+      typeof value === "string" &&
+      key.length <= METADATA_LIMITS.keyChars &&
+      METADATA_KEY.test(key) &&
+      value.length <= METADATA_LIMITS.valueChars &&
+      count < METADATA_LIMITS.entries &&
+      total + key.length + value.length <= METADATA_LIMITS.totalChars;
+    if (!fits) {
+      dropped += 1;
+      continue;
+    }
+    entries[key] = value;
+    count += 1;
+    total += key.length + value.length;
+  }
+  return { entries: count > 0 ? entries : undefined, dropped };
 }
 
 function configOf(config: Record<string, unknown>): WebhookConfig {
