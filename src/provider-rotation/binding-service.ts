@@ -21,8 +21,9 @@ import { openCredentials, sealCredentials, sealSupplied } from "./provider-crede
 import { assignSecret, findPolicyOrThrow } from "../rotation-policies/policy-links.js";
 import { audit, graceSecondsOf, previousCredentialHold, startRun, type RotationRunner } from "./rotation-runner.js";
 import { detachSecret, failOpenPending } from "../rotation-policies/policy-store.js";
-import { situationOf } from "./run-situation.js";
+import { BEFORE_PROMOTE_STEPS, situationOf } from "./run-situation.js";
 import { resolveRun, retryRun, rollbackRun, type WaysOutDeps } from "./run-ways-out.js";
+import { testBinding } from "./connection-test.js";
 import { credentialStillValid, emergencySummary, hurryOpenRun, requireEmergencyScope, supersedeForEmergency, type EmergencyRevocation } from "./emergency-rotation.js";
 import * as store from "./binding-store.js";
 import type { BindingRow, RunRow } from "./binding-store.js";
@@ -45,7 +46,7 @@ export interface ConfigureRotationInput {
   gracePeriod?: string;
   propagationCheck?: { url: string; expectedStatus?: number; timeout?: string };
   maxAttempts?: number;
-  /** The binding's own schedule, instead of a policy (src/rotation/binding-schedule.ts). */
+  /** The binding's own schedule, instead of a policy (src/provider-rotation/binding-schedule.ts). */
   schedule?: BindingScheduleInput;
 }
 
@@ -300,7 +301,7 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
     for (;;) {
       const run = (await runner.driveToPromotion(runId, throughRevoke)) ?? (await store.findRun(db, runId));
       if (!run) throw new ScaiVaultError("secret_not_found", "the rotation run is gone (the secret was deleted)");
-      const early = ["create", "test", "promote"].includes(run.step) && run.status === "running";
+      const early = BEFORE_PROMOTE_STEPS.includes(run.step) && run.status === "running";
       const heldElsewhere = early && run.claimed_until !== null && run.claimed_until > clock.now();
       if (!heldElsewhere || Date.now() > deadline) return run;
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -322,6 +323,8 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
   const rollback = (call: CallContext, path: string) => (validateBindingPath(path), rollbackRun(waysOut, call, path));
   const retry = (call: CallContext, path: string) => (validateBindingPath(path), retryRun(waysOut, call, path));
   const resolve = (call: CallContext, path: string, reason?: string) => (validateBindingPath(path), resolveRun(waysOut, call, path, reason));
+  /** The pre-flight on its own (connection-test.ts). */
+  const testConnection = (call: CallContext, path: string) => (validateBindingPath(path), testBinding(waysOut, call, path));
 
   /** The secrets service's view of provider rotation (src/secrets/provider-rotation.ts). */
   const providerRotation: ProviderRotation = {
@@ -353,7 +356,7 @@ export function createSecretRotationService(deps: SecretRotationServiceDeps) {
     },
   };
 
-  return { configure, get, list, remove, setPaused, runs, rotateNow, rollback, retry, resolve, providerRotation };
+  return { configure, get, list, remove, setPaused, runs, rotateNow, rollback, retry, resolve, testConnection, providerRotation };
 }
 
 export type SecretRotationService = ReturnType<typeof createSecretRotationService>;

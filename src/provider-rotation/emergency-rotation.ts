@@ -2,6 +2,7 @@ import type { CallContext } from "../auth/principal.js";
 import type { Tx } from "../db/database.js";
 import { ScaiVaultError } from "../errors.js";
 import { audit } from "./rotation-runner.js";
+import { BEFORE_PROMOTE_STEPS } from "./run-situation.js";
 import * as store from "./binding-store.js";
 import type { RunRow } from "./binding-store.js";
 
@@ -49,7 +50,7 @@ export async function credentialStillValid(tx: Tx, secretId: number): Promise<Em
  */
 export async function supersedeForEmergency(tx: Tx, secretId: number, now: Date): Promise<RunRow | undefined> {
   const open = await store.findOpenRun(tx, secretId);
-  if (!open || ["create", "test", "promote"].includes(open.step)) return undefined;
+  if (!open || BEFORE_PROMOTE_STEPS.includes(open.step)) return undefined;
   const locked = (await store.findRun(tx, open.id, true))!;
   const superseded = await store.updateRun(
     tx,

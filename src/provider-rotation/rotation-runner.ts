@@ -16,7 +16,8 @@ import type { GuardedHttp } from "../outbound/guarded-http.js";
 import type { CredentialData, ProviderCall, RotationProvider } from "./providers/provider.js";
 import type { ProviderRegistry } from "./providers/registry.js";
 import { startNextCycles } from "../rotation-policies/policy-batch-store.js";
-import { situationOf } from "./run-situation.js";
+import { BEFORE_PROMOTE_STEPS, situationOf } from "./run-situation.js";
+import { preflightFailure, preflightSummary, runPreflight } from "./providers/preflight.js";
 import { noSuppliedValue, openCredentials, openSupplied, type SealedSupplied } from "./provider-credentials.js";
 import { recordSuccess, findPolicy, insertHistory, newHistoryId } from "../rotation-policies/policy-store.js";
 import * as store from "./binding-store.js";
@@ -84,7 +85,8 @@ export async function startRun(tx: Tx, t: RunTrigger): Promise<{ run: RunRow; cr
     triggered_by: t.triggeredBy,
     actor: t.actor,
     status: "running",
-    step: "create",
+    // Every run starts with the pre-flight check (./providers/preflight.ts), then create.
+    step: "preflight",
     attempts: 0,
     old_version: t.secret.current_version,
     started_at: t.now,
@@ -161,7 +163,7 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
     const [claimed] = await store.claimRuns(db, now, new Date(now.getTime() + leaseMs), 1, runId);
     if (!claimed) return store.findRun(db, runId);
     // An emergency goes on through verify and a revoke that is due at once (grace 0s): the answer says the replaced credential is gone.
-    const stopWhen = throughRevoke ? undefined : (r: RunRow) => !["create", "test", "promote"].includes(r.step);
+    const stopWhen = throughRevoke ? undefined : (r: RunRow) => !BEFORE_PROMOTE_STEPS.includes(r.step);
     return (await work(claimed, stopWhen)) ?? store.findRun(db, runId);
   }
 
@@ -196,6 +198,8 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
   async function stepOnce(run: RunRow): Promise<RunRow> {
     try {
       switch (run.step) {
+        case "preflight":
+          return await preflight(run);
         case "create":
           return await create(run);
         case "test":
@@ -216,6 +220,18 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
   }
 
   // ---- the steps ----
+
+  /** Step `preflight`: the provider answers and accepts the stored credentials; rejected ones (or a wrong config) fail the run without retries. */
+  async function preflight(run: RunRow): Promise<RunRow> {
+    const ctx = await contextOf(run);
+    const report = await runPreflight(ctx.provider, ctx.call(ctx.oldData));
+    const failure = preflightFailure(report);
+    if (failure) throw failure.retryable ? failure : new TerminalStepError(failure.code, failure.message);
+    return commit(run, async (tx, _secret, now) => {
+      await audit(tx, run, "preflight", now, "allowed", run.old_version);
+      return store.updateRun(tx, run.id, { step: "create", attempts: 0, error: null }, stepRecord("preflight", "succeeded", run.attempts + 1, now, preflightSummary(report)));
+    });
+  }
 
   async function create(run: RunRow): Promise<RunRow> {
     const ctx = await contextOf(run);
@@ -399,7 +415,7 @@ export function createRotationRunner(deps: RotationRunnerDeps) {
    * readable again, without a time limit) until a rollback or a new rotation resolves it.
    */
   async function failRun(run: RunRow, attempt: number, message: string): Promise<RunRow> {
-    const beforePromote = ["create", "test", "promote"].includes(run.step);
+    const beforePromote = BEFORE_PROMOTE_STEPS.includes(run.step);
     let discard: { provider: RotationProvider; call: ProviderCall; data: CredentialData } | undefined;
     const failed = await commit(run, async (tx, secret, now) => {
       if (beforePromote && run.new_version !== null) {

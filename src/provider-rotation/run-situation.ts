@@ -1,5 +1,8 @@
 import type { RunRow } from "./binding-store.js";
 
+/** The steps before the new credential is promoted: failing there changes nothing for readers. */
+export const BEFORE_PROMOTE_STEPS: readonly string[] = ["preflight", "create", "test", "promote"];
+
 /** Where a failed (or failing) provider rotation leaves the secret, in words, and the calls that get out of it. */
 export interface RunSituation {
   /** What is current, what is still valid at the provider, what happens next. */
@@ -17,7 +20,7 @@ export function situationOf(run: RunRow, now: Date, willRetryAt?: Date): RunSitu
   const base = `/v1/rotation/secrets/${run.path}`;
   // The retry's time travels beside this text (`next_attempt_at`); the text says only where things stand.
   const next = "";
-  if (["create", "test", "promote"].includes(run.step)) {
+  if (BEFORE_PROMOTE_STEPS.includes(run.step)) {
     const discarded = run.new_version !== null ? ` The new credential (version ${run.new_version}) is discarded and revoked at the provider.` : "";
     return {
       situation: `Version ${run.old_version} is still current and valid at the provider; nothing changed for readers.${discarded}${next}${willRetryAt ? "" : ` Fix the cause (provider reachable, credentials accepted: POST ${base}/test), then POST ${base}/retry.`}`,

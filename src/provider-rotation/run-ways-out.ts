@@ -138,7 +138,7 @@ async function nothingToRollBack(tx: Tx, secret: SecretRow): Promise<string> {
 /**
  * Re-runs the failed step of the secret's latest run now: a failure after promote goes back to
  * `verify` or `revoke` (both credentials stay valid meanwhile), a failure before promote starts
- * again at `create` (its half-created credential was discarded). The run is worked here until it
+ * again at `preflight` (its half-created credential was discarded). The run is worked here until it
  * waits or ends. `failed_precondition` when the latest run did not fail.
  */
 export async function retryRun(deps: WaysOutDeps, call: CallContext, path: string): Promise<RunRow> {
@@ -159,7 +159,8 @@ export async function retryRun(deps: WaysOutDeps, call: CallContext, path: strin
       throw new ScaiVaultError("failed_precondition", `nothing to retry: run ${run.id} needs a new value you supply; rotate with new_value (POST /v1/secrets/${path}/rotate)`);
     }
     const now = clock.now();
-    const step = promoted ? run.step : "create";
+    // Before promote the run starts again with its pre-flight check, then create.
+    const step = promoted ? run.step : "preflight";
     const next = await store.updateRun(
       tx,
       run.id,

@@ -7,7 +7,9 @@ import {
   DueSecretSchema,
   ListRotationRunsResponseSchema,
   ListSecretRotationsResponseSchema,
+  PreflightCheckSchema,
   PropagationCheckSchema,
+  SecretRotationTestSchema,
   RotationRunSchema,
   RotationRunStepSchema,
   SecretRotationSchema,
@@ -82,6 +84,17 @@ export function createRotationHandler(service: RotationService, secretRotations:
 
     async resolveSecretRotation(req, ctx) {
       return runMessage(await secretRotations.resolve(callOf(ctx), req.path, req.reason));
+    },
+
+    async testSecretRotation(req, ctx) {
+      const t = await secretRotations.testConnection(callOf(ctx), req.path);
+      return create(SecretRotationTestSchema, {
+        path: t.path,
+        provider: t.provider,
+        ok: t.report.ok,
+        checks: t.report.checks.map((c) => create(PreflightCheckSchema, c)),
+        checkedAt: tsOf(t.checkedAt),
+      });
     },
 
     async listRotationPolicies(req, ctx) {

@@ -244,7 +244,7 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     }
   }
 
-  /** The runs of bindings with their own schedule (src/rotation/binding-schedule.ts), counted into the tick's summary. */
+  /** The runs of bindings with their own schedule (src/provider-rotation/binding-schedule.ts), counted into the tick's summary. */
   async function startBindingRuns(summary: TickSummary, now: Date) {
     try {
       const bound = await startDueBindingRuns(db, now, deps.batchSize);

@@ -85,4 +85,24 @@ describe("scaivault rotation: provider rotation commands", () => {
     expect((await scaivault(["rotation", "disable", "cli/db"])).code).toBe(0);
     expect((await scaivault(["rotation", "show", "cli/db"])).code).toBe(2);
   }, 600_000);
+
+  it("rotation test checks the connection; rotation rotate --emergency needs --reason and says what was revoked", async () => {
+    expect((await tv.rest("PUT", "/v1/secrets/cli/incident", { token, body: { data: { password: "p0" } } })).status).toBe(201);
+    expect((await scaivault(["rotation", "enable", "cli/incident", "--provider", "generated"])).code).toBe(0);
+    const tested = await scaivault(["rotation", "test", "cli/incident"]);
+    expect(tested.stderr).toBe("");
+    expect(tested.code).toBe(0);
+    expect(tested.stdout).toMatch(/reachable\s+ok\s+generated in the vault/);
+    expect(JSON.parse((await scaivault(["rotation", "test", "cli/incident", "--json"])).stdout)).toMatchObject({ path: "cli/incident", provider: "generated", ok: true });
+    expect((await scaivault(["rotation", "test", "cli/unbound"])).code).toBe(2);
+
+    const noReason = await scaivault(["rotation", "rotate", "cli/incident", "--emergency"]);
+    expect(noReason.code).toBe(1);
+    expect(noReason.stderr).toContain("--emergency needs --reason");
+    const emergency = await scaivault(["rotation", "rotate", "cli/incident", "--emergency", "--reason", "pasted in chat", "--grace-period", "0s", "--json"]);
+    expect(emergency.stderr).toBe("");
+    expect(JSON.parse(emergency.stdout)).toMatchObject({ path: "cli/incident", version: 2, emergency: true });
+    const [run] = (await tv.rest("GET", "/v1/rotation/secrets/cli/incident/runs", { token })).body.data;
+    expect(run.steps[0].step).toBe("preflight");
+  });
 });

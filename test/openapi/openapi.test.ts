@@ -53,6 +53,7 @@ const contractRoutes = [
   "POST /v1/rotation/secrets/{path}/rollback",
   "POST /v1/rotation/secrets/{path}/retry",
   "POST /v1/rotation/secrets/{path}/resolve",
+  "POST /v1/rotation/secrets/{path}/test",
   "POST /v1/notification-channels",
   "GET /v1/notification-channels",
   "GET /v1/notification-channels/{id}",

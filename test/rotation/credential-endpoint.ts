@@ -75,7 +75,9 @@ export async function startCredentialEndpoint(options: { secret: string; initial
 
   function serve(req: EndpointRequest, res: http.ServerResponse) {
     if (req.method === "GET") {
-      res.writeHead(endpoint.healthStatus).end("ok");
+      // The rotate route takes POST only, as the prior contract's Express example does.
+      if (req.url.startsWith("/health")) res.writeHead(endpoint.healthStatus).end("ok");
+      else res.writeHead(405).end("method not allowed");
       return;
     }
     if (req.headers["x-webhook-secret"] !== options.secret) {
@@ -90,6 +92,10 @@ export async function startCredentialEndpoint(options: { secret: string; initial
       forPath.push(value);
       endpoint.issuedFor.set(req.json.path, forPath);
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ newValue: value, metadata: { n: counter } }));
+      return;
+    }
+    if (req.json?.action === "test") {
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
       return;
     }
     if (req.json?.action === "revoke") {

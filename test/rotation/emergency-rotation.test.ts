@@ -87,7 +87,7 @@ describe("emergency rotation during the previous rotation's grace period", () =>
     expect(res.body.detail).toContain("version 2 was revoked once verify passed");
     const [latest, earlier] = await runsOf(path);
     expect(latest).toMatchObject({ status: "succeeded", step: "done", old_version: 2, new_version: 3 });
-    expect(latest.steps.map((s: any) => s.step)).toEqual(["revoke_previous", "create", "test", "promote", "verify", "revoke"]);
+    expect(latest.steps.map((s: any) => s.step)).toEqual(["preflight", "revoke_previous", "create", "test", "promote", "verify", "revoke"]);
     expect(earlier).toMatchObject({ status: "superseded" });
     expect(earlier.steps.map((s: any) => `${s.step}:${s.status}`)).toEqual(expect.arrayContaining(["superseded:succeeded", "revoke:succeeded"]));
     // Readers see only the new credential: neither earlier version is readable any more.

@@ -149,7 +149,7 @@ describe("provider rotation crash matrix", () => {
 
   it("killed after promote (stalled in verify): the second replica verifies, nothing is revoked early", async () => {
     const { path, runId } = await setUp("after-promote");
-    endpoint.override = (req) => (req.method === "GET" ? "hang" : undefined);
+    endpoint.override = (req) => (req.method === "GET" && req.url.startsWith("/health") ? "hang" : undefined);
     const stalled = a().runDue(clock.now());
     await endpoint.waitHeld(1);
     endpoint.override = undefined;
@@ -200,7 +200,7 @@ describe("provider rotation crash matrix", () => {
     endpoint.override = undefined;
     const run = await runOf(runId);
     expect(run).toMatchObject({ status: "failed", step: "create", attempts: 3 });
-    expect(run.steps.map((s) => s.status)).toEqual(["retrying", "retrying", "failed"]);
+    expect(run.steps.map((s) => s.status)).toEqual(["succeeded", "retrying", "retrying", "failed"]); // preflight, then create three times
     expect((await current(path)).version).toBe(1);
     expect((await tv.rest("GET", `/v1/rotation/secrets/${path}`, { token })).body.status).toBe("failing");
     const failed = (await outbox(tv, "crash")).filter((e) => e.event_type === "rotation.failed" && e.path === path);

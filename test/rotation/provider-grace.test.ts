@@ -128,7 +128,7 @@ describe("a new provider rotation while the previous credential is in its grace 
     expect(keyIds(user)).toEqual([second, third].sort());
     expect((await tv.rest("GET", `/v1/secrets/${path}?version=1`, { token })).body.error.code).toBe("version_not_found");
     const runs = (await tv.rest("GET", `/v1/rotation/secrets/${path}/runs`, { token })).body.data;
-    expect(runs[0].steps.map((s: any) => s.step)).toEqual(["revoke_previous", "create", "test", "promote"]);
+    expect(runs[0].steps.map((s: any) => s.step)).toEqual(["preflight", "revoke_previous", "create", "test", "promote"]);
     expect(runs[2].steps.at(-1)).toMatchObject({ step: "revoke", status: "succeeded" });
     const revoked = (await outbox(tv, TENANT)).filter((e) => e.path === path && e.event_type === "rotation.revoked");
     expect(revoked.map((e) => e.data.old_version)).toEqual([1]);

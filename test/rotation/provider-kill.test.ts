@@ -107,7 +107,7 @@ describe.skipIf(testDatabaseKind === "embedded")("provider rotation: a replica k
   }
 
   /** The endpoint kills the child when a request matching `when` arrives, and never answers it (its caller is dead). */
-  function killOn(when: (req: { method: string; json?: any }) => boolean) {
+  function killOn(when: (req: { method: string; url: string; json?: any }) => boolean) {
     endpoint.override = (req) => {
       if (!when(req) || !child) return undefined;
       child.child.kill("SIGKILL");
@@ -156,7 +156,8 @@ describe.skipIf(testDatabaseKind === "embedded")("provider rotation: a replica k
   it("killed during the propagation check: promoted stays promoted, nothing is revoked before the grace period, then once", async () => {
     const path = await bindWebhook("at-verify", "1h");
     const c = await startChild();
-    killOn((req) => req.method === "GET" && Boolean(child));
+    // The propagation check's GET, not the pre-flight's GET of the rotate URL.
+    killOn((req) => req.method === "GET" && req.url.startsWith("/health") && Boolean(child));
     await rotateOnChild(c, path);
     const run = await afterKill(c.proc, () => latestRunId(path));
     settle();

@@ -139,7 +139,7 @@ describe("provider rotation over the API", () => {
     expect(await runDue()).toBe(1);
     const run = (await tv.rest("GET", "/v1/rotation/secrets/partners/acme/api-key/runs", { token })).body.data[0];
     expect(run).toMatchObject({ id: res.body.run_id, status: "waiting_grace", step: "revoke", triggered_by: "manual", actor: "tester", old_version: 1, new_version: 2, revoke_at: "2026-03-01T11:00:00Z" });
-    expect(run.steps.map((s: any) => `${s.step}:${s.status}`)).toEqual(["create:succeeded", "test:succeeded", "promote:succeeded", "verify:succeeded"]);
+    expect(run.steps.map((s: any) => `${s.step}:${s.status}`)).toEqual(["preflight:succeeded", "create:succeeded", "test:succeeded", "promote:succeeded", "verify:succeeded"]);
 
     // Before the grace period ends nothing is revoked, whatever the runner does.
     expect(await runDue()).toBe(0);
@@ -157,7 +157,7 @@ describe("provider rotation over the API", () => {
     expect(events.map((e) => e.event_type)).toEqual(["rotation.completed", "rotation.revoked"]);
     expect(JSON.stringify(events)).not.toContain(issued);
     const audit = await tv.vault.db.selectFrom("audit_events").select(["action", "actor", "outcome"]).where("target_tenant", "=", "pr").where("action", "like", "RotationRun.%").orderBy("id").execute();
-    expect(audit.map((a) => a.action)).toEqual(["RotationRun.start", "RotationRun.create", "RotationRun.test", "RotationRun.promote", "RotationRun.verify", "RotationRun.revoke"]);
+    expect(audit.map((a) => a.action)).toEqual(["RotationRun.start", "RotationRun.preflight", "RotationRun.create", "RotationRun.test", "RotationRun.promote", "RotationRun.verify", "RotationRun.revoke"]);
     expect(audit.every((a) => a.actor === "tester" && a.outcome === "allowed")).toBe(true);
 
     const withValue = await tv.rest("POST", "/v1/secrets/partners/acme/api-key/rotate", { token, body: { new_value: { api_key: "mine" } } });

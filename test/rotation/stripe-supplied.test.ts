@@ -64,7 +64,7 @@ describe("stripe supplied mode through the rotate call", () => {
 
     const [run] = await runsOf(path);
     expect(run).toMatchObject({ triggered_by: "manual", provider: "stripe", step: "verify", provider_response: "GET /v1/balance with the new key 200" });
-    expect(run.steps.map((s: any) => s.step)).toEqual(["create", "test", "promote"]);
+    expect(run.steps.map((s: any) => s.step)).toEqual(["preflight", "create", "test", "promote"]);
     const row = await tv.vault.db.selectFrom("rotation_runs").selectAll().where("id", "=", run.id).executeTakeFirstOrThrow();
     expect(row.supplied_ciphertext, "the sealed value is gone once it is a version").toBeNull();
 

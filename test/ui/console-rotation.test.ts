@@ -46,6 +46,8 @@ beforeAll(async () => {
     let text = "";
     req.on("data", (c) => (text += c));
     req.on("end", () => {
+      // The pre-flight's GET: the rotate route takes POST only.
+      if (req.method === "GET") return void res.writeHead(405).end();
       const body = JSON.parse(text || "{}");
       endpoint.calls.push({ secret: req.headers["x-webhook-secret"] as string | undefined, body });
       if (endpoint.failing) return void res.writeHead(500, { "content-type": "text/plain" }).end("rotator down");
@@ -134,7 +136,7 @@ describe("provider rotation in the console", () => {
     // Promoted: version 2 is current, version 1 previous (readable through the grace period).
     await poll(() => stages(page)).toEqual([expect.stringMatching(/^2:current$/), expect.stringMatching(/^1:previous, readable until/)]);
     await poll(() => latestRun(page).locator("summary").textContent()).toContain("running");
-    expect(await stepRows(page)).toEqual(["create:succeeded", "test:succeeded", "promote:succeeded"]);
+    expect(await stepRows(page)).toEqual(["preflight:succeeded", "create:succeeded", "test:succeeded", "promote:succeeded"]);
     expect(await latestRun(page).locator("summary").textContent()).toContain("manual by tester");
 
     // The runner's passes: verify now, revoke once the grace period is over.
@@ -145,12 +147,38 @@ describe("provider rotation in the console", () => {
     expect(await runDue()).toBe(1);
     await panel.getByRole("button", { name: "Refresh" }).click();
     await poll(() => latestRun(page).locator("summary").textContent()).toContain("succeeded");
-    expect(await stepRows(page)).toEqual(["create:succeeded", "test:succeeded", "promote:succeeded", "verify:succeeded", "revoke:succeeded"]);
+    expect(await stepRows(page)).toEqual(["preflight:succeeded", "create:succeeded", "test:succeeded", "promote:succeeded", "verify:succeeded", "revoke:succeeded"]);
     expect(await latestRun(page).locator(".run-step").textContent()).toBe("done");
     // The old credential is revoked: version 1 is no longer listed.
     await poll(() => stages(page)).toEqual(["2:current"]);
     expect(await panel.locator(".last-run").textContent()).toContain("succeeded");
     expect(await page.locator(".failing-count").count()).toBe(0);
+  });
+
+  it("Test connection shows the pre-flight; Emergency rotate confirms what stops working, asks why, and revokes at once", async () => {
+    const { page } = ui;
+    const panel = region(page);
+    const posts = endpoint.calls.length;
+    await panel.getByRole("button", { name: "Test connection" }).click();
+    await poll(() => panel.locator(".notice").textContent().catch(() => null)).toMatch(/^Connection OK: reachable: the endpoint answered 405 to GET/);
+    expect(endpoint.calls.length).toBe(posts);
+
+    const dialogs: string[] = [];
+    const answer = (d: import("playwright-core").Dialog) => {
+      dialogs.push(`${d.type()}: ${d.message()}`);
+      void (d.type() === "prompt" ? d.accept("leaked in a screenshot") : d.accept());
+    };
+    page.on("dialog", answer);
+    try {
+      await panel.getByRole("button", { name: "Emergency rotate" }).click();
+      await poll(() => panel.locator(".notice").textContent().catch(() => null)).toMatch(/^Emergency rotation: version 3 is current; version 2 was revoked once verify passed\.$/);
+    } finally {
+      page.off("dialog", answer);
+    }
+    expect(dialogs[0]).toMatch(/^confirm: Emergency rotate /);
+    expect(dialogs[0]).toContain("stops working");
+    expect(dialogs[1]).toMatch(/^prompt: Why\?/);
+    await poll(() => stages(page)).toEqual(["3:current"]);
   });
 
   it("a failing rotation shows red: the error with its request id, the badges, the run's failed step and the header counter", async () => {
@@ -170,10 +198,10 @@ describe("provider rotation in the console", () => {
     expect(await panel.locator(".binding-status .badge").evaluate((el) => getComputedStyle(el).backgroundColor)).toBe(red);
     await poll(() => page.locator("h1 .badge-bad").textContent().catch(() => null)).toBe("rotation failing");
     await poll(() => latestRun(page).locator("summary").textContent()).toContain("failed");
-    expect(await stepRows(page)).toEqual(["create:failed"]);
+    expect(await stepRows(page)).toEqual(["preflight:succeeded", "create:failed"]);
     expect(await latestRun(page).locator(".run-error").textContent()).toContain("webhook answered 500 to rotate");
-    // Nothing was promoted: version 2 stays current.
-    expect(await stages(page)).toEqual(["2:current"]);
+    // Nothing was promoted: version 3 (of the emergency) stays current.
+    expect(await stages(page)).toEqual(["3:current"]);
 
     const counter = page.locator(".failing-count");
     await poll(() => counter.textContent().catch(() => null)).toBe("1 failing rotation");

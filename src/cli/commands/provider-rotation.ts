@@ -1,11 +1,12 @@
 import { readFile } from "node:fs/promises";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { RotateSecretResponseSchema, RotationRunSchema, SecretRotationSchema, type SecretRotation } from "../../../clients/typescript/src/index.js";
+import { RotateSecretResponseSchema, RotationRunSchema, SecretRotationSchema, SecretRotationTestSchema, type SecretRotation } from "../../../clients/typescript/src/index.js";
+import { exitCodes } from "../exit-codes.js";
 import { UsageError, type CommandContext, type CommandSpec } from "../cli.js";
 import { intOption, readInput, stringOption } from "../input.js";
 import { keyValues, messageJson, objectTable } from "../output.js";
 
-// `scaivault rotation enable|rotate|pause|resume|disable|list|show|runs|rollback`: a secret's
+// `scaivault rotation enable|rotate|test|pause|resume|disable|list|show|runs|rollback`: a secret's
 // provider rotation. Credentials come from a file or standard input, never from the command line.
 
 const DAY_MS = 86_400_000;
@@ -117,11 +118,34 @@ export const providerRotationCommands: CommandSpec[] = [
     name: "rotate",
     summary: "Rotate a secret now; answers once the new credential is current",
     args: pathArg,
+    options: {
+      emergency: { type: "boolean", description: "A credential leaked: revoke one still in an earlier grace period first, then rotate (needs admin and --reason)" },
+      reason: { type: "string", value: "TEXT", description: "Why (kept on the run, in its events and the audit log)" },
+      "grace-period": { type: "string", value: "DURATION", description: "How long the replaced credential stays valid (0s: revoked once verify passes)" },
+    },
+    details: "With --emergency the credential still valid from an earlier rotation is revoked at the provider at once:\nconsumers still using it stop working. The answer says what was revoked and when.",
     async run(ctx) {
-      const res = await (await ctx.client()).secrets.rotateSecret({ path: ctx.arg("PATH") });
+      const emergency = ctx.opts.emergency === true;
+      const reason = stringOption(ctx, "reason");
+      if (emergency && !reason) throw new UsageError("--emergency needs --reason (kept on the run and told in its events)");
+      const res = await (await ctx.client()).secrets.rotateSecret({ path: ctx.arg("PATH"), emergency: emergency || undefined, reason, gracePeriod: stringOption(ctx, "grace-period") });
       const json = messageJson(RotateSecretResponseSchema, res);
       if (ctx.json) return ctx.printJson(json);
       ctx.print(keyValues(json));
+    },
+  },
+  {
+    name: "test",
+    summary: "Test connection: is the provider reachable and does it accept the stored credentials (changes nothing)",
+    args: pathArg,
+    details: "Exit code 0 when every check passed, 6 when the provider did not answer, 4 when a check failed (credentials, config).",
+    async run(ctx) {
+      const res = await (await ctx.client()).rotation.testSecretRotation({ path: ctx.arg("PATH") });
+      const json = messageJson(SecretRotationTestSchema, res);
+      if (ctx.json) ctx.printJson(json);
+      else ctx.print(objectTable(["name", "ok", "message"], res.checks.map((c) => ({ name: c.name, ok: c.ok ? "ok" : "FAILED", message: c.message }))));
+      if (res.ok) return exitCodes.ok;
+      return res.checks.some((c) => c.name === "reachable" && !c.ok) ? exitCodes.unavailable : exitCodes.conflict;
     },
   },
   {

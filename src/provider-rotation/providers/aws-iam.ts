@@ -3,6 +3,7 @@ import { ScaiVaultError } from "../../errors.js";
 import type { AllowList } from "../../outbound/ssrf-guard.js";
 import { createGuardedAgents, refuseGuardedHost } from "../../outbound/guarded-http.js";
 import type { CredentialData, ProviderCall, RotationProvider, StepOutcome } from "./provider.js";
+import { failed, passed, type PreflightCheck } from "./preflight.js";
 import { abortableSleep, optionalString, requireObject, requireString, type Sleep } from "./provider-support.js";
 
 /** What the aws_iam provider needs besides the call: how to wait and for how long IAM may lag. */
@@ -38,6 +39,8 @@ const userNamePattern = /^[\w+=,.@-]{1,64}$/;
 /** IAM's answer when a key is valid but lacks the permission: the key itself was accepted. */
 const accessDeniedNames = new Set(["AccessDenied", "AccessDeniedException"]);
 const notFoundNames = new Set(["NoSuchEntity", "NoSuchEntityException"]);
+/** IAM's answers when it does not accept the signing key at all. */
+const rejectedKeyNames = new Set(["InvalidClientTokenId", "SignatureDoesNotMatch", "IncompleteSignature", "InvalidAccessKeyId", "UnrecognizedClientException", "ExpiredToken", "AuthFailure"]);
 
 /** The `aws_iam` provider: creates the IAM user's next access key, proves it signs, then deactivates and deletes the old one. */
 export function createAwsIamProvider(deps: AwsIamProviderDeps): RotationProvider {
@@ -169,6 +172,24 @@ export function createAwsIamProvider(deps: AwsIamProviderDeps): RotationProvider
       });
     },
 
+    async preflight(call) {
+      const identity = identityOf(call);
+      const who = call.credentials ? "the rotation identity's key (credentials)" : "the current version's key";
+      return withClient(call, identity, async (iam, config) => {
+        try {
+          const listed = await iam.send(new (await loadIamSdk()).ListAccessKeysCommand({ UserName: config.iamUserName }), { abortSignal: call.signal });
+          const inUse = listed.AccessKeyMetadata?.length ?? 0;
+          return [
+            passed("reachable", `IAM answered ListAccessKeys`),
+            passed("credentials", `${who} was accepted and may list the access keys of ${config.iamUserName} (${inUse} of 2 in use)`),
+          ];
+        } catch (err) {
+          if (call.signal.aborted) throw err;
+          return iamPreflightFailure(err, who, config);
+        }
+      });
+    },
+
     async revoke(call, old): Promise<StepOutcome> {
       const oldKey = parseAccessKey(old, "the old version");
       refuseCurrent(call, oldKey.accessKeyId, "revoke");
@@ -239,6 +260,25 @@ function errorName(err: unknown): string {
     if (typeof named.name === "string") return named.name;
   }
   return "error";
+}
+
+/** Why ListAccessKeys failed, as the checks it decides: no answer, the key refused, the user missing. */
+function iamPreflightFailure(err: unknown, who: string, config: AwsIamConfig): PreflightCheck[] {
+  const status = (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  const name = errorName(err);
+  const where = config.endpoint ?? `IAM (${config.region})`;
+  if (status === undefined) {
+    const code = (err as { code?: unknown })?.code;
+    return [failed("reachable", `${where} did not answer ListAccessKeys: ${typeof code === "string" ? code : name}`)];
+  }
+  if (status >= 500 || name === "Throttling" || name === "ThrottlingException") return [failed("reachable", `IAM answered ListAccessKeys with ${name} (${status})`)];
+  const reachable = passed("reachable", `IAM answered ListAccessKeys (${status})`);
+  if (rejectedKeyNames.has(name)) return [reachable, failed("credentials", `IAM refused ${who}: ${name} (${status})`)];
+  if (accessDeniedNames.has(name)) {
+    return [reachable, failed("credentials", `${who} was accepted but may not list the access keys of ${config.iamUserName} (${name}); rotation needs iam:ListAccessKeys, CreateAccessKey, UpdateAccessKey and DeleteAccessKey on that user`)];
+  }
+  if (notFoundNames.has(name)) return [reachable, passed("credentials", `${who} was accepted`), failed("config", `IAM user ${config.iamUserName} does not exist (${name})`)];
+  return [reachable, failed("credentials", `IAM refused ListAccessKeys: ${name} (${status})`)];
 }
 
 /** An IAM failure as a safe step error: the action and IAM's error code, never a key. */

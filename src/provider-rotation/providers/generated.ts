@@ -33,6 +33,9 @@ export function createGeneratedProvider(deps: GeneratedProviderDeps): RotationPr
     async test() {
       return { summary: "generated in the vault; nothing to test" };
     },
+    async preflight() {
+      return [{ name: "reachable", ok: true, message: "generated in the vault; no provider to reach and no credentials to check" }];
+    },
     async revoke() {
       return { summary: "generated in the vault; nothing to revoke" };
     },

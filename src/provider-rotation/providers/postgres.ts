@@ -5,6 +5,7 @@ import type { AllowList } from "../../outbound/ssrf-guard.js";
 import { refuseGuardedHost, resolveGuardedHost } from "../../outbound/guarded-http.js";
 import type { CredentialData, ProviderCall, RotationProvider, StepOutcome } from "./provider.js";
 import { optionalString, requireObject, requireString } from "./provider-support.js";
+import { failed, passed, type PreflightCheck } from "./preflight.js";
 
 /** What the postgres provider needs besides the call. */
 export interface PostgresProviderDeps {
@@ -116,6 +117,28 @@ export function createPostgresProvider(deps: PostgresProviderDeps): RotationProv
         throw postgresFailure("login with the new password", err);
       } finally {
         await client?.end();
+      }
+    },
+
+    async preflight(call) {
+      const config = parseConfig(call.config);
+      const admin = parseAdmin(call.credentials);
+      const where = `${config.host}:${config.port}`;
+      let client: pg.Client;
+      try {
+        client = await connect(config, admin, call.signal);
+      } catch (err) {
+        if (call.signal.aborted) throw err;
+        return adminLoginFailure(err, where, admin.username, config.database);
+      }
+      try {
+        const { rows } = await client.query<RoleRights>(roleRightsSql, [config.usernames]);
+        return [passed("reachable", `${where} answered`), ...roleChecks(config, admin.username, rows)];
+      } catch (err) {
+        if (call.signal.aborted) throw err;
+        return [failed("reachable", postgresFailure("role catalog query", err).message)];
+      } finally {
+        await client.end();
       }
     },
 
@@ -240,6 +263,49 @@ const knownStates: Record<string, string> = {
   "42501": "insufficient privilege",
   "3D000": "database does not exist",
 };
+
+/** What the admin connection may do with each rotated role; read from the catalog, nothing changed. */
+interface RoleRights {
+  role: string | null;
+  target_super: boolean | null;
+  admin_super: boolean;
+  admin_createrole: boolean;
+  admin_option: boolean | null;
+  version: number;
+}
+
+const roleRightsSql = `select r.rolname as role, r.rolsuper as target_super, me.rolsuper as admin_super, me.rolcreaterole as admin_createrole,
+  case when r.oid is null then null else pg_has_role(me.oid, r.oid, 'MEMBER WITH ADMIN OPTION') end as admin_option,
+  current_setting('server_version_num')::int as version
+  from pg_roles me left join pg_roles r on r.rolname = any($1::text[]) where me.rolname = current_user`;
+
+/** The admin login failed: no answer, the password refused, or the database missing. */
+function adminLoginFailure(err: unknown, where: string, adminName: string, database: string): PreflightCheck[] {
+  if (err instanceof ScaiVaultError) return [failed("reachable", err.message)];
+  const code = (err as { code?: unknown })?.code;
+  const state = typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  if (!state) return [failed("reachable", `${where} did not answer: ${typeof code === "string" ? code : "connection failed"}`)];
+  const reachable = passed("reachable", `${where} answered`);
+  if (state.startsWith("28")) return [reachable, failed("credentials", `the admin login as ${adminName} was refused: ${state}${knownStates[state] ? ` ${knownStates[state]}` : ""}`)];
+  if (state === "3D000") return [reachable, failed("config", `database ${database} does not exist (3D000)`)];
+  return [failed("reachable", `${where} refused the connection: ${state}`)];
+}
+
+/** Each rotated role must exist, and the admin must be allowed to set its password (ALTER ROLE … PASSWORD). */
+function roleChecks(config: PostgresConfig, adminName: string, rows: RoleRights[]): PreflightCheck[] {
+  const missing = config.usernames.filter((u) => !rows.some((r) => r.role === u));
+  const me = rows[0];
+  if (!me) return [failed("credentials", `the admin login as ${adminName} was accepted but its role is not in pg_roles`)];
+  const accepted = `the admin login as ${adminName} was accepted`;
+  if (missing.length > 0) return [passed("credentials", accepted), failed("config", `role ${missing.join(", ")} does not exist`)];
+  if (me.admin_super) return [passed("credentials", `${accepted} (superuser)`)];
+  const refused = rows.filter((r) => r.target_super || !me.admin_createrole || (me.version >= 160000 && !r.admin_option)).map((r) => r.role!);
+  if (refused.length > 0) {
+    const needs = me.version >= 160000 ? "CREATEROLE and ADMIN OPTION on each rotated role" : "CREATEROLE (and the rotated roles must not be superusers)";
+    return [failed("credentials", `${accepted} but may not set the password of ${refused.join(", ")}: it needs ${needs}`)];
+  }
+  return [passed("credentials", `${accepted} and may set the password of ${config.usernames.join(", ")}`)];
+}
 
 /** A safe step error: the action and PostgreSQL's SQLSTATE (or the socket error code), never a password. */
 function postgresFailure(action: string, err: unknown): ScaiVaultError {

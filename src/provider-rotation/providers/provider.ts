@@ -1,5 +1,6 @@
 import type { Clock } from "../../clock.js";
 import type { Logger } from "../../log.js";
+import type { PreflightCheck } from "./preflight.js";
 
 /** A secret version's data: the JSON object stored (encrypted) as one version. */
 export type CredentialData = Record<string, unknown>;
@@ -54,6 +55,13 @@ export interface RotationProvider {
   revoke(call: ProviderCall, old: CredentialData): Promise<StepOutcome>;
   /** Undo a `create` whose run failed before promote: revoke the half-created credential. */
   discard(call: ProviderCall, issued: CredentialData): Promise<StepOutcome>;
+  /**
+   * Pre-flight (`POST …/test` and each run's `preflight` step): checks, changing nothing at the
+   * provider, that it is reachable and accepts the stored provider credentials (for the providers
+   * without any, the secret's current credential where that is what rotation signs with). Returns
+   * the checks made, stopping at the first that failed (see ./preflight.ts).
+   */
+  preflight?(call: ProviderCall): Promise<PreflightCheck[]>;
   /** Only for providers whose new credential can come from the operator (`new_value` of a manual rotate); a provider without it refuses `new_value`. */
   readonly supplied?: SuppliedValues;
 }

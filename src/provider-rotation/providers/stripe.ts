@@ -2,9 +2,10 @@ import { constants, generateKeyPairSync, privateDecrypt, randomUUID } from "node
 import type Stripe from "stripe";
 import { ScaiVaultError } from "../../errors.js";
 import type { AllowList } from "../../outbound/ssrf-guard.js";
-import { createGuardedAgents, refuseGuardedHost } from "../../outbound/guarded-http.js";
+import { createGuardedAgents, createGuardedHttp, refuseGuardedHost } from "../../outbound/guarded-http.js";
 import type { CredentialData, IssuedCredential, ProviderCall, RotationProvider, StepOutcome } from "./provider.js";
 import { optionalString, requireObject, requireString } from "./provider-support.js";
+import { failed, passed, type PreflightCheck } from "./preflight.js";
 
 /** What the stripe provider needs besides the call. */
 export interface StripeProviderDeps {
@@ -90,6 +91,10 @@ export function createStripeProvider(deps: StripeProviderDeps): RotationProvider
     return `POST /v2/iam/api_keys/${id}/expire 200`;
   };
 
+  /** Supplied mode stores no credentials: only whether Stripe's API answers, asked without a key. */
+  const unauthenticated = createGuardedHttp({ allow: deps.allow, timeoutMs: deps.timeoutMs ?? 30_000 });
+  const apiBaseOf = (config: StripeConfig) => (config.host ? `${config.protocol}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.port}` : "https://api.stripe.com");
+
   const keyNameOf = (call: ProviderCall, config: StripeConfig) => config.keyName ?? `scaivault ${call.tenantId} ${call.path}`.slice(0, 100);
 
   return {
@@ -142,6 +147,34 @@ export function createStripeProvider(deps: StripeProviderDeps): RotationProvider
 
     async test(call, issued) {
       return testKey(clientFor, parseConfig(call.config), parseIssuedKey(issued));
+    },
+
+    async preflight(call) {
+      const config = parseConfig(call.config);
+      const base = apiBaseOf(config);
+      if (config.mode === "supplied") {
+        let status: number;
+        try {
+          ({ status } = await unauthenticated({ method: "GET", url: `${base}/v1/balance`, signal: call.signal }));
+        } catch (err) {
+          if (call.signal.aborted) throw err;
+          return [failed("reachable", `${base} did not answer: ${err instanceof ScaiVaultError ? err.message : "request failed"}`)];
+        }
+        if (status >= 500) return [failed("reachable", `${base} answered ${status}`)];
+        return [passed("reachable", `${base} answered (${status} without a key)`), passed("credentials", "none stored in supplied mode: the new key comes with the rotate call and is tested then")];
+      }
+      const stripe = await clientFor(config, parseAppKey(call.credentials));
+      const apiVersion = config.apiVersion ?? (await defaultStripePreviewVersion());
+      try {
+        const listed = (await stripe.rawRequest("GET", "/v2/iam/api_keys", undefined, { apiVersion, stripeContext: config.account })) as unknown as { data?: unknown[] };
+        return [
+          passed("reachable", `${base} answered GET /v2/iam/api_keys`),
+          passed("credentials", `the App's key (credentials.api_key) was accepted and may list the API keys of ${config.account} (${listed.data?.length ?? 0} keys)`),
+        ];
+      } catch (err) {
+        if (call.signal.aborted) throw err;
+        return stripePreflightFailure(err, base, config);
+      }
     },
 
     async revoke(call, old): Promise<StepOutcome> {
@@ -283,6 +316,18 @@ function parseAppKey(credentials: Record<string, unknown> | undefined): string {
 function parseIssuedKey(data: CredentialData): string {
   requireObject(data, "the issued key");
   return requireString(data, "api_key", "the issued key");
+}
+
+/** Why the App's GET /v2/iam/api_keys failed, as the checks it decides. */
+function stripePreflightFailure(err: unknown, base: string, config: StripeConfig): PreflightCheck[] {
+  const e = err as { statusCode?: number; type?: string; code?: string };
+  const detail = [e.statusCode, e.type, e.code].filter((x) => x !== undefined).join(" ");
+  if (e.statusCode === undefined) return [failed("reachable", `${base} did not answer GET /v2/iam/api_keys${e.type ? `: ${e.type}` : ""}`)];
+  if (e.statusCode >= 500 || e.statusCode === 429) return [failed("reachable", `Stripe answered GET /v2/iam/api_keys with ${detail}`)];
+  const reachable = passed("reachable", `${base} answered GET /v2/iam/api_keys (${e.statusCode})`);
+  if (e.statusCode === 401) return [reachable, failed("credentials", `Stripe refused the App's key (credentials.api_key): ${detail}`)];
+  if (e.statusCode === 403) return [reachable, failed("credentials", `the App's key was accepted but may not manage the API keys of ${config.account}: ${detail}`)];
+  return [reachable, failed("config", `Stripe answered GET /v2/iam/api_keys with ${detail}; check config.account and config.api_version`)];
 }
 
 /** A Stripe failure as a safe step error: the call, HTTP status and Stripe's error type, never a key. */

@@ -3,10 +3,12 @@
 //   POST url, Content-Type: application/json, X-Webhook-Secret: <secret>
 //   {"action": "rotate", "currentValue", "timestamp", "path"} → 2xx {"newValue", "expiresAt"?, "metadata"?}
 //   with revoke: true, {"action": "revoke", "previousValue", "timestamp", "path"} → 2xx
+//   with test: true (pre-flight), {"action": "test", "timestamp", "path"} → 2xx, 401 for a wrong secret, changing nothing
 import { ScaiVaultError } from "../../errors.js";
 import { checkHostWithoutDns, parseWebhookUrl, SsrfRefusedError, type AllowList } from "../../outbound/ssrf-guard.js";
 import { createGuardedHttp, type GuardedHttp } from "../../outbound/guarded-http.js";
 import type { CredentialData, ProviderCall, RotationProvider } from "./provider.js";
+import { failed, passed, type PreflightCheck } from "./preflight.js";
 
 export interface WebhookProviderDeps {
   /** The webhooks' allow-list (SCAIVAULT_WEBHOOK_ALLOW_HOSTS): the same SSRF guard applies. */
@@ -21,9 +23,10 @@ interface WebhookConfig {
   url: string;
   field?: string;
   revoke: boolean;
+  test: boolean;
 }
 
-const CONFIG_KEYS = new Set(["url", "field", "revoke"]);
+const CONFIG_KEYS = new Set(["url", "field", "revoke", "test"]);
 
 /** Creates the `webhook` provider. */
 export function createWebhookProvider(deps: WebhookProviderDeps): RotationProvider {
@@ -53,7 +56,7 @@ export function createWebhookProvider(deps: WebhookProviderDeps): RotationProvid
   return {
     name: "webhook",
     validate(config, credentials) {
-      for (const key of Object.keys(config)) if (!CONFIG_KEYS.has(key)) throw new ScaiVaultError("invalid_request", `config.${key} is not a webhook setting (url, field, revoke)`);
+      for (const key of Object.keys(config)) if (!CONFIG_KEYS.has(key)) throw new ScaiVaultError("invalid_request", `config.${key} is not a webhook setting (url, field, revoke, test)`);
       if (typeof config.url !== "string" || config.url === "") throw new ScaiVaultError("invalid_request", "config.url is required");
       try {
         checkHostWithoutDns(parseWebhookUrl(config.url), deps.allow);
@@ -62,6 +65,7 @@ export function createWebhookProvider(deps: WebhookProviderDeps): RotationProvid
       }
       if (config.field !== undefined && (typeof config.field !== "string" || config.field === "")) throw new ScaiVaultError("invalid_request", "config.field must be a data key");
       if (config.revoke !== undefined && typeof config.revoke !== "boolean") throw new ScaiVaultError("invalid_request", "config.revoke must be true or false");
+      if (config.test !== undefined && typeof config.test !== "boolean") throw new ScaiVaultError("invalid_request", "config.test must be true or false");
       if (!credentials || typeof credentials.secret !== "string" || credentials.secret === "") {
         throw new ScaiVaultError("invalid_request", "credentials.secret is required (sent as X-Webhook-Secret)");
       }
@@ -92,6 +96,7 @@ export function createWebhookProvider(deps: WebhookProviderDeps): RotationProvid
       // The endpoint issued the value itself; there is no second system to try it against.
       return { summary: "issued by the endpoint; no separate test" };
     },
+    preflight: (call) => preflightOf(send, call),
     revoke: (call, old) => revokeValue(call, old, "previous"),
     discard: (call, issued) => revokeValue(call, issued, "discarded"),
   };
@@ -138,7 +143,35 @@ export function boundedMetadata(raw: unknown): { entries: Record<string, string>
 }
 
 function configOf(config: Record<string, unknown>): WebhookConfig {
-  return { url: String(config.url), field: typeof config.field === "string" ? config.field : undefined, revoke: config.revoke === true };
+  return { url: String(config.url), field: typeof config.field === "string" ? config.field : undefined, revoke: config.revoke === true, test: config.test === true };
+}
+
+/**
+ * The endpoint's pre-flight. Endpoints written to the prior contract may rotate on any POST, so a
+ * POST is sent only when the binding says the endpoint knows `{"action": "test"}` (`config.test`);
+ * otherwise a GET (which changes nothing) shows that it answers, and the secret is not checked.
+ */
+async function preflightOf(send: GuardedHttp, call: ProviderCall): Promise<PreflightCheck[]> {
+  const config = configOf(call.config);
+  const request = config.test
+    ? { method: "POST" as const, url: config.url, headers: { "x-webhook-secret": String(call.credentials?.secret ?? "") }, body: JSON.stringify({ action: "test", timestamp: call.clock.now().toISOString(), path: call.path }) }
+    : { method: "GET" as const, url: config.url };
+  const what = config.test ? `{"action": "test"}` : "GET";
+  let status: number;
+  try {
+    ({ status } = await send({ ...request, signal: call.signal }));
+  } catch (err) {
+    if (call.signal.aborted) throw err;
+    return [failed("reachable", `the endpoint did not answer ${what}: ${err instanceof ScaiVaultError ? err.message : "request failed"}`)];
+  }
+  if (status >= 500) return [failed("reachable", `the endpoint answered ${status} to ${what}`)];
+  const reachable = passed("reachable", `the endpoint answered ${status} to ${what}`);
+  if (!config.test) {
+    return [reachable, passed("credentials", `not checked: with config.test: true the endpoint gets {"action": "test"} and answers 2xx for the right X-Webhook-Secret, 401 for a wrong one`)];
+  }
+  if (status === 401 || status === 403) return [reachable, failed("credentials", `the endpoint refused the X-Webhook-Secret (credentials.secret): ${status}`)];
+  if (status < 200 || status > 299) return [reachable, failed("config", `the endpoint answered ${status} to {"action": "test"}; with config.test: true it must answer 2xx (or leave config.test out)`)];
+  return [reachable, passed("credentials", `the endpoint accepted the X-Webhook-Secret (${status})`)];
 }
 
 /** The field the endpoint rotates: `field`, else the only field, else none (the whole data object). */

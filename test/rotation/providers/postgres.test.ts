@@ -5,6 +5,7 @@ import { ScaiVaultError } from "../../../src/errors.js";
 import { createPostgresProvider } from "../../../src/provider-rotation/providers/postgres.js";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../../support/throwaway-postgres.js";
 import { providerCall } from "./provider-call.js";
+import { runPreflight } from "../../../src/provider-rotation/providers/preflight.js";
 import { createAllowList } from "../../../src/outbound/ssrf-guard.js";
 
 /** The loopback stand-ins are allowed the way webhook tests allow them (SCAIVAULT_WEBHOOK_ALLOW_HOSTS=127.0.0.1). */
@@ -192,6 +193,41 @@ describe.runIf(databaseUrl)("postgres provider (PostgreSQL only)", () => {
       await shared.query(`drop role if exists ${adminRole}`);
       await shared.end();
     }
+  });
+
+  it("pre-flight: the admin login and its right to set each role's password, read from the catalog, changing nothing", async () => {
+    const a = await createRole(randomBytes(12).toString("hex"));
+    const b = await createRole(randomBytes(12).toString("hex"));
+    const provider = createPostgresProvider({ allow: loopback, connectTimeoutMs: 3_000 });
+    const config = configFor(cluster, { usernames: [a, b] });
+    const verifiers = async () => (await superuser.query("select rolname, rolpassword from pg_authid where rolname = any($1) order by rolname", [[a, b, admin.admin_username]])).rows;
+    const before = await verifiers();
+    const names = (checks: { name: string; ok: boolean }[]) => checks.map((c) => `${c.name}:${c.ok ? "ok" : "failed"}`);
+
+    const ok = await runPreflight(provider, providerCall({ config, credentials: admin }));
+    expect(names(ok.checks)).toEqual(["reachable:ok", "credentials:ok"]);
+    expect(ok.checks[1]!.message).toContain(`may set the password of ${a}, ${b}`);
+
+    const rejected = await runPreflight(provider, providerCall({ config, credentials: { ...admin, admin_password: "not-the-admin-password" } }));
+    expect(names(rejected.checks)).toEqual(["reachable:ok", "credentials:failed"]);
+    expect(rejected.checks[1]!.message).toContain("28P01 password authentication failed");
+    expect(JSON.stringify(rejected)).not.toContain("not-the-admin-password");
+
+    const down = await runPreflight(provider, providerCall({ config: { ...config, port: 9 }, credentials: admin }));
+    expect(names(down.checks)).toEqual(["reachable:failed"]);
+    expect(down.checks[0]!.message).toContain("ECONNREFUSED");
+
+    const missing = await runPreflight(provider, providerCall({ config: configFor(cluster, { usernames: [a, `gone_${suffix()}`] }), credentials: admin }));
+    expect(names(missing.checks)).toEqual(["reachable:ok", "credentials:ok", "config:failed"]);
+
+    // A login without CREATEROLE is accepted but may not change the roles: credentials fail, not reachability.
+    const weakPassword = randomBytes(12).toString("hex");
+    const weak = await createRole(weakPassword);
+    const powerless = await runPreflight(provider, providerCall({ config, credentials: { admin_username: weak, admin_password: weakPassword } }));
+    expect(names(powerless.checks)).toEqual(["reachable:ok", "credentials:failed"]);
+    expect(powerless.checks[1]!.message).toContain("may not set the password");
+
+    expect(await verifiers()).toEqual(before);
   });
 });
 

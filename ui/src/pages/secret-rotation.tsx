@@ -146,6 +146,23 @@ function BindingView({ path, binding, onChanged }: { path: string; binding: Secr
     // A failed run marks the secret failing: show it either way.
     onChanged();
   }
+  async function testConnection() {
+    setNotice(undefined);
+    const res = await call.run(() => rotation.testSecretRotation({ path }));
+    if (!res) return;
+    const bad = res.checks.find((c) => !c.ok);
+    setNotice(bad ? `Connection test failed: ${bad.name}: ${bad.message}` : `Connection OK: ${res.checks.map((c) => `${c.name}: ${c.message}`).join("; ")}`);
+  }
+  async function emergencyRotate() {
+    if (!confirm(emergencyWarning(path, binding))) return;
+    const reason = prompt("Why? (kept on the run, in its events and the audit log)")?.trim();
+    if (!reason) return;
+    setNotice(undefined);
+    const res = await call.run(() => session.client.secrets.rotateSecret({ path, emergency: true, reason, gracePeriod: "0s", newValue: supplied ? { api_key: suppliedKey } : undefined }));
+    setSuppliedKey("");
+    if (res) setNotice(`Emergency rotation: ${res.detail ?? `version ${res.version} is current`}.`);
+    onChanged();
+  }
 
   return (
     <>
@@ -156,6 +173,12 @@ function BindingView({ path, binding, onChanged }: { path: string; binding: Secr
         <div class="actions">
           <button type="button" class="primary" onClick={rotateNow} disabled={call.busy || (supplied && !suppliedKey)}>
             Rotate now
+          </button>
+          <button type="button" class="danger" onClick={emergencyRotate} disabled={call.busy || (supplied && !suppliedKey)}>
+            Emergency rotate
+          </button>
+          <button type="button" onClick={testConnection} disabled={call.busy}>
+            Test connection
           </button>
           {paused ? (
             <button type="button" onClick={() => act("Rotation resumed.", () => rotation.resumeSecretRotation({ path }))} disabled={call.busy}>
@@ -281,6 +304,18 @@ interface FormState {
  * Credentials are password inputs held in this form's state only: never prefilled, never shown
  * back, never in the URL or storage, and cleared once saved.
  */
+/** The emergency's confirmation: which credentials are revoked at the provider, so what stops working. */
+function emergencyWarning(path: string, binding: SecretRotation): string {
+  const run = binding.lastRun;
+  const earlier = run && run.oldVersion !== undefined && ["verify", "revoke"].includes(run.step) && ["running", "waiting_grace", "failed"].includes(run.status) ? run.oldVersion : undefined;
+  const current = run && earlier !== undefined ? `version ${run.newVersion}` : "the current version";
+  return (
+    `Emergency rotate ${path}?\n\n` +
+    (earlier !== undefined ? `Version ${earlier}'s credential, still valid from run ${run!.id}, is revoked at the provider first: anything still using it stops working at once.\n` : "") +
+    `A new credential is created, and ${current}'s credential is revoked as soon as the new one is verified: anything that has not reloaded the secret by then stops working.`
+  );
+}
+
 function RotationForm({ path, existing, policyId, allowPolicyOnly, onSaved, onCancel }: { path: string; existing?: SecretRotation; policyId?: string; allowPolicyOnly?: boolean; onSaved: () => void; onCancel?: () => void }) {
   const { session } = useApp();
   const rotation = session.client.rotation;
