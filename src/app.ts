@@ -34,7 +34,8 @@ import { createExpiryWarningJob } from "./expiry/expiry-warning-job.js";
 import { createApiDocsRoutes, packageVersion } from "./openapi/api-docs-routes.js";
 import { createConsoleRoutes } from "./ui/console-routes.js";
 import { createRotationEngine } from "./rotation-policies/rotation-engine.js";
-import { createRotationHandler } from "./rotation-policies/rotation-handler.js";
+import { createPolicyHandler } from "./rotation-policies/rotation-handler.js";
+import { createBindingHandler } from "./provider-rotation/binding-handler.js";
 import { createRotationLinks } from "./rotation-policies/policy-links.js";
 import { createRotationScheduler } from "./rotation-policies/rotation-scheduler.js";
 import { createRotationService } from "./rotation-policies/policy-service.js";
@@ -313,7 +314,8 @@ async function createTransport(f: Foundation, s: SecretFeatures, e: EventFeature
     routes: (router) => {
       router.service(SecretsService, createSecretsHandler(s.secrets));
       router.service(AuditService, createAuditHandler(db));
-      router.service(RotationService, createRotationHandler(s.rotationPolicies, s.secretRotations));
+      // One API, two features: rotation policies and provider rotation each serve their own methods.
+      router.service(RotationService, { ...createPolicyHandler(s.rotationPolicies), ...createBindingHandler(s.secretRotations) });
       router.service(SecretPolicyService, createSecretPoliciesHandler(s.secretPolicies));
       router.service(WebhookService, createWebhooksHandler(e.webhooks));
       router.service(WatchService, createWatchHandler(e.watch));
