@@ -9,6 +9,7 @@ import { masterKeyFromBytes } from "../src/crypto/master-key.js";
 import { connectPostgres } from "../src/db/database.js";
 import { silentLogger } from "../src/log.js";
 import { createRotationEngine } from "../src/rotation-policies/rotation-engine.js";
+import { createPolicyRuns } from "../src/provider-rotation/policy-runs.js";
 import { createRotationScheduler } from "../src/rotation-policies/rotation-scheduler.js";
 
 const { db, close } = connectPostgres(process.env.DATABASE_URL!, { poolSize: 4 });
@@ -17,6 +18,7 @@ const scheduler = createRotationScheduler({
   db,
   envelope,
   engine: createRotationEngine({ envelope }),
+  providerRuns: createPolicyRuns({ waitsForSuppliedValue: () => false }),
   readCache: { invalidatePath() {} },
   clock: systemClock,
   logger: silentLogger,

@@ -39,6 +39,7 @@ import { createBindingHandler } from "./provider-rotation/binding-handler.js";
 import { createRotationLinks } from "./rotation-policies/policy-links.js";
 import { createRotationScheduler } from "./rotation-policies/rotation-scheduler.js";
 import { createRotationService } from "./rotation-policies/policy-service.js";
+import { createPolicyRuns } from "./provider-rotation/policy-runs.js";
 import { createGuardedHttp } from "./outbound/guarded-http.js";
 import type { RotationProvider } from "./provider-rotation/providers/provider.js";
 import { createProviderRegistry } from "./provider-rotation/providers/registry.js";
@@ -155,7 +156,12 @@ function createSecretFeatures(f: Foundation, options: ScaiVaultOptions) {
     batchPutMaxItems: config.batchPutMaxItems,
   });
   const rotationEngine = createRotationEngine({ envelope });
-  const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock, secretRotations });
+  // Rotation policies hand their provider-bound secrets to provider rotation through this port.
+  const providerRuns = createPolicyRuns({
+    waitsForSuppliedValue: (binding) => providers.get(binding.provider)?.supplied?.required(binding.config ?? {}) ?? false,
+    secretRotations,
+  });
+  const rotationPolicies = createRotationService({ db, envelope, engine: rotationEngine, readCache, clock, providerRuns });
   const secretPolicies = createSecretPoliciesService({ db, clock });
   const metrics = createMetrics({
     readCache: () => ({ ...readCache.stats(), entries: readCache.size() }),
@@ -180,7 +186,7 @@ function createSecretFeatures(f: Foundation, options: ScaiVaultOptions) {
     },
     tickSeconds: config.scheduler.tickSeconds,
     batchSize: config.scheduler.batchSize,
-    waitsForSuppliedValue: (binding) => providers.get(binding.provider)?.supplied?.required(binding.config ?? {}) ?? false,
+    providerRuns,
   });
   // Expiry warnings are scheduled work too: they run where the scheduler runs, on its tick.
   const expiryWarnings = createExpiryWarningJob({

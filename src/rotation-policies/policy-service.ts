@@ -10,8 +10,7 @@ import { validateSecretPath } from "../secrets/secret-path.js";
 import { parseDurationField } from "../secrets/secrets-service.js";
 import * as secretsStore from "../secrets/secrets-store.js";
 import type { RotationEngine } from "./rotation-engine.js";
-import type { SecretRotationService } from "../provider-rotation/binding-service.js";
-import { findBindings } from "../provider-rotation/binding-store.js";
+import type { ProviderRuns } from "./provider-runs.js";
 import { assignSecret, findPolicyOrThrow, findSecretPolicyOrThrow } from "./policy-links.js";
 import * as store from "./policy-store.js";
 import type { HistoryRow, PolicyWithCount } from "./policy-store.js";
@@ -66,7 +65,7 @@ export interface RotationServiceDeps {
   readCache: Pick<SecretReadCache, "invalidatePath">;
   clock: Clock;
   /** Secrets bound to a provider rotate through it, on "rotate now" too. */
-  secretRotations: Pick<SecretRotationService, "rotateNow">;
+  providerRuns: Pick<ProviderRuns, "boundOf" | "rotateNow">;
 }
 
 /** A policy as the API shows it: the row, its number of secrets, and its next scheduled times. */
@@ -266,7 +265,7 @@ export function createRotationService(deps: RotationServiceDeps) {
         assignments = assignments.filter((a) => wanted.has(a.secret_path));
       }
       const items: HistoryRow[] = [];
-      const bindings = await findBindings(tx, assignments.map((a) => a.secret_id));
+      const bindings = await deps.providerRuns.boundOf(tx, assignments.map((a) => a.secret_id));
       for (const a of assignments) {
         // Locked in the writers' order (secret, then assignment); one detached meanwhile is left alone.
         const secret = await store.lockSecretById(tx, a.secret_id);
@@ -292,8 +291,8 @@ export function createRotationService(deps: RotationServiceDeps) {
   async function rotateBound(call: CallContext, policyId: string, secret: secretsStore.SecretRow): Promise<HistoryRow> {
     const item = { tenant_id: call.tenantId, seq: 0, policy_id: policyId, secret_id: secret.id, secret_path: secret.path, rotated_by: call.principal.subject, reason: "manual" };
     try {
-      const r = await deps.secretRotations.rotateNow(call, secret);
-      return { ...item, id: r!.run.id, status: "success", old_version: r!.previousVersion, new_version: r!.version, rotated_at: r!.rotatedAt, error: null };
+      const r = await deps.providerRuns.rotateNow(call, secret);
+      return { ...item, id: r!.runId, status: "success", old_version: r!.previousVersion, new_version: r!.version, rotated_at: r!.rotatedAt, error: null };
     } catch (err) {
       const message = err instanceof ScaiVaultError ? err.message : "rotation failed";
       return { ...item, id: `rh_${secret.id}`, status: "failed", old_version: secret.current_version, new_version: null, rotated_at: clock.now(), error: message };

@@ -9,9 +9,7 @@ import * as store from "./policy-store.js";
 import type { AssignmentRow, PolicyRow, RotationClaim } from "./policy-store.js";
 import { nextRotationPlan, timingOf, windowMissed } from "../rotation-planning/rotation-window.js";
 import { afterFailedAttempt, DUE_ANNOUNCED, warnThresholdsOf, warningDue, type AfterFailure } from "../rotation-planning/schedule.js";
-import { previousCredentialHold, startRun } from "../provider-rotation/rotation-runner.js";
-import { findBindings, type BindingRow } from "../provider-rotation/binding-store.js";
-import { startDueBindingRuns } from "../provider-rotation/binding-schedule.js";
+import type { BoundSecret, ProviderRuns } from "./provider-runs.js";
 
 export interface RotationSchedulerDeps {
   db: Db;
@@ -34,11 +32,11 @@ export interface RotationSchedulerDeps {
   /** How long a claim keeps other workers away; a worker stalled past it is fenced off at commit. */
   claimLeaseSeconds?: number;
   /**
-   * Whether a bound secret's new credential can only come from its operator (stripe's supplied
-   * mode): its due rotation is then announced with `rotation.due`, as for a policy without
-   * auto-generation, instead of starting a run that could not create anything.
+   * Provider rotation, for due secrets bound to a provider and bindings with their own schedule. A
+   * bound secret whose new credential can only come from its operator (stripe's supplied mode) has
+   * its due rotation announced with `rotation.due`, as for a policy without auto-generation.
    */
-  waitsForSuppliedValue?: (binding: BindingRow) => boolean;
+  providerRuns: ProviderRuns;
 }
 
 /** What became of one claimed assignment. */
@@ -126,7 +124,7 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
    */
   async function actOnClaims(tx: Tx, claims: RotationClaim[], rows: store.RotationRows, now: Date): Promise<ClaimOutcome[]> {
     const policies = policyReader(tx);
-    const bindings = await findBindings(tx, claims.map((c) => c.secretId));
+    const bindings = await deps.providerRuns.boundOf(tx, claims.map((c) => c.secretId));
     const outcomes: ClaimOutcome[] = [];
     const generations: { index: number; due: DueGeneration }[] = [];
     for (const claim of claims) {
@@ -146,7 +144,7 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
   }
 
   /** One claim: refused when stale, else what it needs now; a generated rotation is returned to be written with the others. */
-  async function actOnClaim(tx: Tx, claim: RotationClaim, rows: store.RotationRows, now: Date, policies: PolicyReader, binding: BindingRow | undefined): Promise<ClaimOutcome | DueGeneration> {
+  async function actOnClaim(tx: Tx, claim: RotationClaim, rows: store.RotationRows, now: Date, policies: PolicyReader, binding: BoundSecret | undefined): Promise<ClaimOutcome | DueGeneration> {
     const secret = rows.secrets.get(claim.secretId);
     const assignment = rows.assignments.get(claim.secretId);
     const fresh =
@@ -174,7 +172,7 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     }
 
     if (assignment.next_rotation_at <= now) {
-      if (binding && !deps.waitsForSuppliedValue?.(binding)) return startProviderRun(tx, target, assignment, binding);
+      if (binding && !binding.waitsForSuppliedValue) return startProviderRun(tx, target, assignment);
       if (policy.auto_generate && !binding) {
         if (assignment.retry_at && assignment.retry_at > now) return "skipped";
         const attempt = assignment.attempts + 1;
@@ -202,19 +200,15 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
    * begins, so the claim is not made again. While the binding is paused the rotation is skipped,
    * not queued, as for a disabled policy.
    */
-  async function startProviderRun(tx: Tx, t: GeneratedRotation["target"], assignment: AssignmentRow, binding: BindingRow): Promise<ClaimOutcome> {
+  async function startProviderRun(tx: Tx, t: GeneratedRotation["target"], assignment: AssignmentRow): Promise<ClaimOutcome> {
     // The next cycle is planned as for a generated rotation: an interval from now, or the next window.
     const timing = timingOf(t.policy);
     const next = nextRotationPlan(timing, t.now, t.now, store.spreadKeyOf(t.secret.id));
     const nextCycle = { ...store.planColumns(timing, next), ...newCycle(assignment) };
     // Paused, or the previous rotation's old credential still in its grace period: skipped, not queued.
-    if (binding.status === "paused" || (await previousCredentialHold(tx, t.secret.id, t.now))) {
-      await store.updateAssignment(tx, assignment.secret_id, nextCycle);
-      return "skipped";
-    }
-    await startRun(tx, { secret: t.secret, binding, triggeredBy: "scheduled", actor: SCHEDULER_ACTOR, now: t.now });
+    const outcome = await deps.providerRuns.startScheduledRun(tx, t.secret, t.now);
     await store.updateAssignment(tx, assignment.secret_id, nextCycle);
-    return "started";
+    return outcome;
   }
 
   /** After a failed generated attempt: retry after a delay, or after the last attempt wait for the next cycle. */
@@ -244,10 +238,10 @@ export function createRotationScheduler(deps: RotationSchedulerDeps) {
     }
   }
 
-  /** The runs of bindings with their own schedule (src/provider-rotation/binding-schedule.ts), counted into the tick's summary. */
+  /** The runs of bindings with their own schedule (provider rotation owns them), counted into the tick's summary. */
   async function startBindingRuns(summary: TickSummary, now: Date) {
     try {
-      const bound = await startDueBindingRuns(db, now, deps.batchSize);
+      const bound = await deps.providerRuns.startDueBindingRuns(db, now, deps.batchSize);
       for (const outcome of ["started", "skipped", "missed"] as const) {
         summary[outcome] += bound[outcome];
         totals[outcome] += bound[outcome];

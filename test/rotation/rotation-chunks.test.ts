@@ -5,6 +5,7 @@ import { loadMasterKey } from "../../src/crypto/master-key.js";
 import { connectPostgres, type DatabaseHandle } from "../../src/db/database.js";
 import { silentLogger } from "../../src/log.js";
 import { createRotationEngine } from "../../src/rotation-policies/rotation-engine.js";
+import { createPolicyRuns } from "../../src/provider-rotation/policy-runs.js";
 import { createRotationScheduler } from "../../src/rotation-policies/rotation-scheduler.js";
 import { testDatabaseKind } from "../support/database.js";
 import type { TestVault } from "../support/vault.js";
@@ -179,6 +180,7 @@ describe("rotation claims processed in chunks", () => {
       db: database.db,
       envelope,
       engine: createRotationEngine({ envelope }),
+      providerRuns: createPolicyRuns({ waitsForSuppliedValue: () => false }),
       readCache: {
         invalidatePath: (_tenantId, path) => {
           invalidated.push(path);

@@ -7,6 +7,7 @@ import { loadMasterKey } from "../../src/crypto/master-key.js";
 import { connectPostgres, type DatabaseHandle } from "../../src/db/database.js";
 import { createLogger, silentLogger } from "../../src/log.js";
 import { createRotationEngine } from "../../src/rotation-policies/rotation-engine.js";
+import { createPolicyRuns } from "../../src/provider-rotation/policy-runs.js";
 import { createRotationScheduler, type RotationScheduler } from "../../src/rotation-policies/rotation-scheduler.js";
 import { createSecretReadCache } from "../../src/secrets/secret-read-cache.js";
 
@@ -35,6 +36,7 @@ export function schedulerReplicas(clock: Clock) {
         db: database.db,
         envelope,
         engine: createRotationEngine({ envelope }),
+        providerRuns: createPolicyRuns({ waitsForSuppliedValue: () => false }),
         readCache: createSecretReadCache(),
         clock,
         logger: createLogger({ level: "debug", write: (l) => logs.push(l) }),
