@@ -52,9 +52,10 @@ export function createGrpcUnary(invoker: UnaryInvoker, options: GrpcUnaryOptions
       const requestId = req.contextValues?.get(requestIdKey) ?? "";
       try {
         const negotiated = compressionNegotiate(compression, req.header.get("grpc-encoding"), req.header.get("grpc-accept-encoding"), "grpc-accept-encoding");
-        if (negotiated.error) throw negotiated.error;
+        // Errors name the header, never its value (Connect's own text would quote it).
+        if (negotiated.error) throw new ScaiVaultError("unimplemented", `unsupported grpc-encoding (supported: ${["identity", ...compression.map((c) => c.name)].join(", ")})`);
+        // A malformed deadline counts as none, as on the other paths: the server's maximum applies.
         const timeout = parseTimeout(req.header.get("grpc-timeout"), Number.MAX_SAFE_INTEGER);
-        if (timeout.error) throw timeout.error;
         const input = decodeRequest(method, await readSingleMessage(req, negotiated.request, maxBodyBytes));
         const result = await invoker.invoke(method, input, {
           protocolName: "grpc",
@@ -63,7 +64,7 @@ export function createGrpcUnary(invoker: UnaryInvoker, options: GrpcUnaryOptions
           header: req.header,
           contextValues: req.contextValues!,
           signal: req.signal,
-          timeoutMs: capped(timeout.timeoutMs, maxTimeoutMs),
+          timeoutMs: capped(timeout.error ? undefined : timeout.timeoutMs, maxTimeoutMs),
         });
         result.header.forEach((value, name) => name !== "content-type" && header.set(name, value));
         const trailer = new Headers(result.trailer);

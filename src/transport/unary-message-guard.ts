@@ -49,12 +49,12 @@ export async function checkUnaryMessage(req: UniversalServerRequest, method: Des
     const encoding = req.header.get("content-encoding");
     if (encoding !== null && encoding !== "identity") {
       compression = limits.compression.find((c) => c.name === encoding) ?? null;
-      // An encoding the server does not know: Connect's handler refuses it and lists those it knows.
-      if (!compression) return { req };
+      // An encoding the server does not know is refused here: Connect's own text would quote the header.
+      if (!compression) return { res: unknownEncoding(req, limits, "content-encoding", true) };
     }
   } else {
     const negotiated = compressionNegotiate(limits.compression, req.header.get("grpc-encoding"), null, "grpc-accept-encoding");
-    if (negotiated.error) return { req };
+    if (negotiated.error) return { res: unknownEncoding(req, limits, "grpc-encoding", false) };
     compression = negotiated.request;
   }
   let bytes: Uint8Array;
@@ -69,6 +69,14 @@ export async function checkUnaryMessage(req: UniversalServerRequest, method: Des
     return { res: connect ? connectErrorAnswer(error, requestId) : errorAnswer(req, error, requestId) };
   }
   return { req: withBody(req, bytes) };
+}
+
+/** The answer to a request compressed with an encoding the server does not know: names the header and what is supported, never the value sent. */
+function unknownEncoding(req: UniversalServerRequest, limits: UnaryMessageLimits, header: string, connect: boolean) {
+  const supported = ["identity", ...limits.compression.map((c) => c.name)].join(", ");
+  const error = new ScaiVaultError("unimplemented", `unsupported ${header} (supported: ${supported})`);
+  const requestId = req.contextValues?.get(requestIdKey) ?? "";
+  return connect ? connectErrorAnswer(error, requestId) : errorAnswer(req, error, requestId);
 }
 
 /** The one message of a gRPC or gRPC-web unary body, decompressed within the limit. */

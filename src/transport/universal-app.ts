@@ -312,16 +312,17 @@ function registeringRouter(router: ConnectRouter, invoker: UnaryInvoker, streamI
 /**
  * Cuts the deadline a Connect, gRPC or gRPC-web client sent (or the absent one) to the server's
  * maximum, before Connect's handler reads it: the handler context then times the call out there.
- * A malformed value is left for Connect to refuse.
+ * A malformed value counts as none (the server's maximum applies): Connect's refusal of it would
+ * quote the header's value back.
  */
 function capTimeoutHeader(header: Headers, maxTimeoutMs: number) {
   if (anyGrpc.test(header.get("content-type") ?? "")) {
     const { timeoutMs, error } = parseTimeout(header.get("grpc-timeout"), Number.MAX_SAFE_INTEGER);
-    if (!error && (timeoutMs === undefined || timeoutMs > maxTimeoutMs)) header.set("grpc-timeout", `${maxTimeoutMs}m`);
+    if (error || timeoutMs === undefined || timeoutMs > maxTimeoutMs) header.set("grpc-timeout", `${maxTimeoutMs}m`);
     return;
   }
   const given = header.get("connect-timeout-ms");
-  if (given === null || (/^\d{1,10}$/.test(given) && Number(given) > maxTimeoutMs)) header.set("connect-timeout-ms", String(maxTimeoutMs));
+  if (given === null || !/^\d{1,10}$/.test(given) || Number(given) > maxTimeoutMs) header.set("connect-timeout-ms", String(maxTimeoutMs));
 }
 
 /**

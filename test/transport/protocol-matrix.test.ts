@@ -374,3 +374,39 @@ describe("error details for generic tools", () => {
     expect(new Set(ids).size).toBe(3);
   });
 });
+
+describe("headers a client got wrong are named, never quoted", () => {
+  const canary = "canary-h3ad3r-7f2c";
+  const web = { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" };
+  const seen = (res: Exchange) => JSON.stringify(res.headers) + JSON.stringify(res.trailers) + res.body.toString("latin1");
+
+  it("an unknown grpc-encoding is UNIMPLEMENTED naming the header on gRPC and gRPC-web", async () => {
+    const grpcRes = await h2(getSecretPath, { "content-type": "application/grpc", "grpc-encoding": canary }, framed(request("db/main"), 1));
+    const grpcStatus = grpcRes.trailers["grpc-status"] ?? grpcRes.headers["grpc-status"];
+    expect(grpcStatus).toBe(String(Code.Unimplemented));
+    expect(String(grpcRes.trailers["grpc-message"] ?? grpcRes.headers["grpc-message"])).toContain("grpc-encoding");
+    expect(seen(grpcRes)).not.toContain(canary);
+    const webRes = await h1(getSecretPath, { ...web, "grpc-encoding": canary }, framed(request("db/main"), 1));
+    const trailers = { ...webRes.headers, ...grpcWebTrailers(webRes.body) } as Record<string, unknown>;
+    expect(String(trailers["grpc-status"])).toBe(String(Code.Unimplemented));
+    expect(seen(webRes)).not.toContain(canary);
+  });
+
+  it("an unknown content-encoding on Connect is unimplemented naming the header", async () => {
+    const res = await h1(getSecretPath, { "content-type": "application/proto", "content-encoding": canary }, request("db/main"));
+    expect(JSON.parse(res.body.toString())).toMatchObject({ code: "unimplemented" });
+    expect(res.body.toString()).toContain("content-encoding");
+    expect(seen(res)).not.toContain(canary);
+  });
+
+  it("a malformed deadline counts as none: the call is served within the server's maximum", async () => {
+    const grpcRes = await h2(getSecretPath, { "content-type": "application/grpc", "grpc-timeout": canary }, framed(request("db/main")));
+    expect(grpcRes.trailers["grpc-status"] ?? grpcRes.headers["grpc-status"]).toBe("0");
+    expect(seen(grpcRes)).not.toContain(canary);
+    const webRes = await h1(getSecretPath, { ...web, "grpc-timeout": canary }, framed(request("db/main")));
+    expect(grpcWebTrailers(webRes.body)["grpc-status"]).toBe("0");
+    const connectRes = await h1(getSecretPath, { "content-type": "application/proto", "connect-timeout-ms": canary }, request("db/main"));
+    expect(connectRes.status).toBe(200);
+    expect(seen(connectRes)).not.toContain(canary);
+  });
+});
