@@ -15,6 +15,7 @@ import {
   validateMaxVersions,
   validateMetadata,
   validateSecretType,
+  checkStoredForWrite,
   versionConflict,
   type PutSecretInput,
 } from "./secret-input.js";
@@ -121,7 +122,7 @@ async function writeBatch(deps: SecretsServiceDeps, tx: Tx, call: CallContext, i
   await requirePolicies(deps, tx, ownerId, items);
   const { created, existing } = await lockOrCreate(tx, ownerId, items, now);
   const updates = items.filter((item) => !created.has(item.path));
-  for (const item of updates) checkAgainstStored(item, existing.get(item.path)!);
+  for (const item of updates) forItem(item.index, () => checkStoredForWrite(existing.get(item.path)!, item.cas));
   const advanced = await batchStore.advanceSecrets(tx, updates.map((item) => changeOf(existing.get(item.path)!, item)), now);
   const written = new Map<string, SecretRow>([...created, ...advanced.map((row): [string, SecretRow] => [row.path, row])]);
 
@@ -197,15 +198,6 @@ function newSecretOf(item: CheckedItem): batchStore.NewSecret {
     rotationPolicyId: opts.rotationPolicyId ?? null,
     secretPolicyId: opts.secretPolicyId ?? null,
   };
-}
-
-/** A single write's rules against the stored row: not deleted, cas_required, CAS. */
-function checkAgainstStored(item: CheckedItem, secret: SecretRow) {
-  forItem(item.index, () => {
-    if (secret.deleted_at) throw new ScaiVaultError("secret_exists", "a deleted secret at this path is still recoverable; restore it or delete it permanently");
-    if (secret.cas_required && item.cas === undefined) throw new ScaiVaultError("invalid_request", "check-and-set parameter required for this call: the secret has cas_required");
-    if (item.cas !== undefined && item.cas !== secret.current_version) throw versionConflict();
-  });
 }
 
 function changeOf(secret: SecretRow, item: CheckedItem): batchStore.SecretChange {

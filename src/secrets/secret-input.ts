@@ -1,6 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { parseDuration } from "../duration.js";
 import { ScaiVaultError } from "../errors.js";
+import type { SecretRow } from "./secrets-store.js";
 
 // What a write of a secret may carry, and the contract's rules for each field.
 
@@ -42,6 +43,13 @@ export interface ListSecretsInput {
 
 export function versionConflict() {
   return new ScaiVaultError("version_conflict", "check-and-set failed: the current version differs; refetch and retry");
+}
+
+/** A write's rules against the stored row it would add a version to: not deleted, `cas_required` honoured, the check-and-set met. */
+export function checkStoredForWrite(secret: Pick<SecretRow, "deleted_at" | "cas_required" | "current_version">, cas: number | undefined): void {
+  if (secret.deleted_at) throw new ScaiVaultError("secret_exists", "a deleted secret at this path is still recoverable; restore it or delete it permanently");
+  if (secret.cas_required && cas === undefined) throw new ScaiVaultError("invalid_request", "check-and-set parameter required for this call: the secret has cas_required");
+  if (cas !== undefined && cas !== secret.current_version) throw versionConflict();
 }
 
 export function requireData(data: JsonObject | undefined, field: string): JsonObject {

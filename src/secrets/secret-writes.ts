@@ -7,6 +7,7 @@ import { ScaiVaultError } from "../errors.js";
 import { liveSecret } from "./live-secret.js";
 import {
   DEFAULT_MAX_VERSIONS,
+  checkStoredForWrite,
   dedupe,
   metadataChanges,
   requireData,
@@ -78,13 +79,11 @@ export async function put(deps: SecretsServiceDeps, call: CallContext, ns: Names
       secret ??= await store.findSecret(tx, ownerId, path, true);
     }
     if (!secret) throw new ScaiVaultError("version_conflict", "concurrent write; refetch and retry");
-    if (secret.deleted_at) throw new ScaiVaultError("secret_exists", "a deleted secret at this path is still recoverable; restore it or delete it permanently");
 
     let version = 1;
     let previous: number | undefined;
     if (!created) {
-      if (secret.cas_required && opts.cas === undefined) throw new ScaiVaultError("invalid_request", "check-and-set parameter required for this call: the secret has cas_required");
-      if (opts.cas !== undefined && opts.cas !== secret.current_version) throw versionConflict();
+      checkStoredForWrite(secret, opts.cas);
       previous = secret.current_version;
       const changes = {
         updated_at: now,
