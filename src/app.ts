@@ -53,6 +53,7 @@ import { createAccessRecorder } from "./secrets/access-recorder.js";
 import { createSecretsHandler } from "./secrets/secrets-handler.js";
 import { createSecretsService } from "./secrets/secrets-service.js";
 import { createSecretReadCache, secretChangeChannel } from "./secrets/secret-read-cache.js";
+import { createStampChecker } from "./secrets/stamp-checker.js";
 import { createAuditWriter } from "./audit/audit-writer.js";
 import { createTextGuardInterceptor } from "./input/text-guard.js";
 import { createUniversalApp } from "./transport/universal-app.js";
@@ -148,7 +149,7 @@ function createSecretFeatures(f: Foundation, options: ScaiVaultOptions) {
     rotation: createRotationLinks(),
     providerRotation: secretRotations.providerRotation,
     cache: readCache,
-    checkCachedRows: f.database.kind === "postgres",
+    cachedRowChecks: f.database.kind === "postgres" ? createStampChecker(db) : undefined,
     auditWriter,
     softDeleteRetentionSeconds: config.softDeleteRetentionSeconds,
     directory: f.directory,

@@ -5,7 +5,8 @@
 // between another replica's commit (and its answer to the writer) and this replica hearing the
 // notice there are a few milliseconds in which the cached row is already old. So with several
 // replicas possible (PostgreSQL), a cache hit is checked first: one indexed statement reads the
-// current stamps (`xmin`) of the secret's row and of the version row the read wants, and a row is
+// current stamps (`xmin`) of the secret's row and of the version row the read wants (grouped with
+// other reads' checks: secrets/stamp-checker.ts), and a row is
 // used from the cache only when its stamp is still the row's. That statement begins after the
 // read did, so it sees every write acknowledged before: a read never returns a version older
 // than one acknowledged before it began, on whichever replica. The cache still saves the two
@@ -16,12 +17,13 @@ import type { Db } from "../db/database.js";
 import type { CachedSecret, SecretReadCache } from "./secret-read-cache.js";
 import * as store from "./secrets-store.js";
 import type { SecretRow, VersionRow } from "./secrets-store.js";
+import type { StampChecker } from "./stamp-checker.js";
 
 export interface CachedSecretReadDeps {
   db: Db;
   cache: SecretReadCache;
-  /** Whether a cached row is checked against the database's before use (several replicas may write). */
-  checkStamps: boolean;
+  /** Checks a cached row against the database's before use: present wherever several replicas may write (PostgreSQL). */
+  stamps: StampChecker | undefined;
 }
 
 /**
@@ -39,8 +41,8 @@ export async function readSecretRows(
   let entry = cache.get(ownerId, path);
   /** The stamp the wanted version row has now, when the cached entry was checked (null: no such row). */
   let versionStampNow: string | null | undefined;
-  if (entry && deps.checkStamps) {
-    const now = await store.currentStamps(db, entry.secret.id, version);
+  if (entry && deps.stamps) {
+    const now = await deps.stamps.check(entry.secret.id, version);
     if (!now || now.secret !== entry.stamp) {
       cache.invalidateSecret(entry.secret.id);
       generation = cache.generation();
@@ -58,7 +60,7 @@ export async function readSecretRows(
   }
   const v = version ?? entry.secret.current_version;
   const cached = entry.versions.get(v);
-  if (cached && (!deps.checkStamps || (versionStampNow !== undefined && entry.versionStamps?.get(v) === versionStampNow))) {
+  if (cached && (!deps.stamps || (versionStampNow !== undefined && entry.versionStamps?.get(v) === versionStampNow))) {
     return { secret: entry.secret, row: cached };
   }
   const found = await store.findVersionStamped(db, entry.secret.id, v);

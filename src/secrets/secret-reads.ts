@@ -28,7 +28,7 @@ export async function get(deps: SecretsServiceDeps, call: CallContext, ns: Names
     if (version !== undefined) throw new ScaiVaultError("invalid_request", "version and stage cannot be combined");
     if (stage !== "current") return getStage(deps, call, ownerId, path, stage);
   }
-  const rows = await readSecretRows({ db, cache, checkStamps: deps.checkCachedRows }, ownerId, path, version);
+  const rows = await readSecretRows({ db, cache, stamps: deps.cachedRowChecks }, ownerId, path, version);
   if (!rows || rows.secret.deleted_at) throw new ScaiVaultError("secret_not_found", "secret not found");
   const { secret, row } = rows;
   const now = clock.now();

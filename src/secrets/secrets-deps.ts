@@ -12,6 +12,7 @@ import type { SecretReadCache } from "./secret-read-cache.js";
 import { openSecretValue } from "./secret-value.js";
 import * as store from "./secrets-store.js";
 import type { SecretRow } from "./secrets-store.js";
+import type { StampChecker } from "./stamp-checker.js";
 
 // What every use case of the secrets service shares: its dependencies, the owner of a call's
 // secrets, the write transaction and the decryption of a stored version.
@@ -56,8 +57,8 @@ export interface SecretsServiceDeps {
   providerRotation?: ProviderRotation;
   /** Ciphertext rows for the read path, invalidated on every change. */
   cache: SecretReadCache;
-  /** Whether a cached row is checked against the database's before use: true wherever several replicas may write (PostgreSQL). */
-  checkCachedRows: boolean;
+  /** Checks a cached row against the database's before use: present wherever several replicas may write (PostgreSQL). */
+  cachedRowChecks: StampChecker | undefined;
   /** Group-committed audit entries for reads. */
   auditWriter: AuditWriter;
   softDeleteRetentionSeconds: number;

@@ -164,18 +164,26 @@ export async function findVersionStamped(exec: Executor, secretId: number, versi
   return { row, stamp };
 }
 
+/** The current stamps of a secret's row and of one of its version rows; `version` null when that version row is gone. */
+export interface CurrentStamps {
+  secret: string;
+  version: string | null;
+}
+
 /**
- * The current stamps of a secret's row and of one of its version rows (`version`, or the current
- * one), in one indexed statement and one snapshot: what a cached read checks its rows against.
- * undefined when the secret row is gone; `version` null when that version row is.
+ * The current stamps of secrets' rows and of one version row of each (its `version`, or the
+ * current one), in one indexed statement and one snapshot: what cached reads check their rows
+ * against. One answer per check, in order; undefined where the secret row is gone.
  */
-export async function currentStamps(exec: Executor, secretId: number, version: number | undefined): Promise<{ secret: string; version: string | null } | undefined> {
-  const { rows } = await sql<{ secret_stamp: string; version_stamp: string | null }>`
-    select s.xmin::text as secret_stamp, v.xmin::text as version_stamp
-    from secrets s
-    left join secret_versions v on v.secret_id = s.id and v.version = coalesce(${version ?? null}::int, s.current_version)
-    where s.id = ${secretId}`.execute(exec);
-  return rows[0] ? { secret: rows[0].secret_stamp, version: rows[0].version_stamp } : undefined;
+export async function currentStampsOf(exec: Executor, checks: { secretId: number; version: number | undefined }[]): Promise<(CurrentStamps | undefined)[]> {
+  const { rows } = await sql<{ i: string; secret_stamp: string; version_stamp: string | null }>`
+    select q.i::text as i, s.xmin::text as secret_stamp, v.xmin::text as version_stamp
+    from unnest(${checks.map((c) => c.secretId)}::bigint[], ${checks.map((c) => c.version ?? null)}::int[]) with ordinality as q(secret_id, version, i)
+    join secrets s on s.id = q.secret_id
+    left join secret_versions v on v.secret_id = s.id and v.version = coalesce(q.version, s.current_version)`.execute(exec);
+  const answers: (CurrentStamps | undefined)[] = checks.map(() => undefined);
+  for (const row of rows) answers[Number(row.i) - 1] = { secret: row.secret_stamp, version: row.version_stamp };
+  return answers;
 }
 
 /** Lists version numbers and dates, newest first (no ciphertext). */

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
 import { testDatabaseKind } from "../support/database.js";
 import { startTestVault, type TestVault } from "../support/vault.js";
@@ -84,6 +85,50 @@ describe("the read path with its caches and group commit turned off", () => {
       // A new version is read at once (nothing cached to drop).
       await tv.rest("PUT", "/v1/secrets/n/one", { token, body: { data: { v: 2 } } });
       expect((await tv.rest("GET", "/v1/secrets/n/one", { token })).body.data.v).toBe(2);
+    } finally {
+      await tv.close();
+    }
+  });
+});
+
+describe("the stamp checks of cached reads (PostgreSQL: several replicas may write)", () => {
+  it("groups concurrent checks into few statements and answers each one for its own row", async () => {
+    const { createStampChecker } = await import("../../src/secrets/stamp-checker.js");
+    const tv = await startTestVault();
+    try {
+      const token = await tv.token({ tenantId: "stamps" });
+      for (const p of ["s/a", "s/b"]) {
+        await tv.rest("PUT", `/v1/secrets/${p}`, { token, body: { data: { v: 1 } } });
+        await tv.rest("PUT", `/v1/secrets/${p}`, { token, body: { data: { v: 2 } } });
+      }
+      const ids = await tv.vault.db.selectFrom("secrets").select(["id", "path"]).where("tenant_id", "=", "stamps").orderBy("path").execute();
+      const [a, b] = ids.map((r) => Number(r.id));
+      const checker = createStampChecker(tv.vault.db);
+      const asked = [
+        { secretId: a, version: undefined },
+        { secretId: b, version: 1 },
+        { secretId: a, version: 9 },
+        { secretId: 987654321, version: undefined },
+        ...Array.from({ length: 60 }, (_, i) => ({ secretId: i % 2 ? a : b, version: undefined })),
+      ];
+      const answers = await Promise.all(asked.map((c) => checker.check(c.secretId, c.version)));
+      const secretStamp = async (id: number) => (await tv.vault.db.selectFrom("secrets").select(sql<string>`xmin::text`.as("s")).where("id", "=", id).executeTakeFirstOrThrow()).s;
+      const versionStamp = async (id: number, v: number) =>
+        (await tv.vault.db.selectFrom("secret_versions").select(sql<string>`xmin::text`.as("s")).where("secret_id", "=", id).where("version", "=", v).executeTakeFirstOrThrow()).s;
+      expect(answers[0]).toEqual({ secret: await secretStamp(a), version: await versionStamp(a, 2) });
+      expect(answers[1]).toEqual({ secret: await secretStamp(b), version: await versionStamp(b, 1) });
+      expect(answers[2]).toEqual({ secret: await secretStamp(a), version: null });
+      expect(answers[3]).toBeUndefined();
+      expect(answers.slice(4).every((x) => x !== undefined && x.version !== null)).toBe(true);
+      const { statements, checks } = checker.stats();
+      expect(checks).toBe(asked.length);
+      // the first check runs alone; the others asked meanwhile share a statement or a few
+      expect(statements).toBeLessThanOrEqual(3);
+      // a write after the checks gives the secret row a new stamp, seen by the next check
+      await tv.rest("PUT", "/v1/secrets/s/a", { token, body: { data: { v: 3 } } });
+      const after = await checker.check(a, undefined);
+      expect(after?.secret).not.toBe(answers[0]?.secret);
+      expect(after?.version).toBe(await versionStamp(a, 3));
     } finally {
       await tv.close();
     }
